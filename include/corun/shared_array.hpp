@@ -1,0 +1,121 @@
+#pragma once
+/// \file
+/// SharedArray<T>: an n-d array in a named POSIX shared-memory segment, owned (create) or
+/// borrowed (attach). Names interoperate with Python's multiprocessing.shared_memory.
+
+#include <corun/data_iterator.hpp>
+#include <corun/dtype.hpp>
+#include <corun/slice_view.hpp>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace corun {
+
+namespace detail {
+/// A mapped segment; the owner unlinks it on destruction. Implemented with Boost.Interprocess.
+class Segment {
+ public:
+  /// Creates `array.name` exclusively, sized for `array`, and maps it.
+  static Segment create(const ArrayInfo& array);
+  /// Maps the existing `array.name`, checking it is large enough for `array`.
+  static Segment attach(const ArrayInfo& array);
+  Segment() noexcept;
+  Segment(Segment&&) noexcept;
+  Segment& operator=(Segment&&) noexcept;
+  ~Segment();
+
+  const std::string& name() const noexcept { return name_; }
+  void* data() const noexcept { return data_; }
+  std::size_t bytes() const noexcept { return bytes_; }
+  bool owner() const noexcept { return owner_; }
+
+ private:
+  void release() noexcept;
+  struct Mapping;
+  std::unique_ptr<Mapping> mapping_;
+  std::string name_;
+  void* data_ = nullptr;
+  std::size_t bytes_ = 0;
+  bool owner_ = false;
+};
+}  // namespace detail
+
+/// A name for a new segment: `corun_<pid>_<16 random hex digits>`.
+std::string unique_segment_name();
+
+/// Removes `corun_<pid>_*` segments whose owner process no longer runs (left behind by a
+/// SIGKILLed owner). Returns the names removed.
+std::vector<std::string> sweep_stale_segments();
+
+/// An array of `T` in named shared memory, row-major, shape fixed at creation. Move-only.
+template <element_type T>
+class SharedArray {
+ public:
+  using value_type = T;
+  using iterator = T*;
+  using const_iterator = const T*;
+
+  /// Creates a new segment of product(shape) elements, zero-filled, mode 0600. With an empty
+  /// `name` picks an unpredictable one (see unique_segment_name()). The segment is removed
+  /// when this object is destroyed. Throws corun::Error: segment_exists when the name is taken,
+  /// not_enough_shared_memory when /dev/shm lacks room (the message gives both sizes);
+  /// std::invalid_argument for a bad name or a shape whose byte size overflows.
+  static SharedArray create(std::vector<std::size_t> shape, const std::string& name = "") {
+    ArrayInfo info{name.empty() ? unique_segment_name() : name, std::move(shape), DType::of<T>()};
+    detail::Segment segment = detail::Segment::create(info);
+    return SharedArray(std::move(segment), std::move(info.shape));
+  }
+
+  /// Maps an existing segment (made by corun, numpy, or anything using shm_open) as an array of
+  /// `shape`. Never removes it. Throws corun::Error: segment_not_found (naming it),
+  /// segment_too_small (giving both sizes).
+  static SharedArray attach(const std::string& name, std::vector<std::size_t> shape) {
+    ArrayInfo info{name, std::move(shape), DType::of<T>()};
+    detail::Segment segment = detail::Segment::attach(info);
+    return SharedArray(std::move(segment), std::move(info.shape));
+  }
+
+  SharedArray(SharedArray&&) noexcept = default;
+  SharedArray& operator=(SharedArray&&) noexcept = default;
+
+  /// Segment name without the leading '/' (what Python's SharedMemory(name=...) takes).
+  const std::string& name() const noexcept { return segment_.name(); }
+  const std::vector<std::size_t>& shape() const noexcept { return shape_; }
+  /// Number of elements.
+  std::size_t size() const noexcept { return size_; }
+  /// True for the creating object, which removes the segment when destroyed.
+  bool owner() const noexcept { return segment_.owner(); }
+  /// Name, shape and element type: what DataIterator and other processes need.
+  ArrayInfo info() const { return {name(), shape_, DType::of<T>()}; }
+
+  T* data() noexcept { return static_cast<T*>(segment_.data()); }
+  const T* data() const noexcept { return static_cast<const T*>(segment_.data()); }
+  T* begin() noexcept { return data(); }
+  T* end() noexcept { return data() + size_; }
+  const T* begin() const noexcept { return data(); }
+  const T* end() const noexcept { return data() + size_; }
+  T& operator[](std::size_t i) noexcept { return data()[i]; }
+  const T& operator[](std::size_t i) const noexcept { return data()[i]; }
+
+  /// The whole array as an xtensor adaptor (no copy).
+  SliceView<T> view() noexcept { return detail::adapt_rows<T>({data(), size_, shape_}); }
+  SliceView<const T> view() const noexcept {
+    return detail::adapt_rows<const T>({const_cast<T*>(data()), size_, shape_});
+  }
+
+ private:
+  SharedArray(detail::Segment segment, std::vector<std::size_t> shape)
+      : segment_(std::move(segment)), shape_(std::move(shape)) {
+    size_ = 1;
+    for (std::size_t d : shape_) size_ *= d;
+  }
+
+  detail::Segment segment_;
+  std::vector<std::size_t> shape_;
+  std::size_t size_ = 0;
+};
+
+}  // namespace corun

@@ -1,0 +1,25 @@
+#pragma once
+/// \file
+/// A half-open range of rows along axis 0 of a shared array.
+
+#include <cstddef>
+#include <ostream>
+
+namespace corun {
+
+/// Rows [start, end) of a shared array, counted along axis 0.
+struct Slice {
+  std::size_t start = 0;
+  std::size_t end = 0;
+
+  /// Number of rows in the slice.
+  constexpr std::size_t size() const noexcept { return end - start; }
+  constexpr bool empty() const noexcept { return end == start; }
+  friend constexpr bool operator==(const Slice&, const Slice&) = default;
+};
+
+inline std::ostream& operator<<(std::ostream& os, const Slice& s) {
+  return os << '[' << s.start << ", " << s.end << ')';
+}
+
+}  // namespace corun

@@ -1,0 +1,71 @@
+#pragma once
+/// \file
+/// xtensor views of shared arrays and of their slices, mapped without copying. Each process
+/// maps a segment once and keeps the mapping in a cache keyed by name.
+
+#include <corun/data_iterator.hpp>
+#include <corun/dtype.hpp>
+#include <corun/slice.hpp>
+
+#include <cstddef>
+#include <type_traits>
+#include <utility>
+#include <vector>
+#include <xtensor/xadapt.hpp>
+
+namespace corun {
+
+/// An xtensor adaptor over shared memory: no ownership, no copy. `SliceView<const T>` is
+/// read-only. Rows along axis 0 are the slice's rows; the other axes are the array's.
+template <class T>
+using SliceView = decltype(xt::adapt(std::declval<T*>(), std::size_t{}, xt::no_ownership(),
+                                     std::declval<const std::vector<std::size_t>&>()));
+
+namespace detail {
+struct MappedRows {
+  void* data = nullptr;
+  std::size_t elements = 0;
+  std::vector<std::size_t> shape;
+};
+/// Maps (or finds in this process's cache) the segment of `array` and returns rows `rows`,
+/// after checking the element type and that the segment is large enough.
+MappedRows map_rows(const ArrayInfo& array, DType expected, Slice rows);
+
+template <class T>
+SliceView<T> adapt_rows(MappedRows m) {
+  return xt::adapt(static_cast<T*>(m.data), m.elements, xt::no_ownership(), m.shape);
+}
+}  // namespace detail
+
+/// A view of rows `slice` of the array `array` describes. `T` may be const-qualified for a
+/// read-only view. Throws corun::Error (dtype_mismatch, segment_not_found, segment_too_small)
+/// or std::invalid_argument (slice beyond the array). The view stays valid while the segment
+/// exists.
+template <class T>
+  requires element_type<std::remove_const_t<T>>
+SliceView<T> view_rows(const ArrayInfo& array, Slice slice) {
+  return detail::adapt_rows<T>(
+      detail::map_rows(array, DType::of<std::remove_const_t<T>>(), slice));
+}
+
+/// A view of `slice` of the array `iterator` walks over.
+template <class T>
+  requires element_type<std::remove_const_t<T>>
+SliceView<T> view_slice(const DataIterator& iterator, Slice slice) {
+  return view_rows<T>(iterator.info(), slice);
+}
+
+/// A view of the whole array `array` describes.
+template <class T>
+  requires element_type<std::remove_const_t<T>>
+SliceView<T> view_array(const ArrayInfo& array) {
+  return view_rows<T>(array, Slice{0, array.rows()});
+}
+
+/// Unmaps cached segments that were removed or replaced since they were mapped (all cached
+/// segments when `all` is true). Worker processes call it when idle.
+void release_mappings(bool all = false);
+/// Number of segments this process has mapped through views.
+std::size_t cached_mapping_count();
+
+}  // namespace corun

@@ -1,0 +1,269 @@
+#include <corun/error.hpp>
+#include <corun/shared_array.hpp>
+#include <corun/slice_view.hpp>
+
+#include <boost/interprocess/mapped_region.hpp>
+#include <boost/interprocess/shared_memory_object.hpp>
+
+#include <cerrno>
+#include <cstdio>
+#include <dirent.h>
+#include <map>
+#include <mutex>
+#include <random>
+#include <signal.h>
+#include <stdexcept>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+#include <utility>
+
+namespace bip = boost::interprocess;
+
+namespace corun {
+
+namespace {
+constexpr const char* kShmDir = "/dev/shm";
+
+std::string shape_str(const std::vector<std::size_t>& shape) {
+  std::string s = "{";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "}";
+}
+
+std::string describe(const ArrayInfo& a) { return shape_str(a.shape) + " of " + a.dtype.str(); }
+
+/// Python's SharedMemory takes names without the leading '/', shm_open wants one; corun
+/// accepts both spellings and stores the Python one.
+std::string normalize_name(const std::string& name) {
+  std::string n = (!name.empty() && name[0] == '/') ? name.substr(1) : name;
+  if (n.empty() || n.size() > 250 || n.find('/') != std::string::npos || n == "." || n == "..")
+    throw std::invalid_argument("corun: invalid shared-memory segment name \"" + name +
+                                "\": use 1 to 250 characters without '/'");
+  return n;
+}
+
+std::size_t shm_free_bytes() {
+  struct statvfs st {};
+  if (::statvfs(kShmDir, &st) != 0) return std::size_t(-1);  // no /dev/shm to ask: let mmap decide
+  return static_cast<std::size_t>(st.f_bavail) * st.f_frsize;
+}
+
+ino_t inode_of(int fd) {
+  struct stat st {};
+  return ::fstat(fd, &st) == 0 ? st.st_ino : 0;
+}
+}  // namespace
+
+struct detail::Segment::Mapping {
+  bip::mapped_region region;
+};
+
+detail::Segment::Segment() noexcept = default;
+detail::Segment::Segment(Segment&& other) noexcept
+    : mapping_(std::move(other.mapping_)),
+      name_(std::move(other.name_)),
+      data_(std::exchange(other.data_, nullptr)),
+      bytes_(std::exchange(other.bytes_, 0)),
+      owner_(std::exchange(other.owner_, false)) {}
+detail::Segment& detail::Segment::operator=(Segment&& other) noexcept {
+  if (this != &other) {
+    release();
+    mapping_ = std::move(other.mapping_);
+    name_ = std::move(other.name_);
+    data_ = std::exchange(other.data_, nullptr);
+    bytes_ = std::exchange(other.bytes_, 0);
+    owner_ = std::exchange(other.owner_, false);
+  }
+  return *this;
+}
+
+detail::Segment::~Segment() { release(); }
+
+void detail::Segment::release() noexcept {
+  mapping_.reset();
+  if (owner_) bip::shared_memory_object::remove(name_.c_str());
+  owner_ = false;
+  data_ = nullptr;
+}
+
+detail::Segment detail::Segment::create(const ArrayInfo& array) {
+  Segment seg;
+  seg.name_ = normalize_name(array.name);
+  const std::size_t bytes = array.bytes();
+  const std::size_t available = shm_free_bytes();
+  if (bytes > available)
+    throw Error(errc::not_enough_shared_memory,
+                "corun: array '" + seg.name_ + "' " + describe(array) + " needs " +
+                    std::to_string(bytes) + " bytes but /dev/shm has " + std::to_string(available) +
+                    " bytes free (in a container, raise it with --shm-size)");
+  bip::shared_memory_object shm;
+  try {
+    bip::permissions owner_only;
+    owner_only.set_permissions(0600);
+    shm = bip::shared_memory_object(bip::create_only, seg.name_.c_str(), bip::read_write,
+                                    owner_only);
+  } catch (const bip::interprocess_exception& e) {
+    if (e.get_error_code() == bip::already_exists_error)
+      throw Error(errc::segment_exists, "corun: a shared-memory segment named '" + seg.name_ +
+                                            "' exists already; pick another name or attach to it");
+    throw Error(errc::segment_not_found,
+                "corun: cannot create segment '" + seg.name_ + "': " + e.what());
+  }
+  seg.owner_ = true;  // from here on the destructor removes it, also when mapping fails
+  shm.truncate(static_cast<bip::offset_t>(bytes));
+  seg.bytes_ = bytes;
+  if (bytes > 0) {
+    seg.mapping_ = std::make_unique<Mapping>(Mapping{bip::mapped_region(shm, bip::read_write)});
+    seg.data_ = seg.mapping_->region.get_address();
+  }
+  return seg;
+}
+
+detail::Segment detail::Segment::attach(const ArrayInfo& array) {
+  Segment seg;
+  seg.name_ = normalize_name(array.name);
+  const std::size_t needed = array.bytes();
+  bip::shared_memory_object shm;
+  try {
+    shm = bip::shared_memory_object(bip::open_only, seg.name_.c_str(), bip::read_write);
+  } catch (const bip::interprocess_exception& e) {
+    throw Error(errc::segment_not_found, "corun: no shared-memory segment named '" + seg.name_ +
+                                             "' (/dev/shm/" + seg.name_ + "): " + e.what());
+  }
+  bip::offset_t size = 0;
+  shm.get_size(size);
+  if (static_cast<std::size_t>(size) < needed)
+    throw Error(errc::segment_too_small, "corun: segment '" + seg.name_ + "' has " +
+                                             std::to_string(size) + " bytes but " +
+                                             describe(array) + " needs " + std::to_string(needed));
+  seg.bytes_ = static_cast<std::size_t>(size);
+  if (size > 0) {
+    seg.mapping_ = std::make_unique<Mapping>(Mapping{bip::mapped_region(shm, bip::read_write)});
+    seg.data_ = seg.mapping_->region.get_address();
+  }
+  return seg;
+}
+
+std::string unique_segment_name() {
+  thread_local std::mt19937_64 rng{(std::uint64_t{std::random_device{}()} << 32) ^
+                                   std::random_device{}()};
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "corun_%d_%016llx", static_cast<int>(::getpid()),
+                static_cast<unsigned long long>(rng()));
+  return buf;
+}
+
+std::vector<std::string> sweep_stale_segments() {
+  std::vector<std::string> removed;
+  DIR* dir = ::opendir(kShmDir);
+  if (dir == nullptr) return removed;
+  while (const dirent* entry = ::readdir(dir)) {
+    const std::string name = entry->d_name;
+    int pid = 0;
+    unsigned long long tag = 0;
+    int consumed = 0;
+    if (std::sscanf(name.c_str(), "corun_%d_%16llx%n", &pid, &tag, &consumed) != 2 ||
+        static_cast<std::size_t>(consumed) != name.size() || pid <= 0)
+      continue;
+    if (::kill(pid, 0) == 0 || errno != ESRCH) continue;  // owner alive (or not ours to judge)
+    if (::shm_unlink(("/" + name).c_str()) == 0) removed.push_back(name);
+  }
+  ::closedir(dir);
+  return removed;
+}
+
+// ---- the per-process mapping cache behind view_rows() ----
+
+namespace {
+struct CachedMapping {
+  bip::mapped_region region;
+  ino_t inode = 0;
+  std::size_t bytes = 0;
+};
+
+struct MappingCache {
+  std::mutex mutex;
+  std::map<std::string, CachedMapping, std::less<>> entries;
+};
+
+MappingCache& cache() {
+  static MappingCache* c = new MappingCache;  // never destroyed: views may outlive statics
+  return *c;
+}
+
+/// The inode now behind /dev/shm/<name>, 0 when the segment is gone.
+ino_t current_inode(const std::string& name) {
+  struct stat st {};
+  return ::stat((std::string(kShmDir) + "/" + name).c_str(), &st) == 0 ? st.st_ino : 0;
+}
+}  // namespace
+
+detail::MappedRows detail::map_rows(const ArrayInfo& array, DType expected, Slice rows) {
+  if (array.dtype != expected)
+    throw Error(errc::dtype_mismatch, "corun: array '" + array.name + "' holds " +
+                                          array.dtype.str() + " elements but the code reads " +
+                                          expected.str());
+  if (rows.start > rows.end || rows.end > array.rows())
+    throw std::invalid_argument("corun: slice [" + std::to_string(rows.start) + ", " +
+                                std::to_string(rows.end) + ") is outside array '" + array.name +
+                                "' of " + std::to_string(array.rows()) + " rows");
+  const std::string name = normalize_name(array.name);
+  const std::size_t needed = array.bytes();
+  MappedRows out;
+  out.shape = array.shape;
+  if (out.shape.empty()) out.shape.push_back(0);
+  out.shape[0] = rows.size();
+  out.elements = rows.size() * array.row_elements();
+  if (needed == 0) return out;
+
+  MappingCache& c = cache();
+  std::lock_guard lock(c.mutex);
+  const ino_t inode = current_inode(name);
+  auto it = c.entries.find(name);
+  if (it != c.entries.end() && (it->second.inode != inode || it->second.bytes < needed)) {
+    c.entries.erase(it);  // removed, replaced, or grown since we mapped it
+    it = c.entries.end();
+  }
+  if (it == c.entries.end()) {
+    if (inode == 0)
+      throw Error(errc::segment_not_found, "corun: no shared-memory segment named '" + name +
+                                               "' (/dev/shm/" + name + ")");
+    bip::shared_memory_object shm;
+    try {
+      shm = bip::shared_memory_object(bip::open_only, name.c_str(), bip::read_write);
+    } catch (const bip::interprocess_exception& e) {
+      throw Error(errc::segment_not_found,
+                  "corun: cannot open shared-memory segment '" + name + "': " + e.what());
+    }
+    bip::offset_t size = 0;
+    shm.get_size(size);
+    if (static_cast<std::size_t>(size) < needed)
+      throw Error(errc::segment_too_small, "corun: segment '" + name + "' has " +
+                                               std::to_string(size) + " bytes but " +
+                                               describe(array) + " needs " +
+                                               std::to_string(needed));
+    CachedMapping m{bip::mapped_region(shm, bip::read_write),
+                    inode_of(shm.get_mapping_handle().handle), static_cast<std::size_t>(size)};
+    it = c.entries.emplace(name, std::move(m)).first;
+  }
+  out.data = static_cast<char*>(it->second.region.get_address()) +
+             rows.start * array.row_elements() * array.dtype.itemsize();
+  return out;
+}
+
+void release_mappings(bool all) {
+  MappingCache& c = cache();
+  std::lock_guard lock(c.mutex);
+  std::erase_if(c.entries,
+                [&](const auto& e) { return all || current_inode(e.first) != e.second.inode; });
+}
+
+std::size_t cached_mapping_count() {
+  MappingCache& c = cache();
+  std::lock_guard lock(c.mutex);
+  return c.entries.size();
+}
+
+}  // namespace corun

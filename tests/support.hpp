@@ -1,0 +1,64 @@
+#pragma once
+// Helpers the tests share: counting what a process holds, to prove nothing leaks.
+
+#include <dirent.h>
+#include <string>
+#include <sys/types.h>
+#include <unistd.h>
+#include <vector>
+
+namespace corun::test {
+
+/// Names in /dev/shm that start with `prefix`.
+inline std::vector<std::string> shm_entries(const std::string& prefix = "corun") {
+  std::vector<std::string> names;
+  if (DIR* dir = ::opendir("/dev/shm")) {
+    while (const dirent* e = ::readdir(dir)) {
+      const std::string name = e->d_name;
+      if (name.rfind(prefix, 0) == 0) names.push_back(name);
+    }
+    ::closedir(dir);
+  }
+  return names;
+}
+
+/// Segments named by corun's default naming for process `pid`.
+inline std::vector<std::string> segments_of_pid(pid_t pid) {
+  return shm_entries("corun_" + std::to_string(pid) + "_");
+}
+
+/// Open file descriptors of this process.
+inline int open_fd_count() {
+  int n = 0;
+  if (DIR* dir = ::opendir("/proc/self/fd")) {
+    while (const dirent* e = ::readdir(dir))
+      if (e->d_name[0] != '.') ++n;
+    ::closedir(dir);
+  }
+  return n - 1;  // the directory stream's own descriptor
+}
+
+/// Direct children of this process (running or zombie), from /proc.
+inline std::vector<pid_t> child_pids() {
+  std::vector<pid_t> kids;
+  const std::string self = std::to_string(::getpid());
+  if (DIR* dir = ::opendir("/proc")) {
+    while (const dirent* e = ::readdir(dir)) {
+      if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+      const std::string stat_path = std::string("/proc/") + e->d_name + "/stat";
+      if (FILE* f = std::fopen(stat_path.c_str(), "r")) {
+        int pid = 0, ppid = 0;
+        char state = 0;
+        char comm[256];
+        if (std::fscanf(f, "%d (%255[^)]) %c %d", &pid, comm, &state, &ppid) == 4 &&
+            std::to_string(ppid) == self)
+          kids.push_back(pid);
+        std::fclose(f);
+      }
+    }
+    ::closedir(dir);
+  }
+  return kids;
+}
+
+}  // namespace corun::test
