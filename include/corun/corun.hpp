@@ -8,3 +8,7 @@
 #include <corun/shared_array.hpp>
 #include <corun/slice.hpp>
 #include <corun/slice_view.hpp>
+#include <corun/codec.hpp>
+#include <corun/orchestrator.hpp>
+#include <corun/pool.hpp>
+#include <corun/worker.hpp>

@@ -1,0 +1,139 @@
+#pragma once
+/// \file
+/// corun::codec<T>: how a task's result crosses from a worker process to the parent.
+/// Provided: trivially copyable types, std::string, std::vector of trivially copyable types,
+/// and xtensor containers (xt::xarray, xt::xtensor) of arithmetic types. For other types,
+/// specialise:
+/// \code
+/// template <> struct corun::codec<MyResult> {
+///   static void encode(const MyResult& value, std::string& out);  // append bytes to out
+///   static MyResult decode(std::string_view bytes);  // throw std::invalid_argument if malformed
+/// };
+/// \endcode
+
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <typeinfo>
+#include <vector>
+#include <xtensor/xarray.hpp>
+#include <xtensor/xtensor.hpp>
+
+namespace corun {
+
+/// Primary template: deliberately undefined. A compiler error naming `codec<T>` means the
+/// result type of a worker's `process` has no codec: specialise corun::codec for it.
+template <class T>
+struct codec;
+
+namespace detail {
+[[noreturn]] void codec_size_error(const char* type, std::size_t got, std::size_t expected);
+[[noreturn]] void codec_format_error(const char* type, const std::string& why);
+
+template <class T>
+inline constexpr bool is_byte_copyable =
+    std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> && !std::is_member_pointer_v<T>;
+}  // namespace detail
+
+/// Trivially copyable values travel as their bytes.
+template <class T>
+  requires detail::is_byte_copyable<T>
+struct codec<T> {
+  static void encode(const T& value, std::string& out) {
+    out.append(reinterpret_cast<const char*>(&value), sizeof(T));
+  }
+  static T decode(std::string_view bytes) {
+    if (bytes.size() != sizeof(T)) detail::codec_size_error(typeid(T).name(), bytes.size(), sizeof(T));
+    T value;
+    std::memcpy(static_cast<void*>(&value), bytes.data(), sizeof(T));
+    return value;
+  }
+};
+
+template <>
+struct codec<std::string> {
+  static void encode(const std::string& value, std::string& out) { out.append(value); }
+  static std::string decode(std::string_view bytes) { return std::string(bytes); }
+};
+
+template <class T>
+  requires detail::is_byte_copyable<T>
+struct codec<std::vector<T>> {
+  static void encode(const std::vector<T>& value, std::string& out) {
+    out.append(reinterpret_cast<const char*>(value.data()), value.size() * sizeof(T));
+  }
+  static std::vector<T> decode(std::string_view bytes) {
+    if (bytes.size() % sizeof(T) != 0)
+      detail::codec_format_error("std::vector", std::to_string(bytes.size()) +
+                                                    " bytes is not a multiple of the element size " +
+                                                    std::to_string(sizeof(T)));
+    std::vector<T> value(bytes.size() / sizeof(T));
+    if (!value.empty()) std::memcpy(value.data(), bytes.data(), bytes.size());
+    return value;
+  }
+};
+
+namespace detail {
+/// xtensor containers: u32 rank, u64 per dimension, then the elements in storage order.
+template <class Container>
+struct xtensor_codec {
+  using value_type = typename Container::value_type;
+  static void encode(const Container& value, std::string& out) {
+    const auto rank = static_cast<std::uint32_t>(value.dimension());
+    out.append(reinterpret_cast<const char*>(&rank), sizeof rank);
+    for (std::size_t d : value.shape()) {
+      const auto dim = static_cast<std::uint64_t>(d);
+      out.append(reinterpret_cast<const char*>(&dim), sizeof dim);
+    }
+    // Storage order is the container's layout, the same type decodes it on the other side.
+    out.append(reinterpret_cast<const char*>(value.data()), value.size() * sizeof(value_type));
+  }
+  static Container decode(std::string_view bytes) {
+    std::uint32_t rank = 0;
+    if (bytes.size() < sizeof rank) codec_format_error("xtensor", "truncated rank");
+    std::memcpy(&rank, bytes.data(), sizeof rank);
+    bytes.remove_prefix(sizeof rank);
+    if (rank > 32 || bytes.size() < rank * sizeof(std::uint64_t))
+      codec_format_error("xtensor", "bad rank " + std::to_string(rank));
+    std::vector<std::size_t> shape(rank);
+    std::size_t count = 1;
+    for (auto& d : shape) {
+      std::uint64_t dim;
+      std::memcpy(&dim, bytes.data(), sizeof dim);
+      bytes.remove_prefix(sizeof dim);
+      d = static_cast<std::size_t>(dim);
+      if (d != 0 && count > bytes.size() / d) codec_format_error("xtensor", "shape exceeds payload");
+      count *= d;
+    }
+    if (bytes.size() != count * sizeof(value_type))
+      codec_size_error("xtensor payload", bytes.size(), count * sizeof(value_type));
+    Container value;
+    if constexpr (requires { value.resize(shape); }) {
+      value.resize(shape);
+    }
+    if (value.size() != count) codec_format_error("xtensor", "rank does not match the container");
+    if (count != 0) std::memcpy(value.data(), bytes.data(), bytes.size());
+    return value;
+  }
+};
+}  // namespace detail
+
+template <class T, xt::layout_type L>
+  requires std::is_arithmetic_v<T>
+struct codec<xt::xarray<T, L>> : detail::xtensor_codec<xt::xarray<T, L>> {};
+
+template <class T, std::size_t N, xt::layout_type L>
+  requires std::is_arithmetic_v<T>
+struct codec<xt::xtensor<T, N, L>> : detail::xtensor_codec<xt::xtensor<T, N, L>> {};
+
+/// A type corun can send back from a worker (void is handled separately).
+template <class T>
+concept encodable = requires(const T& value, std::string& out, std::string_view bytes) {
+  codec<T>::encode(value, out);
+  { codec<T>::decode(bytes) } -> std::convertible_to<T>;
+};
+
+}  // namespace corun

@@ -1,0 +1,199 @@
+#pragma once
+/// \file
+/// WorkerOrchestrator: runs every slice of one or more workers over a ProcessPool, and streams
+/// results into each worker's `process_callback` on the pool's executor.
+
+#include <corun/error.hpp>
+#include <corun/pool.hpp>
+#include <corun/worker.hpp>
+
+#include <asio/async_result.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace corun {
+
+/// What a run does when a task fails.
+enum class ErrorPolicy {
+  fail_fast,  ///< stop dispatching, drain, and fail the run with corun::RunError
+  collect,    ///< run every slice; the report lists the failures
+};
+
+struct OrchestratorOptions {
+  /// Sample per-PU utilisation while the run is in flight (RunReport::cpu).
+  bool monitor_cpu_usage = false;
+  std::chrono::milliseconds sample_interval{200};
+  ErrorPolicy on_error = ErrorPolicy::fail_fast;
+  /// What cancellation does with tasks already at a worker.
+  CancelMode on_cancel = CancelMode::drain;
+  /// Tasks kept submitted at once (backpressure); 0: PoolOptions::max_tasks_active.
+  std::size_t max_tasks_active = 0;
+  /// Keep a TaskRecord per task in the report (turn off for runs of millions of tiny slices).
+  bool record_tasks = true;
+};
+
+/// The outcome of a run.
+struct RunReport {
+  std::vector<TaskRecord> tasks;    ///< one per task, in completion order (if record_tasks)
+  std::vector<TaskError> failures;  ///< the tasks that failed
+  std::size_t tasks_done = 0;       ///< tasks whose result reached process_callback
+  std::size_t tasks_failed = 0;
+  std::chrono::steady_clock::time_point started{};
+  std::chrono::system_clock::time_point started_wall{};
+  std::chrono::nanoseconds wall_time{0};
+
+  double wall_seconds() const { return std::chrono::duration<double>(wall_time).count(); }
+};
+
+namespace detail {
+struct RunAccess;
+}  // namespace detail
+
+/// A worker object taking part in a run: any type derived from corun::Worker and registered
+/// with CORUN_REGISTER_WORKER. Converts implicitly from a pointer, so `{&add, &concat}` works.
+class WorkerRef {
+ public:
+  template <class W>
+    requires std::derived_from<W, Worker<W, typename W::element_type>>
+  WorkerRef(W* worker)  // NOLINT: implicit by design
+      : object_(worker),
+        spec_(detail::make_task_spec(detail::require_registered(typeid(W)),
+                                     worker->data_iterator(), worker->output())),
+        deliver_(&deliver<W>) {}
+
+  const std::string& name() const noexcept { return spec_->worker_name; }
+  const DataIterator& data_iterator() const noexcept { return spec_->iterator; }
+
+ private:
+  friend struct detail::RunAccess;
+
+  template <class W>
+  static void deliver(void* object, const std::string& payload) {
+    using R = detail::worker_result_t<W>;
+    W& w = *static_cast<W*>(object);
+    if constexpr (std::is_void_v<R>) {
+      if constexpr (requires { w.process_callback(); }) w.process_callback();
+    } else {
+      using V = std::decay_t<R>;
+      auto value = codec<V>::decode(payload);
+      if constexpr (requires { w.process_callback(std::move(value)); })
+        w.process_callback(std::move(value));
+    }
+  }
+
+  void* object_;
+  std::shared_ptr<const detail::TaskSpec> spec_;
+  void (*deliver_)(void*, const std::string&);
+};
+
+/// Slices finished so far and in all, readable from any thread while a run is in flight.
+struct RunProgress {
+  std::atomic<std::size_t> done{0};
+  std::atomic<std::size_t> failed{0};
+  std::atomic<std::size_t> total{0};
+};
+
+namespace detail {
+
+class RunCompletion {
+ public:
+  virtual ~RunCompletion() = default;
+  virtual void bind_cancellation(std::function<void(CancelMode)> cancel) = 0;
+  virtual void complete(std::exception_ptr error, RunReport&& report) = 0;
+};
+
+template <class Handler>
+class HandlerRunCompletion final : public RunCompletion {
+ public:
+  HandlerRunCompletion(Handler handler, const asio::any_io_executor& fallback)
+      : handler_(std::move(handler)), work_(asio::get_associated_executor(handler_, fallback)) {}
+
+  void bind_cancellation(std::function<void(CancelMode)> cancel) override {
+    auto slot = asio::get_associated_cancellation_slot(handler_);
+    if (!slot.is_connected()) return;
+    slot.assign([cancel = std::move(cancel)](asio::cancellation_type type) {
+      cancel((type & asio::cancellation_type::terminal) != asio::cancellation_type::none
+                 ? CancelMode::kill
+                 : CancelMode::drain);
+    });
+  }
+
+  void complete(std::exception_ptr error, RunReport&& report) override {
+    auto slot = asio::get_associated_cancellation_slot(handler_);
+    if (slot.is_connected()) slot.clear();
+    auto ex = work_.get_executor();
+    asio::dispatch(ex, [h = std::move(handler_), error, r = std::move(report)]() mutable {
+      std::move(h)(error, std::move(r));
+    });
+    work_.reset();
+  }
+
+ private:
+  Handler handler_;
+  asio::executor_work_guard<asio::associated_executor_t<Handler, asio::any_io_executor>> work_;
+};
+
+void start_run(const PoolCorePtr& core, std::vector<WorkerRef> workers,
+               OrchestratorOptions options, std::shared_ptr<RunProgress> progress,
+               std::unique_ptr<RunCompletion> done);
+}  // namespace detail
+
+/// Runs all slices of its workers over a pool. Each result triggers the worker's
+/// `process_callback` on the pool's executor, one at a time, as results arrive.
+class WorkerOrchestrator {
+ public:
+  /// Throws corun::Error (worker_not_registered) and std::invalid_argument for bad workers.
+  WorkerOrchestrator(ProcessPool& pool, std::vector<WorkerRef> workers,
+                     OrchestratorOptions options = {});
+
+  /// Runs every slice of every worker, interleaved over the pool.
+  ///
+  /// Completion signature: `void(std::exception_ptr, RunReport)`. With ErrorPolicy::fail_fast
+  /// the exception is a corun::RunError carrying the failures; an exception thrown by a
+  /// `process_callback` ends the run and is passed on as it is.
+  ///
+  /// Cancellation: dispatch stops; tasks at workers are drained (results discarded) or their
+  /// workers killed (OrchestratorOptions::on_cancel, or `cancellation_type::terminal`); then
+  /// the operation completes with std::system_error(asio::error::operation_aborted). The pool
+  /// remains usable.
+  template <class Token = asio::default_completion_token_t<ProcessPool::executor_type>>
+  auto async_run(Token&& token = {}) {
+    progress_ = std::make_shared<RunProgress>();
+    return asio::async_initiate<Token, void(std::exception_ptr, RunReport)>(
+        [](auto handler, detail::PoolCorePtr core, std::vector<WorkerRef> workers,
+           OrchestratorOptions options, std::shared_ptr<RunProgress> progress) {
+          auto done = std::make_unique<detail::HandlerRunCompletion<decltype(handler)>>(
+              std::move(handler), detail::core_executor(*core));
+          detail::start_run(core, std::move(workers), std::move(options), std::move(progress),
+                            std::move(done));
+        },
+        token, pool_.core(), workers_, options_, progress_);
+  }
+
+  /// `co_await orch.run()`: async_run for coroutines; throws on failure.
+  asio::awaitable<RunReport> run() { return async_run(asio::use_awaitable); }
+
+  /// Total slices of all workers.
+  std::size_t slice_count() const;
+  /// Progress of the latest run (null before the first).
+  std::shared_ptr<const RunProgress> progress() const { return progress_; }
+
+ private:
+  ProcessPool& pool_;
+  std::vector<WorkerRef> workers_;
+  OrchestratorOptions options_;
+  std::shared_ptr<RunProgress> progress_;
+};
+
+}  // namespace corun

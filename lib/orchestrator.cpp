@@ -1,0 +1,204 @@
+#include <corun/orchestrator.hpp>
+
+#include <asio/dispatch.hpp>
+
+#include <stdexcept>
+#include <unordered_set>
+
+namespace corun {
+
+namespace detail {
+
+struct RunAccess {
+  static const std::shared_ptr<const TaskSpec>& spec(const WorkerRef& w) { return w.spec_; }
+  static void deliver(const WorkerRef& w, const std::string& payload) {
+    w.deliver_(w.object_, payload);
+  }
+};
+
+namespace {
+
+class RunState : public std::enable_shared_from_this<RunState> {
+ public:
+  RunState(PoolCorePtr core, std::vector<WorkerRef> workers, OrchestratorOptions options,
+           std::shared_ptr<RunProgress> progress, std::unique_ptr<RunCompletion> done)
+      : core_(std::move(core)),
+        workers_(std::move(workers)),
+        options_(std::move(options)),
+        progress_(std::move(progress)),
+        done_(std::move(done)),
+        next_slice_(workers_.size(), 0) {
+    window_ = options_.max_tasks_active != 0 ? options_.max_tasks_active
+                                             : pool_options(*core_).max_tasks_active;
+    std::size_t total = 0;
+    for (const auto& w : workers_) total += RunAccess::spec(w)->iterator.slice_count();
+    progress_->total = total;
+  }
+
+  void start() {
+    report_.started = std::chrono::steady_clock::now();
+    report_.started_wall = std::chrono::system_clock::now();
+    std::weak_ptr<RunState> weak = weak_from_this();
+    auto executor = core_executor(*core_);
+    done_->bind_cancellation([weak, executor](CancelMode mode) {
+      asio::dispatch(executor, [weak, mode] {
+        if (auto self = weak.lock()) self->cancel(mode);
+      });
+    });
+    fill();
+  }
+
+  void on_result(std::size_t worker, std::uint64_t id, TaskResult&& result) {
+    --active_;
+    outstanding_.erase(id);
+    result.record.worker_index = worker;
+    if (result.error) {
+      if (result.task_error) {
+        ++report_.tasks_failed;
+        ++progress_->failed;
+        report_.failures.push_back(std::move(*result.task_error));
+        if (options_.on_error == ErrorPolicy::fail_fast) stop(CancelMode::drain);
+      } else if (result.record.outcome != TaskOutcome::cancelled && !is_abort(result.error)) {
+        fatal(result.error);  // the pool failed or closed under the run
+      }
+    } else if (!stopping_) {
+      try {
+        RunAccess::deliver(workers_[worker], result.payload);
+        ++report_.tasks_done;
+        ++progress_->done;
+      } catch (...) {
+        fatal(std::current_exception());
+      }
+    }
+    if (options_.record_tasks) report_.tasks.push_back(std::move(result.record));
+    fill();
+  }
+
+ private:
+  class TaskDone final : public TaskCompletion {
+   public:
+    TaskDone(std::shared_ptr<RunState> run, std::size_t worker)
+        : run_(std::move(run)), worker_(worker) {}
+    void complete(TaskResult&& result) override {
+      run_->on_result(worker_, id, std::move(result));
+    }
+    std::uint64_t id = 0;
+
+   private:
+    std::shared_ptr<RunState> run_;
+    std::size_t worker_;
+  };
+
+  static bool is_abort(const std::exception_ptr& e) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::system_error& s) {
+      return s.code() == asio::error::operation_aborted;
+    } catch (...) {
+      return false;
+    }
+  }
+
+  void fill() {
+    while (!stopping_ && active_ < window_) {
+      std::size_t chosen = workers_.size();
+      for (std::size_t k = 0; k < workers_.size(); ++k) {
+        const std::size_t w = (round_robin_ + k) % workers_.size();
+        if (next_slice_[w] < RunAccess::spec(workers_[w])->iterator.slice_count()) {
+          chosen = w;
+          break;
+        }
+      }
+      if (chosen == workers_.size()) break;
+      round_robin_ = chosen + 1;
+      const auto& spec = RunAccess::spec(workers_[chosen]);
+      const Slice slice = spec->iterator.slice(next_slice_[chosen]++);
+      auto done = std::make_unique<TaskDone>(shared_from_this(), chosen);
+      TaskDone* raw = done.get();
+      ++active_;
+      raw->id = submit_task(*core_, spec, slice, std::move(done));
+      if (raw->id != 0) outstanding_.insert(raw->id);
+    }
+    maybe_finish();
+  }
+
+  void cancel(CancelMode mode) {
+    if (finished_) return;
+    cancelled_ = true;
+    stop(mode);
+    maybe_finish();
+  }
+
+  void fatal(std::exception_ptr e) {
+    if (!fatal_) fatal_ = std::move(e);
+    stop(CancelMode::drain);
+  }
+
+  void stop(CancelMode mode) {
+    if (stopping_ && mode == CancelMode::drain) return;
+    stopping_ = true;
+    const std::vector<std::uint64_t> ids(outstanding_.begin(), outstanding_.end());
+    for (std::uint64_t id : ids) cancel_task(*core_, id, mode);
+  }
+
+  void maybe_finish() {
+    if (finished_ || active_ != 0) return;
+    if (!stopping_)
+      for (std::size_t w = 0; w < workers_.size(); ++w)
+        if (next_slice_[w] < RunAccess::spec(workers_[w])->iterator.slice_count()) return;
+    finished_ = true;
+    report_.wall_time = std::chrono::steady_clock::now() - report_.started;
+    std::exception_ptr error;
+    if (cancelled_)
+      error = aborted_error();
+    else if (fatal_)
+      error = fatal_;
+    else if (options_.on_error == ErrorPolicy::fail_fast && !report_.failures.empty())
+      error = std::make_exception_ptr(RunError(report_.failures));
+    auto done = std::move(done_);
+    done->complete(error, std::move(report_));
+  }
+
+  PoolCorePtr core_;
+  std::vector<WorkerRef> workers_;
+  OrchestratorOptions options_;
+  std::shared_ptr<RunProgress> progress_;
+  std::unique_ptr<RunCompletion> done_;
+  std::vector<std::size_t> next_slice_;
+  std::size_t round_robin_ = 0;
+  std::size_t window_ = 1;
+  std::size_t active_ = 0;
+  std::unordered_set<std::uint64_t> outstanding_;
+  bool stopping_ = false, cancelled_ = false, finished_ = false;
+  std::exception_ptr fatal_;
+  RunReport report_;
+};
+
+}  // namespace
+
+void start_run(const PoolCorePtr& core, std::vector<WorkerRef> workers,
+               OrchestratorOptions options, std::shared_ptr<RunProgress> progress,
+               std::unique_ptr<RunCompletion> done) {
+  auto run = std::make_shared<RunState>(core, std::move(workers), std::move(options),
+                                        std::move(progress), std::move(done));
+  asio::dispatch(core_executor(*core), [run] { run->start(); });
+}
+
+}  // namespace detail
+
+WorkerOrchestrator::WorkerOrchestrator(ProcessPool& pool, std::vector<WorkerRef> workers,
+                                       OrchestratorOptions options)
+    : pool_(pool), workers_(std::move(workers)), options_(std::move(options)) {
+  if (options_.sample_interval < std::chrono::milliseconds(10))
+    throw std::invalid_argument("corun::OrchestratorOptions::sample_interval = " +
+                                std::to_string(options_.sample_interval.count()) +
+                                " ms: the minimum is 10 ms");
+}
+
+std::size_t WorkerOrchestrator::slice_count() const {
+  std::size_t total = 0;
+  for (const auto& w : workers_) total += w.data_iterator().slice_count();
+  return total;
+}
+
+}  // namespace corun

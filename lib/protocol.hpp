@@ -1,0 +1,105 @@
+#pragma once
+// The parent <-> worker protocol over a Unix stream socket: a fixed 16-byte header (magic,
+// version, kind, body length, reserved) then the body. Both sides validate every field.
+
+#include "wire.hpp"
+
+#include <corun/slice.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace corun::detail::proto {
+
+inline constexpr std::uint32_t kMagic = 0x4e55524f;  // "ORUN" little-endian
+inline constexpr std::uint16_t kVersion = 1;
+inline constexpr std::size_t kHeaderSize = 16;
+/// Bodies the parent sends are small; this bounds what a worker accepts.
+inline constexpr std::uint32_t kMaxRequestBody = 1u << 20;
+
+enum class Kind : std::uint16_t {
+  hello = 1,        // worker -> parent: pid; sent first thing, before worker_init
+  init = 2,         // parent -> worker: worker id, limits, hooks, cpu binding
+  ready = 3,        // worker -> parent: worker_init done
+  init_failed = 4,  // worker -> parent: worker_init threw (message)
+  task = 5,         // parent -> worker
+  result = 6,       // worker -> parent
+  shutdown = 7,     // parent -> worker: run worker_exit, exit 0
+};
+
+struct Header {
+  std::uint32_t magic;
+  std::uint16_t version;
+  Kind kind;
+  std::uint32_t length;
+  std::uint32_t reserved;
+};
+static_assert(sizeof(Header) == kHeaderSize);
+
+inline void append_header(std::string& out, Kind kind, std::size_t body_length) {
+  ByteWriter w(out);
+  w.put(Header{kMagic, kVersion, kind, static_cast<std::uint32_t>(body_length), 0});
+}
+
+/// Parses and validates a header; throws std::invalid_argument naming the bad field.
+inline Header parse_header(std::string_view bytes, std::uint32_t max_body) {
+  ByteReader r(bytes.substr(0, kHeaderSize), "corun protocol header");
+  Header h = r.get<Header>("header");
+  if (h.magic != kMagic) r.fail("magic", "0x" + std::to_string(h.magic) + " is not corun's");
+  if (h.version != kVersion)
+    r.fail("version", std::to_string(h.version) + " (this side speaks " +
+                          std::to_string(kVersion) + ")");
+  const auto k = static_cast<std::uint16_t>(h.kind);
+  if (k < 1 || k > 7) r.fail("kind", std::to_string(k));
+  if (h.length > max_body)
+    r.fail("length", std::to_string(h.length) + " exceeds " + std::to_string(max_body));
+  if (h.reserved != 0) r.fail("reserved", std::to_string(h.reserved));
+  return h;
+}
+
+/// A function reference that survives exec of the same program: which loaded object (by its
+/// position in dl_iterate_phdr order and its name) and the offset inside it.
+struct FunctionRef {
+  std::uint32_t module = 0;
+  std::uint64_t offset = 0;
+  std::string module_name;
+  bool empty() const noexcept { return offset == 0; }
+};
+FunctionRef function_ref(const void* function);
+/// The address of `ref` in this process; throws std::runtime_error when it cannot be found.
+void* resolve_function(const FunctionRef& ref);
+
+struct Init {
+  std::int32_t worker_id = 0;
+  std::uint64_t max_result_bytes = 0;
+  std::string cpu_binding;  // comma-separated PU OS indexes; empty: no binding
+  FunctionRef worker_init;
+  FunctionRef worker_exit;
+};
+
+enum class Status : std::uint8_t { ok = 0, exception = 1, protocol = 2 };
+
+struct ResultHead {
+  std::uint64_t task_id = 0;
+  Status status = Status::ok;
+  std::int64_t started_ns = 0;  // CLOCK_MONOTONIC, the clock of std::chrono::steady_clock
+  std::int64_t finished_ns = 0;
+  std::int32_t cpu_start = -1;
+  std::int32_t cpu_end = -1;
+  std::int64_t cpu_time_ns = 0;
+};
+
+std::string encode_init(const Init& init);
+Init decode_init(std::string_view body);
+
+/// Task body: u64 task id, u64 slice start, u64 slice end, then the encoded TaskSpec.
+void append_task(std::string& out, std::uint64_t task_id, Slice slice, std::string_view spec);
+
+/// Result body: ResultHead fields, then the payload (ok) or two strings (exception type,
+/// message).
+void append_result_head(std::string& out, const ResultHead& head);
+ResultHead decode_result_head(ByteReader& r);
+
+}  // namespace corun::detail::proto

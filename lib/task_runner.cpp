@@ -1,0 +1,222 @@
+#include "task_runner.hpp"
+
+#include <corun/error.hpp>
+#include <corun/pool.hpp>
+#include <corun/worker.hpp>
+
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <cxxabi.h>
+#include <memory>
+#include <sched.h>
+#include <stdexcept>
+#include <time.h>
+#include <typeinfo>
+#include <unordered_map>
+
+namespace corun {
+
+const ArrayInfo& TaskContext::require_output() const {
+  if (!output_info)
+    throw std::logic_error(
+        "corun::TaskContext::output: this worker was constructed without an output array");
+  return *output_info;
+}
+
+namespace detail {
+
+// ---- registry ----
+
+namespace {
+struct Registry {
+  std::unordered_map<std::string, TaskInvoker> by_name;
+  std::unordered_map<const std::type_info*, std::string> names;  // type_info of the registrar
+};
+Registry& registry() {
+  static Registry* r = new Registry;  // used from static initialisers of other objects
+  return *r;
+}
+
+std::string demangle(const char* mangled) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> p(abi::__cxa_demangle(mangled, nullptr, nullptr, &status),
+                                           std::free);
+  return status == 0 && p ? p.get() : mangled;
+}
+
+/// Sets the length field of the frame starting at `frame_start` to the bytes after its header.
+void patch_frame_length(std::string& out, std::size_t frame_start) {
+  const auto length = static_cast<std::uint32_t>(out.size() - frame_start - proto::kHeaderSize);
+  std::memcpy(out.data() + frame_start + offsetof(proto::Header, length), &length, sizeof length);
+}
+
+std::int64_t monotonic_ns(clockid_t clock) {
+  timespec ts{};
+  clock_gettime(clock, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+}  // namespace
+
+bool register_worker(const char* name, const std::type_info& type, TaskInvoker invoker) {
+  Registry& r = registry();
+  auto [it, inserted] = r.by_name.emplace(name, invoker);
+  if (!inserted && it->second != invoker) {
+    std::fprintf(stderr, "corun: CORUN_REGISTER_WORKER(%s) names two different types\n", name);
+    std::abort();
+  }
+  r.names.emplace(&type, name);
+  return true;
+}
+
+const char* registered_name(const std::type_info& type) noexcept {
+  const Registry& r = registry();
+  if (auto it = r.names.find(&type); it != r.names.end()) return it->second.c_str();
+  for (const auto& [info, name] : r.names)  // type_info objects may be duplicated across DSOs
+    if (*info == type) return name.c_str();
+  return nullptr;
+}
+
+const char* require_registered(const std::type_info& type) {
+  if (const char* name = registered_name(type)) return name;
+  const std::string t = demangle(type.name());
+  throw Error(errc::worker_not_registered, "corun: worker type " + t +
+                                               " is not registered: add CORUN_REGISTER_WORKER(" +
+                                               t + ") at namespace scope in a source file");
+}
+
+TaskInvoker find_invoker(std::string_view name) noexcept {
+  const Registry& r = registry();
+  auto it = r.by_name.find(std::string(name));
+  return it == r.by_name.end() ? nullptr : it->second;
+}
+
+// ---- specs ----
+
+std::string encode_spec(std::string_view worker_name, const DataIterator& iterator,
+                        const std::optional<ArrayInfo>& output) {
+  std::string out;
+  ByteWriter w(out);
+  w.str(worker_name);
+  w.str(iterator.encode());
+  w.put<std::uint8_t>(output.has_value());
+  if (output) w.str(DataIterator::over(*output, 1).encode());
+  return out;
+}
+
+DecodedSpec decode_spec(std::string_view bytes) {
+  ByteReader r(bytes, "corun task spec");
+  DecodedSpec spec;
+  spec.worker_name = std::string(r.str("worker_name", 1024));
+  spec.iterator = DataIterator::decode(r.str("iterator", 1u << 16));
+  const auto has_output = r.get<std::uint8_t>("has_output");
+  if (has_output > 1) r.fail("has_output", std::to_string(has_output));
+  if (has_output) spec.output = DataIterator::decode(r.str("output", 1u << 16)).info();
+  r.expect_end();
+  return spec;
+}
+
+std::shared_ptr<const TaskSpec> make_task_spec(std::string worker_name, DataIterator iterator,
+                                               std::optional<ArrayInfo> output) {
+  iterator.validate();
+  if (output) DataIterator::over(*output, 1);  // validates the output's metadata
+  auto spec = std::make_shared<TaskSpec>();
+  spec->encoded = encode_spec(worker_name, iterator, output);
+  spec->worker_name = std::move(worker_name);
+  spec->iterator = std::move(iterator);
+  spec->output = std::move(output);
+  return spec;
+}
+
+// ---- running ----
+
+void run_task(std::uint64_t task_id, Slice slice, const DecodedSpec& spec, int worker_id,
+              std::size_t max_result_bytes, std::string& out) {
+  const std::size_t frame_start = out.size();
+  proto::append_header(out, proto::Kind::result, 0);  // length patched below
+  proto::ResultHead head;
+  head.task_id = task_id;
+  const std::size_t head_at = out.size();
+  proto::append_result_head(out, head);
+  const std::size_t payload_at = out.size();
+
+  std::string exception_type, message;
+  const TaskInvoker invoker = find_invoker(spec.worker_name);
+  const std::int64_t cpu0 = monotonic_ns(CLOCK_THREAD_CPUTIME_ID);
+  head.cpu_start = sched_getcpu();
+  head.started_ns = monotonic_ns(CLOCK_MONOTONIC);
+  if (invoker == nullptr) {
+    head.status = proto::Status::protocol;
+    exception_type = "corun::Error";
+    message = "worker type '" + spec.worker_name +
+              "' is not registered in the worker process (CORUN_REGISTER_WORKER missing there?)";
+  } else if (slice.start > slice.end || slice.end > spec.iterator.size_of_data) {
+    head.status = proto::Status::protocol;
+    exception_type = "std::invalid_argument";
+    message = "slice [" + std::to_string(slice.start) + ", " + std::to_string(slice.end) +
+              ") is outside the array of " + std::to_string(spec.iterator.size_of_data) + " rows";
+  } else {
+    try {
+      const TaskContext ctx{worker_id, slice, spec.iterator, spec.output};
+      invoker(ctx, out);
+    } catch (const std::exception& e) {
+      head.status = proto::Status::exception;
+      exception_type = demangle(typeid(e).name());
+      message = e.what();
+    } catch (...) {
+      head.status = proto::Status::exception;
+      exception_type = "unknown";
+      message = "a non-std::exception was thrown";
+    }
+  }
+  head.finished_ns = monotonic_ns(CLOCK_MONOTONIC);
+  head.cpu_end = sched_getcpu();
+  head.cpu_time_ns = monotonic_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
+
+  if (head.status == proto::Status::ok && out.size() - payload_at > max_result_bytes) {
+    head.status = proto::Status::protocol;
+    exception_type = "corun::Error";
+    message = "result of " + std::to_string(out.size() - payload_at) +
+              " bytes exceeds PoolOptions::max_result_bytes (" + std::to_string(max_result_bytes) +
+              ")";
+  }
+  if (head.status != proto::Status::ok) {
+    out.resize(payload_at);
+    ByteWriter w(out);
+    w.str(exception_type);
+    w.str(message.size() > 65536 ? message.substr(0, 65536) : message);
+  }
+  std::string patched_head;
+  proto::append_result_head(patched_head, head);
+  out.replace(head_at, patched_head.size(), patched_head);
+  patch_frame_length(out, frame_start);
+}
+
+void TaskRunner::run(std::string_view body, std::string& out) {
+  ByteReader r(body, "corun task message");
+  const auto task_id = r.get<std::uint64_t>("task_id");
+  const Slice slice{r.get<std::uint64_t>("slice_start"), r.get<std::uint64_t>("slice_end")};
+  const std::string_view spec_bytes = r.rest();
+  if (!last_spec_ || spec_bytes != last_spec_bytes_) {
+    last_spec_.reset();
+    try {
+      last_spec_ = decode_spec(spec_bytes);
+      last_spec_bytes_.assign(spec_bytes);
+    } catch (const std::exception& e) {
+      // A malformed spec fails this task only: report it as a protocol result.
+      const std::size_t frame_start = out.size();
+      proto::append_header(out, proto::Kind::result, 0);
+      proto::append_result_head(out, {task_id, proto::Status::protocol});
+      ByteWriter w(out);
+      w.str("std::invalid_argument");
+      w.str(e.what());
+      patch_frame_length(out, frame_start);
+      return;
+    }
+  }
+  run_task(task_id, slice, *last_spec_, worker_id_, max_result_bytes_, out);
+}
+
+}  // namespace detail
+}  // namespace corun

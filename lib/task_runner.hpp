@@ -1,0 +1,46 @@
+#pragma once
+// Running one task in the current process: decoding its spec, calling the registered worker,
+// and producing a complete result frame. Shared by worker processes and the serial pool.
+
+#include "protocol.hpp"
+
+#include <corun/data_iterator.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace corun::detail {
+
+struct DecodedSpec {
+  std::string worker_name;
+  DataIterator iterator;
+  std::optional<ArrayInfo> output;
+};
+
+std::string encode_spec(std::string_view worker_name, const DataIterator& iterator,
+                        const std::optional<ArrayInfo>& output);
+/// Throws std::invalid_argument naming the malformed field.
+DecodedSpec decode_spec(std::string_view bytes);
+
+/// Runs task `task_id` over `slice` and appends a whole result frame (header included) to
+/// `out`. Never throws for task failures: they become exception or protocol results.
+void run_task(std::uint64_t task_id, Slice slice, const DecodedSpec& spec, int worker_id,
+              std::size_t max_result_bytes, std::string& out);
+
+/// Runs a task message body (task id, slice, spec) as run_task does; caches the last decoded
+/// spec, since consecutive tasks usually share it.
+class TaskRunner {
+ public:
+  TaskRunner(int worker_id, std::size_t max_result_bytes)
+      : worker_id_(worker_id), max_result_bytes_(max_result_bytes) {}
+  void run(std::string_view task_body, std::string& out);
+
+ private:
+  int worker_id_;
+  std::size_t max_result_bytes_;
+  std::string last_spec_bytes_;
+  std::optional<DecodedSpec> last_spec_;
+};
+
+}  // namespace corun::detail
