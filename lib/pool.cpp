@@ -257,6 +257,10 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
       const pid_t parent = ::getpid();
       pid = ::fork();
       if (pid == 0) {
+        // The host's crash handlers (a crash reporter, a test framework) must not take a
+        // worker's crash for the host's own.
+        for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTERM, SIGCHLD})
+          std::signal(sig, SIG_DFL);
         // The child keeps stdio and its socket (as fd 3) only; it never returns.
         if (child_end != 3) ::dup2(child_end, 3);
         ::close_range(4, ~0u, 0);
@@ -718,9 +722,9 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
     for (const auto& p : slots_)
       if (!p->inflight.empty()) return;
     if (!queue_.empty()) {
-      bool any_ready = false;
-      for (const auto& p : slots_) any_ready |= p->state == Proc::State::ready;
-      if (any_ready) return;
+      // Queued work still runs on workers that are ready or about to be.
+      for (const auto& p : slots_)
+        if (p->state != Proc::State::dead && p->state != Proc::State::stopping) return;
       fail_everything(closed_error());
     }
     bool all_dead = true;

@@ -9,6 +9,7 @@
 #include <iostream>
 
 int main(int argc, char** argv) {
+  corun::enter_worker_if_spawned(argc, argv);
   const int failures = Catch::Session().run(argc, argv);
   // Every test cleans up after itself: a segment this process made and left is a leak.
   const auto left = corun::test::segments_of_pid(::getpid());

@@ -1,6 +1,7 @@
 #pragma once
 // Helpers the tests share: counting what a process holds, to prove nothing leaks.
 
+#include <cstdio>
 #include <dirent.h>
 #include <string>
 #include <sys/types.h>
@@ -59,6 +60,18 @@ inline std::vector<pid_t> child_pids() {
     ::closedir(dir);
   }
   return kids;
+}
+
+/// Resident memory of this process in KiB (VmRSS).
+inline long resident_kib() {
+  long kib = -1;
+  if (FILE* f = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    while (std::fgets(line, sizeof line, f))
+      if (std::sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
+    std::fclose(f);
+  }
+  return kib;
 }
 
 }  // namespace corun::test

@@ -1,0 +1,272 @@
+#include <corun/pool.hpp>
+
+#include "drive.hpp"
+#include "support.hpp"
+#include "workers.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/deferred.hpp>
+#include <asio/io_context.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/use_future.hpp>
+#include <catch2/catch.hpp>
+#include <csignal>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+using namespace corun;
+using corun::test::AddInts;
+using corun::test::drive;
+using corun::test::iota_array;
+
+namespace {
+/// Blocks until process `pid` (not necessarily our child) has exited.
+bool wait_for_exit(pid_t pid) {
+  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return errno == ESRCH;  // already gone
+  pollfd p{fd, POLLIN, 0};
+  const int rc = ::poll(&p, 1, 10'000);
+  ::close(fd);
+  return rc == 1;
+}
+
+bool alive(pid_t pid) { return ::kill(pid, 0) == 0; }
+}  // namespace
+
+TEST_CASE("async_execute runs one slice with a callback, use_future, deferred and use_awaitable",
+          "[pool]") {
+  const auto method = GENERATE(StartMethod::spawn, StartMethod::fork, StartMethod::serial);
+  asio::io_context io;
+  ProcessPool pool{io.get_executor(), {.workers = 2, .start_method = method}};
+  auto ints = iota_array(100);
+  const auto it = DataIterator::over(ints, 10);
+
+  std::int64_t by_callback = 0;
+  bool called = false;
+  pool.async_execute<AddInts>(it, Slice{0, 10}, [&](std::exception_ptr e, std::int64_t v) {
+    CHECK(!e);
+    by_callback = v;
+    called = true;
+  });
+  while (!called) {
+    if (io.stopped()) io.restart();
+    io.run_one();
+  }
+  CHECK(by_callback == 55);
+
+  auto future = pool.async_execute<AddInts>(it, Slice{90, 100}, asio::use_future);
+  CHECK(drive(io, future) == 955);
+
+  auto deferred = pool.async_execute<AddInts>(it, Slice{10, 20}, asio::experimental::deferred);
+  std::promise<std::int64_t> promised;
+  auto deferred_future = promised.get_future();
+  std::move(deferred)([&](std::exception_ptr, std::int64_t v) { promised.set_value(v); });
+  CHECK(drive(io, deferred_future) == 155);
+
+  std::promise<std::int64_t> from_coroutine;
+  auto coroutine_future = from_coroutine.get_future();
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        // Incremental work: each step is one awaited slice.
+        std::int64_t total = 0;
+        for (Slice s : it) total += co_await pool.async_execute<AddInts>(it, s, asio::use_awaitable);
+        from_coroutine.set_value(total);
+      },
+      [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+      });
+  CHECK(drive(io, coroutine_future) == 5050);
+}
+
+TEST_CASE("a task's failure is rethrown at the co_await as TaskFailed", "[pool][failure]") {
+  asio::io_context io;
+  ProcessPool pool{io.get_executor(), {.workers = 1}};
+  auto ints = iota_array(10);
+  ints[2] = -1;
+  auto future = pool.async_execute<corun::test::Faulty>(DataIterator::over(ints, 5), Slice{0, 5},
+                                                        asio::use_future);
+  try {
+    drive(io, future);
+    FAIL("expected TaskFailed");
+  } catch (const TaskFailed& e) {
+    CHECK(e.code() == errc::task_exception);
+    CHECK(e.error().kind == TaskErrorKind::exception);
+    CHECK(e.error().slice == Slice{0, 5});
+    CHECK(e.error().message == "row value -1 is poison");
+  }
+}
+
+TEST_CASE("a result over max_result_bytes is an error that says so", "[pool][failure]") {
+  asio::io_context io;
+  ProcessPool pool{io.get_executor(), {.workers = 1, .max_result_bytes = 4096}};
+  auto ints = iota_array(10);
+  const auto it = DataIterator::over(ints, 10);
+  auto small = pool.async_execute<corun::test::Blob>(it, Slice{0, 4}, asio::use_future);
+  CHECK(drive(io, small).size() == 4096);
+  auto big = pool.async_execute<corun::test::Blob>(it, Slice{0, 5}, asio::use_future);
+  try {
+    drive(io, big);
+    FAIL("expected TaskFailed");
+  } catch (const TaskFailed& e) {
+    CHECK(e.error().kind == TaskErrorKind::protocol);
+    CHECK_THAT(e.error().message,
+               Catch::Contains("5120 bytes exceeds PoolOptions::max_result_bytes (4096)"));
+  }
+  // The worker survived and serves the next task.
+  auto again = pool.async_execute<AddInts>(it, Slice{0, 10}, asio::use_future);
+  CHECK(drive(io, again) == 55);
+}
+
+TEST_CASE("a slice outside the array fails that task with a clear message", "[pool][failure]") {
+  asio::io_context io;
+  ProcessPool pool{io.get_executor(), {.workers = 1}};
+  auto ints = iota_array(10);
+  auto future =
+      pool.async_execute<AddInts>(DataIterator::over(ints, 5), Slice{5, 11}, asio::use_future);
+  CHECK_THROWS_WITH(drive(io, future), Catch::Contains("slice [5, 11) is outside the array of 10 rows"));
+}
+
+TEST_CASE("an unregistered worker type is rejected, naming the macro to add", "[pool][failure]") {
+  struct Unlisted : Worker<Unlisted, std::int64_t> {
+    using Worker::Worker;
+    static int process(SliceView<const std::int64_t>) { return 1; }
+  };
+  asio::io_context io;
+  ProcessPool pool{io.get_executor(), {.workers = 1}};
+  auto ints = iota_array(4);
+  try {
+    pool.async_execute<Unlisted>(DataIterator::over(ints, 2), Slice{0, 2}, asio::use_future);
+    FAIL("expected worker_not_registered");
+  } catch (const Error& e) {
+    CHECK(e.code() == errc::worker_not_registered);
+    CHECK_THAT(e.what(), Catch::Contains("CORUN_REGISTER_WORKER(") && Catch::Contains("Unlisted"));
+  }
+}
+
+TEST_CASE("bad pool options are rejected by name", "[pool][failure]") {
+  asio::io_context io;
+  CHECK_THROWS_WITH((ProcessPool{io.get_executor(), {.pipeline_depth = 0}}),
+                    Catch::Contains("pipeline_depth = 0"));
+  CHECK_THROWS_WITH(
+      (ProcessPool{io.get_executor(), {.task_timeout = std::chrono::milliseconds(-5)}}),
+      Catch::Contains("task_timeout = -5 ms"));
+}
+
+TEST_CASE("the default pool has one worker per hwloc core and becomes ready", "[pool]") {
+  asio::io_context io;
+  ProcessPool pool{io.get_executor()};
+  CHECK(pool.size() >= 1);
+  CHECK(pool.size() <= std::thread::hardware_concurrency());
+  auto ready = pool.async_wait_ready(asio::use_future);
+  drive(io, ready);
+  CHECK(pool.worker_pids().size() == pool.size());
+}
+
+TEST_CASE("terminate kills busy workers at once and leaves no process", "[pool][lifecycle]") {
+  asio::io_context io;
+  ProcessPool pool{io.get_executor(), {.workers = 2}};
+  auto ints = iota_array(4);
+  ints[0] = -5;
+  ints[2] = -5;  // both workers block forever
+  const auto it = DataIterator::over(ints, 2);
+  auto a = pool.async_execute<corun::test::Faulty>(it, Slice{0, 2}, asio::use_future);
+  auto b = pool.async_execute<corun::test::Faulty>(it, Slice{2, 4}, asio::use_future);
+  auto ready = pool.async_wait_ready(asio::use_future);
+  drive(io, ready);
+  const auto pids = pool.worker_pids();
+  REQUIRE(pids.size() == 2);
+  pool.terminate();
+  // terminate() reaps synchronously: the processes are gone when it returns.
+  for (pid_t pid : pids) CHECK_FALSE(alive(pid));
+  CHECK(corun::test::child_pids().empty());
+  CHECK_THROWS_AS(drive(io, a), std::system_error);
+  CHECK_THROWS_AS(drive(io, b), std::system_error);
+  auto refused = pool.async_execute<AddInts>(it, Slice{0, 2}, asio::use_future);
+  CHECK_THROWS_WITH(drive(io, refused), Catch::Contains("shut down"));
+}
+
+TEST_CASE("async_shutdown finishes queued work, then workers exit; new tasks are refused",
+          "[pool][lifecycle]") {
+  asio::io_context io;
+  ProcessPool pool{io.get_executor(), {.workers = 2}};
+  auto ints = iota_array(100);
+  const auto it = DataIterator::over(ints, 10);
+  std::vector<std::future<std::int64_t>> results;
+  for (Slice s : it) results.push_back(pool.async_execute<AddInts>(it, s, asio::use_future));
+  auto shutdown = pool.async_shutdown(asio::use_future);
+  drive(io, shutdown);
+  std::int64_t total = 0;
+  for (auto& f : results) total += f.get();
+  CHECK(total == 5050);
+  CHECK(pool.worker_pids().empty());
+  CHECK(corun::test::child_pids().empty());
+  auto refused = pool.async_execute<AddInts>(it, Slice{0, 10}, asio::use_future);
+  CHECK_THROWS_AS(drive(io, refused), Error);
+}
+
+TEST_CASE("a pool destroyed without shutdown leaves no process or descriptor", "[pool][lifecycle]") {
+  const int fds = corun::test::open_fd_count();
+  {
+    asio::io_context io;
+    ProcessPool pool{io.get_executor(), {.workers = 3}};
+    auto ready = pool.async_wait_ready(asio::use_future);
+    drive(io, ready);
+    CHECK(corun::test::child_pids().size() == 3);
+  }
+  CHECK(corun::test::child_pids().empty());
+  CHECK(corun::test::open_fd_count() == fds);
+}
+
+TEST_CASE("workers die when the parent is SIGKILLed", "[pool][lifecycle]") {
+  const auto method = GENERATE(StartMethod::spawn, StartMethod::fork);
+  int pipe_fds[2];
+  REQUIRE(::pipe(pipe_fds) == 0);
+  const pid_t parent = ::fork();
+  if (parent == 0) {
+    ::close(pipe_fds[0]);
+    asio::io_context io;
+    ProcessPool pool{io.get_executor(), {.workers = 2, .start_method = method}};
+    auto ready = pool.async_wait_ready(asio::use_future);
+    drive(io, ready);
+    for (pid_t pid : pool.worker_pids()) (void)!::write(pipe_fds[1], &pid, sizeof pid);
+    ::close(pipe_fds[1]);
+    for (;;) ::pause();  // keep the pool alive until killed
+  }
+  ::close(pipe_fds[1]);
+  std::vector<pid_t> workers(2);
+  REQUIRE(::read(pipe_fds[0], workers.data(), sizeof(pid_t) * 2) == sizeof(pid_t) * 2);
+  ::close(pipe_fds[0]);
+  for (pid_t pid : workers) REQUIRE(alive(pid));
+  ::kill(parent, SIGKILL);
+  ::waitpid(parent, nullptr, 0);
+  for (pid_t pid : workers) CHECK(wait_for_exit(pid));
+}
+
+TEST_CASE("a crashed worker is replaced, with a new pid and the same slot", "[pool][failure]") {
+  asio::io_context io;
+  ProcessPool pool{io.get_executor(), {.workers = 1}};
+  auto ready = pool.async_wait_ready(asio::use_future);
+  drive(io, ready);
+  const pid_t first = pool.worker_pids().at(0);
+  auto ints = iota_array(4);
+  ints[1] = -2;
+  const auto it = DataIterator::over(ints, 2);
+  auto crash = pool.async_execute<corun::test::Faulty>(it, Slice{0, 2}, asio::use_future);
+  try {
+    drive(io, crash);
+    FAIL("expected a crash");
+  } catch (const TaskFailed& e) {
+    CHECK(e.code() == errc::worker_crashed);
+    CHECK(e.error().signal == SIGSEGV);
+    CHECK(e.error().pid == first);
+  }
+  auto who = pool.async_execute<corun::test::WhoAmI>(it, Slice{2, 4}, asio::use_future);
+  const auto v = drive(io, who);
+  CHECK(v[0] == 0);
+  CHECK(v[1] != first);
+  CHECK(!alive(first));
+}
