@@ -1,6 +1,7 @@
 #pragma once
 // Helpers the tests share: counting what a process holds, to prove nothing leaks.
 
+#include <cstdio>
 #include <dirent.h>
 #include <string>
 #include <sys/types.h>
