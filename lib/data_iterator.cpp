@@ -62,9 +62,10 @@ DataIterator DataIterator::partitioned(const ArrayInfo& array, std::size_t n) {
 
 void DataIterator::validate() const {
   if (shm_name.empty()) bad_field("shm_name", "\"\"", "must name a segment");
-  if (shm_name.size() > kMaxNameLength || shm_name.find('/') != std::string::npos)
+  if (shm_name.size() > kMaxNameLength ||
+      shm_name.find_first_of(std::string_view("/\0", 2)) != std::string::npos)
     bad_field("shm_name", '"' + shm_name + '"',
-              "must be at most 255 characters without '/' (omit the leading slash)");
+              "must be at most 255 characters without '/' or NUL (omit the leading slash)");
   if (chunk_size == 0) bad_field("chunk_size", "0", "must be at least 1");
   if (shm_shape.empty()) bad_field("shm_shape", "{}", "needs at least one dimension");
   if (shm_shape.size() > kMaxDims)

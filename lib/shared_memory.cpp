@@ -38,9 +38,10 @@ std::string describe(const ArrayInfo& a) { return shape_str(a.shape) + " of " + 
 /// accepts both spellings and stores the Python one.
 std::string normalize_name(const std::string& name) {
   std::string n = (!name.empty() && name[0] == '/') ? name.substr(1) : name;
-  if (n.empty() || n.size() > 250 || n.find('/') != std::string::npos || n == "." || n == "..")
+  if (n.empty() || n.size() > 250 || n.find_first_of(std::string_view("/\0", 2)) != n.npos ||
+      n == "." || n == "..")
     throw std::invalid_argument("corun: invalid shared-memory segment name \"" + name +
-                                "\": use 1 to 250 characters without '/'");
+                                "\": use 1 to 250 characters without '/' or NUL");
   return n;
 }
 

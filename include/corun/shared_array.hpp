@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace corun {
@@ -78,8 +79,17 @@ class SharedArray {
     return SharedArray(std::move(segment), std::move(info.shape));
   }
 
-  SharedArray(SharedArray&&) noexcept = default;
-  SharedArray& operator=(SharedArray&&) noexcept = default;
+  /// A moved-from array is empty: no segment, size() 0, begin() == end().
+  SharedArray(SharedArray&& other) noexcept
+      : segment_(std::move(other.segment_)),
+        shape_(std::exchange(other.shape_, {})),
+        size_(std::exchange(other.size_, 0)) {}
+  SharedArray& operator=(SharedArray&& other) noexcept {
+    segment_ = std::move(other.segment_);
+    shape_ = std::exchange(other.shape_, {});
+    size_ = std::exchange(other.size_, 0);
+    return *this;
+  }
 
   /// Segment name without the leading '/' (what Python's SharedMemory(name=...) takes).
   const std::string& name() const noexcept { return segment_.name(); }
