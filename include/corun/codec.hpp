@@ -12,6 +12,7 @@
 /// \endcode
 
 #include <cstdint>
+#include <cstddef>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -98,6 +99,12 @@ struct xtensor_codec {
     bytes.remove_prefix(sizeof rank);
     if (rank > 32 || bytes.size() < rank * sizeof(std::uint64_t))
       codec_format_error("xtensor", "bad rank " + std::to_string(rank));
+    if constexpr (requires { Container::rank; }) {
+      if (rank != Container::rank)
+        codec_format_error("xtensor", "rank does not match the container (" +
+                                          std::to_string(rank) + " vs " +
+                                          std::to_string(Container::rank) + ")");
+    }
     std::vector<std::size_t> shape(rank);
     std::size_t count = 1;
     for (auto& d : shape) {
