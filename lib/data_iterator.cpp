@@ -78,9 +78,9 @@ void DataIterator::validate() const {
     bad_field("start_idx", std::to_string(start_idx),
               "is beyond size_of_data (" + std::to_string(size_of_data) + ")");
   if (partitions > size_of_data - start_idx)
-    bad_field("partitions", std::to_string(partitions),
-              "exceeds the rows from start_idx on (" + std::to_string(size_of_data - start_idx) +
-                  ")");
+    bad_field(
+        "partitions", std::to_string(partitions),
+        "exceeds the rows from start_idx on (" + std::to_string(size_of_data - start_idx) + ")");
   info().bytes();  // throws on overflow
 }
 
@@ -106,7 +106,9 @@ DataIterator::iterator DataIterator::begin() const {
   return {this, 0};
 }
 
-DataIterator::iterator DataIterator::end() const { return {this, slice_count()}; }
+DataIterator::iterator DataIterator::end() const {
+  return {this, slice_count()};
+}
 
 std::string DataIterator::encode() const {
   std::string out;

@@ -12,14 +12,20 @@ namespace {
 
 bool valid_size(DType::Kind kind, std::size_t n) {
   switch (kind) {
-    case DType::Kind::boolean: return n == 1;
+    case DType::Kind::boolean:
+      return n == 1;
     case DType::Kind::signed_int:
-    case DType::Kind::unsigned_int: return n == 1 || n == 2 || n == 4 || n == 8;
-    case DType::Kind::floating: return n == 4 || n == 8;
-    case DType::Kind::complex: return n == 8 || n == 16;
+    case DType::Kind::unsigned_int:
+      return n == 1 || n == 2 || n == 4 || n == 8;
+    case DType::Kind::floating:
+      return n == 4 || n == 8;
+    case DType::Kind::complex:
+      return n == 8 || n == 16;
     case DType::Kind::bytes:
-    case DType::Kind::unicode: return n >= 1;
-    case DType::Kind::none: return false;
+    case DType::Kind::unicode:
+      return n >= 1;
+    case DType::Kind::none:
+      return false;
   }
   return false;
 }
@@ -37,14 +43,29 @@ DType DType::parse(std::string_view text) {
   const char k = rest[0];
   Kind kind;
   switch (k) {
-    case 'b': kind = Kind::boolean; break;
-    case 'i': kind = Kind::signed_int; break;
-    case 'u': kind = Kind::unsigned_int; break;
-    case 'f': kind = Kind::floating; break;
-    case 'c': kind = Kind::complex; break;
-    case 'S': kind = Kind::bytes; break;
-    case 'U': kind = Kind::unicode; break;
-    default: reject(text, std::string("unknown kind '") + k + "' (expected one of b i u f c S U)");
+    case 'b':
+      kind = Kind::boolean;
+      break;
+    case 'i':
+      kind = Kind::signed_int;
+      break;
+    case 'u':
+      kind = Kind::unsigned_int;
+      break;
+    case 'f':
+      kind = Kind::floating;
+      break;
+    case 'c':
+      kind = Kind::complex;
+      break;
+    case 'S':
+      kind = Kind::bytes;
+      break;
+    case 'U':
+      kind = Kind::unicode;
+      break;
+    default:
+      reject(text, std::string("unknown kind '") + k + "' (expected one of b i u f c S U)");
   }
   rest.remove_prefix(1);
   if (rest.empty()) reject(text, "missing item size");
@@ -65,8 +86,7 @@ std::string DType::str() const {
   if (kind_ == Kind::none) return "";
   const bool single_byte = kind_ == Kind::bytes || itemsize_ == 1;
   const std::size_t count = kind_ == Kind::unicode ? itemsize_ / 4 : itemsize_;
-  return std::string(1, single_byte ? '|' : '<') + static_cast<char>(kind_) +
-         std::to_string(count);
+  return std::string(1, single_byte ? '|' : '<') + static_cast<char>(kind_) + std::to_string(count);
 }
 
 namespace detail {

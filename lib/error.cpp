@@ -10,19 +10,32 @@ class Category final : public std::error_category {
   const char* name() const noexcept override { return "corun"; }
   std::string message(int value) const override {
     switch (static_cast<errc>(value)) {
-      case errc::segment_not_found: return "shared-memory segment not found";
-      case errc::segment_too_small: return "shared-memory segment too small";
-      case errc::not_enough_shared_memory: return "not enough free space in /dev/shm";
-      case errc::segment_exists: return "shared-memory segment exists already";
-      case errc::dtype_mismatch: return "element type mismatch";
-      case errc::worker_not_registered: return "worker type not registered";
-      case errc::protocol_error: return "malformed message between parent and worker";
-      case errc::result_too_large: return "task result too large";
-      case errc::task_exception: return "task threw an exception";
-      case errc::worker_crashed: return "worker process died";
-      case errc::task_timeout: return "task timed out";
-      case errc::worker_start_failed: return "worker process failed to start";
-      case errc::pool_closed: return "process pool closed";
+      case errc::segment_not_found:
+        return "shared-memory segment not found";
+      case errc::segment_too_small:
+        return "shared-memory segment too small";
+      case errc::not_enough_shared_memory:
+        return "not enough free space in /dev/shm";
+      case errc::segment_exists:
+        return "shared-memory segment exists already";
+      case errc::dtype_mismatch:
+        return "element type mismatch";
+      case errc::worker_not_registered:
+        return "worker type not registered";
+      case errc::protocol_error:
+        return "malformed message between parent and worker";
+      case errc::result_too_large:
+        return "task result too large";
+      case errc::task_exception:
+        return "task threw an exception";
+      case errc::worker_crashed:
+        return "worker process died";
+      case errc::task_timeout:
+        return "task timed out";
+      case errc::worker_start_failed:
+        return "worker process failed to start";
+      case errc::pool_closed:
+        return "process pool closed";
     }
     return "unknown corun error " + std::to_string(value);
   }
@@ -36,10 +49,14 @@ const std::error_category& error_category() noexcept {
 
 const char* to_string(TaskErrorKind kind) noexcept {
   switch (kind) {
-    case TaskErrorKind::exception: return "exception";
-    case TaskErrorKind::crashed: return "crashed";
-    case TaskErrorKind::timeout: return "timeout";
-    case TaskErrorKind::protocol: return "protocol";
+    case TaskErrorKind::exception:
+      return "exception";
+    case TaskErrorKind::crashed:
+      return "crashed";
+    case TaskErrorKind::timeout:
+      return "timeout";
+    case TaskErrorKind::protocol:
+      return "protocol";
   }
   return "unknown";
 }
@@ -58,10 +75,14 @@ std::string TaskError::describe() const {
 namespace {
 errc code_of(TaskErrorKind kind) {
   switch (kind) {
-    case TaskErrorKind::exception: return errc::task_exception;
-    case TaskErrorKind::crashed: return errc::worker_crashed;
-    case TaskErrorKind::timeout: return errc::task_timeout;
-    case TaskErrorKind::protocol: return errc::protocol_error;
+    case TaskErrorKind::exception:
+      return errc::task_exception;
+    case TaskErrorKind::crashed:
+      return errc::worker_crashed;
+    case TaskErrorKind::timeout:
+      return errc::task_timeout;
+    case TaskErrorKind::protocol:
+      return errc::protocol_error;
   }
   return errc::task_exception;
 }

@@ -79,9 +79,7 @@ class RunState : public std::enable_shared_from_this<RunState> {
    public:
     TaskDone(std::shared_ptr<RunState> run, std::size_t worker)
         : run_(std::move(run)), worker_(worker) {}
-    void complete(TaskResult&& result) override {
-      run_->on_result(worker_, id, std::move(result));
-    }
+    void complete(TaskResult&& result) override { run_->on_result(worker_, id, std::move(result)); }
     std::uint64_t id = 0;
 
    private:
@@ -176,9 +174,8 @@ class RunState : public std::enable_shared_from_this<RunState> {
 
 }  // namespace
 
-void start_run(const PoolCorePtr& core, std::vector<WorkerRef> workers,
-               OrchestratorOptions options, std::shared_ptr<RunProgress> progress,
-               std::unique_ptr<RunCompletion> done) {
+void start_run(const PoolCorePtr& core, std::vector<WorkerRef> workers, OrchestratorOptions options,
+               std::shared_ptr<RunProgress> progress, std::unique_ptr<RunCompletion> done) {
   auto run = std::make_shared<RunState>(core, std::move(workers), std::move(options),
                                         std::move(progress), std::move(done));
   asio::dispatch(core_executor(*core), [run] { run->start(); });

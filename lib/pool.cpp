@@ -12,21 +12,22 @@
 #include <asio/strand.hpp>
 #include <asio/write.hpp>
 
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio_ext.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
-#include <fcntl.h>
 #include <fstream>
 #include <iterator>
-#include <spawn.h>
 #include <stdexcept>
-#include <sys/socket.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 extern char** environ;
 
@@ -34,12 +35,18 @@ namespace corun {
 
 const char* to_string(TaskOutcome outcome) noexcept {
   switch (outcome) {
-    case TaskOutcome::ok: return "ok";
-    case TaskOutcome::exception: return "exception";
-    case TaskOutcome::crashed: return "crashed";
-    case TaskOutcome::timeout: return "timeout";
-    case TaskOutcome::protocol: return "protocol";
-    case TaskOutcome::cancelled: return "cancelled";
+    case TaskOutcome::ok:
+      return "ok";
+    case TaskOutcome::exception:
+      return "exception";
+    case TaskOutcome::crashed:
+      return "crashed";
+    case TaskOutcome::timeout:
+      return "timeout";
+    case TaskOutcome::protocol:
+      return "protocol";
+    case TaskOutcome::cancelled:
+      return "cancelled";
   }
   return "unknown";
 }
@@ -72,15 +79,15 @@ struct Proc {
   State state = State::starting;
   Socket socket;
   asio::posix::stream_descriptor pidfd;
-  asio::steady_timer timer;  // handshake deadline, then the running task's timeout
+  asio::steady_timer timer;      // handshake deadline, then the running task's timeout
   std::deque<TaskPtr> inflight;  // sent to the worker; front() is the one running
   std::vector<char> read_buffer = std::vector<char>(64 * 1024);
   std::size_t read_length = 0;
   std::string write_pending, write_active;
   bool writing = false;
-  bool timed_out = false;     // we killed it for exceeding task_timeout
+  bool timed_out = false;          // we killed it for exceeding task_timeout
   bool killed_on_purpose = false;  // we killed it (cancellation, terminate)
-  std::string start_failure;  // worker_init's exception message
+  std::string start_failure;       // worker_init's exception message
   bool serial_scheduled = false;
 };
 using ProcPtr = std::shared_ptr<Proc>;
@@ -129,9 +136,9 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
     if (options_.max_tasks_active == 0)
       options_.max_tasks_active = 2 * options_.workers * options_.pipeline_depth;
     if (options_.task_timeout.count() < 0)
-      throw std::invalid_argument("corun::PoolOptions::task_timeout = " +
-                                  std::to_string(options_.task_timeout.count()) +
-                                  " ms: must not be negative");
+      throw std::invalid_argument(
+          "corun::PoolOptions::task_timeout = " + std::to_string(options_.task_timeout.count()) +
+          " ms: must not be negative");
     if (options_.start_method == StartMethod::spawn) argv_ = read_cmdline();
     init_ref_ = proto::function_ref(reinterpret_cast<const void*>(options_.worker_init));
     exit_ref_ = proto::function_ref(reinterpret_cast<const void*>(options_.worker_exit));
@@ -257,10 +264,9 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
       const pid_t parent = ::getpid();
       pid = ::fork();
       if (pid == 0) {
-        // The host's crash handlers (a crash reporter, a test framework) must not take a
-        // worker's crash for the host's own.
-        for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTERM, SIGCHLD})
-          std::signal(sig, SIG_DFL);
+        // Output the host buffered before fork() is the host's to write, not the worker's.
+        __fpurge(stdout);
+        __fpurge(stderr);
         // The child keeps stdio and its socket (as fd 3) only; it never returns.
         if (child_end != 3) ::dup2(child_end, 3);
         ::close_range(4, ~0u, 0);
@@ -302,7 +308,8 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
     for (auto& s : argv_) argv.push_back(s.data());
     argv.push_back(nullptr);
     pid_t pid = -1;
-    const int rc = ::posix_spawn(&pid, "/proc/self/exe", &actions, nullptr, argv.data(), envp.data());
+    const int rc =
+        ::posix_spawn(&pid, "/proc/self/exe", &actions, nullptr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) {
       errno = rc;
@@ -322,10 +329,9 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
       ::kill(p->pid, SIGKILL);
     });
     if (p->pidfd.is_open())
-      p->pidfd.async_wait(asio::posix::stream_descriptor::wait_read,
-                          [self, p](std::error_code ec) {
-                            if (!ec) self->on_exit(p);
-                          });
+      p->pidfd.async_wait(asio::posix::stream_descriptor::wait_read, [self, p](std::error_code ec) {
+        if (!ec) self->on_exit(p);
+      });
     read_more(p);
   }
 
@@ -344,14 +350,13 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
     if (p->read_buffer.size() - p->read_length < 16 * 1024)
       p->read_buffer.resize(p->read_buffer.size() * 2);
     auto self = shared_from_this();
-    p->socket.async_read_some(
-        asio::buffer(p->read_buffer.data() + p->read_length,
-                     p->read_buffer.size() - p->read_length),
-        [self, p](std::error_code ec, std::size_t n) {
-          if (ec) return self->on_disconnect(p);
-          p->read_length += n;
-          if (self->consume_frames(p)) self->read_more(p);
-        });
+    p->socket.async_read_some(asio::buffer(p->read_buffer.data() + p->read_length,
+                                           p->read_buffer.size() - p->read_length),
+                              [self, p](std::error_code ec, std::size_t n) {
+                                if (ec) return self->on_disconnect(p);
+                                p->read_length += n;
+                                if (self->consume_frames(p)) self->read_more(p);
+                              });
   }
 
   /// Handles every complete frame in the read buffer; false when the worker is gone.
@@ -371,8 +376,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
         if (p->read_buffer.size() < frame) p->read_buffer.resize(frame + 16 * 1024);
         break;
       }
-      handle_frame(p, h.kind,
-                   {p->read_buffer.data() + offset + proto::kHeaderSize, h.length});
+      handle_frame(p, h.kind, {p->read_buffer.data() + offset + proto::kHeaderSize, h.length});
       offset += frame;
     }
     if (p->state == Proc::State::dead) return false;
@@ -459,8 +463,8 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
       return protocol_violation(p, e.what());
     }
     if (p->inflight.empty() || p->inflight.front()->id != head.task_id)
-      return protocol_violation(p, "result for task " + std::to_string(head.task_id) +
-                                       " which is not the one running");
+      return protocol_violation(
+          p, "result for task " + std::to_string(head.task_id) + " which is not the one running");
     TaskPtr task = std::move(p->inflight.front());
     p->inflight.pop_front();
     arm_timeout(p);
@@ -484,7 +488,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
         error.message = e.what();
       }
       error.kind = head.status == proto::Status::exception ? TaskErrorKind::exception
-                                                          : TaskErrorKind::protocol;
+                                                           : TaskErrorKind::protocol;
       fail_or_retry(std::move(task), std::move(error), std::move(result));
     }
     pump();
@@ -659,8 +663,8 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
     TaskError error = task_error(*running, *p);
     if (p->timed_out) {
       error.kind = TaskErrorKind::timeout;
-      error.message = "exceeded task_timeout of " +
-                      std::to_string(options_.task_timeout.count()) + " ms; worker killed";
+      error.message = "exceeded task_timeout of " + std::to_string(options_.task_timeout.count()) +
+                      " ms; worker killed";
     } else {
       error.kind = TaskErrorKind::crashed;
       if (WIFSIGNALED(status)) error.signal = WTERMSIG(status);
@@ -737,9 +741,8 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
         }
         send(p, proto::Kind::shutdown, {});
         p->state = Proc::State::stopping;
-      } else if (p->state == Proc::State::starting || p->state == Proc::State::initializing) {
-        ::kill(p->pid, SIGKILL);
       }
+      // A worker still starting is stopped once it is ready, so its hooks run in pairs.
       all_dead &= p->state == Proc::State::dead;
     }
     if (!all_dead) return;
@@ -760,7 +763,9 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   std::vector<std::unique_ptr<TaskCompletion>> ready_waiters_, shutdown_waiters_;
 };
 
-asio::any_io_executor core_executor(const PoolCore& core) { return core.executor(); }
+asio::any_io_executor core_executor(const PoolCore& core) {
+  return core.executor();
+}
 
 std::uint64_t submit_task(PoolCore& core, std::shared_ptr<const TaskSpec> spec, Slice slice,
                           std::unique_ptr<TaskCompletion> done) {
@@ -796,16 +801,26 @@ void async_shutdown_impl(const PoolCorePtr& core, std::unique_ptr<TaskCompletion
                  [core, done = std::move(done)]() mutable { core->shutdown(std::move(done)); });
 }
 
-void terminate_pool(PoolCore& core) noexcept { core.terminate(); }
-std::size_t pool_size(const PoolCore& core) noexcept { return core.options().workers; }
-std::vector<pid_t> pool_worker_pids(const PoolCore& core) { return core.pids(); }
-const PoolOptions& pool_options(const PoolCore& core) noexcept { return core.options(); }
+void terminate_pool(PoolCore& core) noexcept {
+  core.terminate();
+}
+std::size_t pool_size(const PoolCore& core) noexcept {
+  return core.options().workers;
+}
+std::vector<pid_t> pool_worker_pids(const PoolCore& core) {
+  return core.pids();
+}
+const PoolOptions& pool_options(const PoolCore& core) noexcept {
+  return core.options();
+}
 
 }  // namespace detail
 
 ProcessPool::ProcessPool(executor_type executor, PoolOptions options)
     : executor_(executor), core_(detail::make_pool_core(executor, std::move(options))) {}
 
-ProcessPool::~ProcessPool() { detail::terminate_pool(*core_); }
+ProcessPool::~ProcessPool() {
+  detail::terminate_pool(*core_);
+}
 
 }  // namespace corun

@@ -49,8 +49,8 @@ inline Header parse_header(std::string_view bytes, std::uint32_t max_body) {
   Header h = r.get<Header>("header");
   if (h.magic != kMagic) r.fail("magic", "0x" + std::to_string(h.magic) + " is not corun's");
   if (h.version != kVersion)
-    r.fail("version", std::to_string(h.version) + " (this side speaks " +
-                          std::to_string(kVersion) + ")");
+    r.fail("version",
+           std::to_string(h.version) + " (this side speaks " + std::to_string(kVersion) + ")");
   const auto k = static_cast<std::uint16_t>(h.kind);
   if (k < 1 || k > 7) r.fail("kind", std::to_string(k));
   if (h.length > max_body)

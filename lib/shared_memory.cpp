@@ -5,18 +5,18 @@
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
 
-#include <cerrno>
-#include <cstdio>
 #include <dirent.h>
-#include <map>
-#include <mutex>
-#include <random>
 #include <signal.h>
-#include <stdexcept>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
+#include <cerrno>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <random>
+#include <stdexcept>
 #include <utility>
 
 namespace bip = boost::interprocess;
@@ -32,7 +32,9 @@ std::string shape_str(const std::vector<std::size_t>& shape) {
   return s + "}";
 }
 
-std::string describe(const ArrayInfo& a) { return shape_str(a.shape) + " of " + a.dtype.str(); }
+std::string describe(const ArrayInfo& a) {
+  return shape_str(a.shape) + " of " + a.dtype.str();
+}
 
 /// Python's SharedMemory takes names without the leading '/', shm_open wants one; corun
 /// accepts both spellings and stores the Python one.
@@ -80,7 +82,9 @@ detail::Segment& detail::Segment::operator=(Segment&& other) noexcept {
   return *this;
 }
 
-detail::Segment::~Segment() { release(); }
+detail::Segment::~Segment() {
+  release();
+}
 
 void detail::Segment::release() noexcept {
   mapping_.reset();
@@ -103,8 +107,8 @@ detail::Segment detail::Segment::create(const ArrayInfo& array) {
   try {
     bip::permissions owner_only;
     owner_only.set_permissions(0600);
-    shm = bip::shared_memory_object(bip::create_only, seg.name_.c_str(), bip::read_write,
-                                    owner_only);
+    shm =
+        bip::shared_memory_object(bip::create_only, seg.name_.c_str(), bip::read_write, owner_only);
   } catch (const bip::interprocess_exception& e) {
     if (e.get_error_code() == bip::already_exists_error)
       throw Error(errc::segment_exists, "corun: a shared-memory segment named '" + seg.name_ +
@@ -229,8 +233,8 @@ detail::MappedRows detail::map_rows(const ArrayInfo& array, DType expected, Slic
   }
   if (it == c.entries.end()) {
     if (inode == 0)
-      throw Error(errc::segment_not_found, "corun: no shared-memory segment named '" + name +
-                                               "' (/dev/shm/" + name + ")");
+      throw Error(errc::segment_not_found,
+                  "corun: no shared-memory segment named '" + name + "' (/dev/shm/" + name + ")");
     bip::shared_memory_object shm;
     try {
       shm = bip::shared_memory_object(bip::open_only, name.c_str(), bip::read_write);
@@ -241,10 +245,9 @@ detail::MappedRows detail::map_rows(const ArrayInfo& array, DType expected, Slic
     bip::offset_t size = 0;
     shm.get_size(size);
     if (static_cast<std::size_t>(size) < needed)
-      throw Error(errc::segment_too_small, "corun: segment '" + name + "' has " +
-                                               std::to_string(size) + " bytes but " +
-                                               describe(array) + " needs " +
-                                               std::to_string(needed));
+      throw Error(errc::segment_too_small,
+                  "corun: segment '" + name + "' has " + std::to_string(size) + " bytes but " +
+                      describe(array) + " needs " + std::to_string(needed));
     CachedMapping m{bip::mapped_region(shm, bip::read_write),
                     inode_of(shm.get_mapping_handle().handle), static_cast<std::size_t>(size)};
     it = c.entries.emplace(name, std::move(m)).first;

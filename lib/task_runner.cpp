@@ -4,15 +4,15 @@
 #include <corun/pool.hpp>
 #include <corun/worker.hpp>
 
+#include <cxxabi.h>
+#include <sched.h>
+#include <time.h>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <cxxabi.h>
 #include <memory>
-#include <sched.h>
 #include <stdexcept>
-#include <time.h>
 #include <typeinfo>
 #include <unordered_map>
 

@@ -31,6 +31,8 @@ const std::vector<std::vector<int>>& core_pus() {
   return cores;
 }
 
-std::size_t physical_core_count() { return core_pus().size(); }
+std::size_t physical_core_count() {
+  return core_pus().size();
+}
 
 }  // namespace corun::detail

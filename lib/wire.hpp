@@ -15,10 +15,8 @@ class ByteWriter {
  public:
   explicit ByteWriter(std::string& out) : out_(out) {}
   template <class U>
-    requires std::is_trivially_copyable_v<U>
-  void put(U value) {
-    out_.append(reinterpret_cast<const char*>(&value), sizeof value);
-  }
+  requires std::is_trivially_copyable_v<U>
+  void put(U value) { out_.append(reinterpret_cast<const char*>(&value), sizeof value); }
   void bytes(std::string_view b) { out_.append(b); }
   /// A length-prefixed (u32) string.
   void str(std::string_view s) {
@@ -34,8 +32,7 @@ class ByteReader {
  public:
   ByteReader(std::string_view in, const char* context) : in_(in), context_(context) {}
   template <class U>
-    requires std::is_trivially_copyable_v<U>
-  U get(const char* field) {
+  requires std::is_trivially_copyable_v<U> U get(const char* field) {
     need(sizeof(U), field);
     U value;
     std::memcpy(&value, in_.data() + pos_, sizeof value);
@@ -51,7 +48,8 @@ class ByteReader {
   /// A length-prefixed (u32) string of at most `max_len` bytes.
   std::string_view str(const char* field, std::size_t max_len) {
     const auto n = get<std::uint32_t>(field);
-    if (n > max_len) fail(field, "length " + std::to_string(n) + " exceeds " + std::to_string(max_len));
+    if (n > max_len)
+      fail(field, "length " + std::to_string(n) + " exceeds " + std::to_string(max_len));
     return bytes(n, field);
   }
   std::size_t remaining() const noexcept { return in_.size() - pos_; }
@@ -60,8 +58,7 @@ class ByteReader {
     throw std::invalid_argument(std::string(context_) + ": field " + field + ": " + why);
   }
   void expect_end() const {
-    if (remaining() != 0)
-      fail("end", std::to_string(remaining()) + " unexpected trailing bytes");
+    if (remaining() != 0) fail("end", std::to_string(remaining()) + " unexpected trailing bytes");
   }
 
  private:

@@ -7,16 +7,16 @@
 #include <corun/slice_view.hpp>
 #include <corun/worker.hpp>
 
-#include <cerrno>
-#include <csignal>
-#include <cstdio>
-#include <cstdlib>
 #include <sched.h>
-#include <string>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 namespace corun {
@@ -137,6 +137,10 @@ void worker_main(int fd, pid_t parent) {
   if (::getppid() != parent) ::_exit(1);
   // Ctrl-C in a terminal reaches the whole process group; the parent decides what stops.
   std::signal(SIGINT, SIG_IGN);
+  // A crash in `process` must end the worker with its signal, for the parent to report; the
+  // host's crash handlers (a crash reporter, a test framework, a sanitizer) are not for it.
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTERM, SIGCHLD})
+    std::signal(sig, SIG_DFL);
 
   Channel channel(fd);
   {

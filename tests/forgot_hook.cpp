@@ -8,7 +8,9 @@
 
 struct Sum : corun::Worker<Sum, std::int64_t> {
   using Worker::Worker;
-  static std::int64_t process(corun::SliceView<const std::int64_t> s) { return s.size() ? s(0) : 0; }
+  static std::int64_t process(corun::SliceView<const std::int64_t> s) {
+    return s.size() ? s(0) : 0;
+  }
 };
 CORUN_REGISTER_WORKER(Sum);
 

@@ -4,6 +4,10 @@
 #include "support.hpp"
 #include "workers.hpp"
 
+#include <poll.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/deferred.hpp>
 #include <asio/io_context.hpp>
@@ -11,11 +15,7 @@
 #include <asio/use_future.hpp>
 #include <catch2/catch.hpp>
 #include <csignal>
-#include <poll.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <thread>
-#include <unistd.h>
 
 using namespace corun;
 using corun::test::AddInts;
@@ -33,7 +33,9 @@ bool wait_for_exit(pid_t pid) {
   return rc == 1;
 }
 
-bool alive(pid_t pid) { return ::kill(pid, 0) == 0; }
+bool alive(pid_t pid) {
+  return ::kill(pid, 0) == 0;
+}
 }  // namespace
 
 TEST_CASE("async_execute runs one slice with a callback, use_future, deferred and use_awaitable",
@@ -73,7 +75,8 @@ TEST_CASE("async_execute runs one slice with a callback, use_future, deferred an
       [&]() -> asio::awaitable<void> {
         // Incremental work: each step is one awaited slice.
         std::int64_t total = 0;
-        for (Slice s : it) total += co_await pool.async_execute<AddInts>(it, s, asio::use_awaitable);
+        for (Slice s : it)
+          total += co_await pool.async_execute<AddInts>(it, s, asio::use_awaitable);
         from_coroutine.set_value(total);
       },
       [](std::exception_ptr e) {
@@ -127,7 +130,8 @@ TEST_CASE("a slice outside the array fails that task with a clear message", "[po
   auto ints = iota_array(10);
   auto future =
       pool.async_execute<AddInts>(DataIterator::over(ints, 5), Slice{5, 11}, asio::use_future);
-  CHECK_THROWS_WITH(drive(io, future), Catch::Contains("slice [5, 11) is outside the array of 10 rows"));
+  CHECK_THROWS_WITH(drive(io, future),
+                    Catch::Contains("slice [5, 11) is outside the array of 10 rows"));
 }
 
 TEST_CASE("an unregistered worker type is rejected, naming the macro to add", "[pool][failure]") {
@@ -208,7 +212,8 @@ TEST_CASE("async_shutdown finishes queued work, then workers exit; new tasks are
   CHECK_THROWS_AS(drive(io, refused), Error);
 }
 
-TEST_CASE("a pool destroyed without shutdown leaves no process or descriptor", "[pool][lifecycle]") {
+TEST_CASE("a pool destroyed without shutdown leaves no process or descriptor",
+          "[pool][lifecycle]") {
   const int fds = corun::test::open_fd_count();
   {
     asio::io_context io;

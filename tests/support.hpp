@@ -1,11 +1,11 @@
 #pragma once
 // Helpers the tests share: counting what a process holds, to prove nothing leaks.
 
-#include <cstdio>
 #include <dirent.h>
-#include <string>
 #include <sys/types.h>
 #include <unistd.h>
+#include <cstdio>
+#include <string>
 #include <vector>
 
 namespace corun::test {

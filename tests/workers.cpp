@@ -1,13 +1,13 @@
 #include "workers.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <fcntl.h>
 #include <fstream>
 #include <numeric>
 #include <stdexcept>
-#include <unistd.h>
 #include <xtensor/xmath.hpp>
 
 namespace corun::test {
@@ -16,7 +16,9 @@ namespace {
 std::int64_t hook_value = 0;  // set by init_hook in each worker process
 }
 
-std::int64_t AddInts::process(SliceView<const std::int64_t> slice) { return xt::sum(slice)(); }
+std::int64_t AddInts::process(SliceView<const std::int64_t> slice) {
+  return xt::sum(slice)();
+}
 
 Piece ConcatStr::process(SliceView<const FixedUString<8>> slice, const TaskContext& ctx) {
   Piece piece{ctx.slice.start, {}};
@@ -34,13 +36,19 @@ std::int64_t Faulty::process(SliceView<const std::int64_t> slice) {
   std::int64_t sum = 0;
   for (std::int64_t v : slice) {
     switch (v) {
-      case -1: throw std::runtime_error("row value -1 is poison");
-      case -2: std::raise(SIGSEGV); break;
-      case -3: std::abort();
-      case -4: std::exit(7);
+      case -1:
+        throw std::runtime_error("row value -1 is poison");
+      case -2:
+        std::raise(SIGSEGV);
+        break;
+      case -3:
+        std::abort();
+      case -4:
+        std::exit(7);
       case -5:
         for (;;) ::pause();
-      default: sum += v;
+      default:
+        sum += v;
     }
   }
   return sum;
@@ -80,7 +88,9 @@ Gate::~Gate() {
   if (fifo_writer >= 0) ::close(fifo_writer);
 }
 
-void init_hook(const WorkerInfo& info) { hook_value = 1000 + info.worker_id; }
+void init_hook(const WorkerInfo& info) {
+  hook_value = 1000 + info.worker_id;
+}
 
 void exit_hook(const WorkerInfo& info) {
   const char* dir = std::getenv("CORUN_TEST_HOOK_DIR");

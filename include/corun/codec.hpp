@@ -11,8 +11,8 @@
 /// };
 /// \endcode
 
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -41,13 +41,14 @@ inline constexpr bool is_byte_copyable =
 
 /// Trivially copyable values travel as their bytes.
 template <class T>
-  requires detail::is_byte_copyable<T>
+requires detail::is_byte_copyable<T>
 struct codec<T> {
   static void encode(const T& value, std::string& out) {
     out.append(reinterpret_cast<const char*>(&value), sizeof(T));
   }
   static T decode(std::string_view bytes) {
-    if (bytes.size() != sizeof(T)) detail::codec_size_error(typeid(T).name(), bytes.size(), sizeof(T));
+    if (bytes.size() != sizeof(T))
+      detail::codec_size_error(typeid(T).name(), bytes.size(), sizeof(T));
     T value;
     std::memcpy(static_cast<void*>(&value), bytes.data(), sizeof(T));
     return value;
@@ -61,16 +62,17 @@ struct codec<std::string> {
 };
 
 template <class T>
-  requires detail::is_byte_copyable<T>
+requires detail::is_byte_copyable<T>
 struct codec<std::vector<T>> {
   static void encode(const std::vector<T>& value, std::string& out) {
     out.append(reinterpret_cast<const char*>(value.data()), value.size() * sizeof(T));
   }
   static std::vector<T> decode(std::string_view bytes) {
     if (bytes.size() % sizeof(T) != 0)
-      detail::codec_format_error("std::vector", std::to_string(bytes.size()) +
-                                                    " bytes is not a multiple of the element size " +
-                                                    std::to_string(sizeof(T)));
+      detail::codec_format_error("std::vector",
+                                 std::to_string(bytes.size()) +
+                                     " bytes is not a multiple of the element size " +
+                                     std::to_string(sizeof(T)));
     std::vector<T> value(bytes.size() / sizeof(T));
     if (!value.empty()) std::memcpy(value.data(), bytes.data(), bytes.size());
     return value;
@@ -100,10 +102,9 @@ struct xtensor_codec {
     if (rank > 32 || bytes.size() < rank * sizeof(std::uint64_t))
       codec_format_error("xtensor", "bad rank " + std::to_string(rank));
     if constexpr (requires { Container::rank; }) {
-      if (rank != Container::rank)
-        codec_format_error("xtensor", "rank does not match the container (" +
-                                          std::to_string(rank) + " vs " +
-                                          std::to_string(Container::rank) + ")");
+      if (Container::rank != SIZE_MAX && rank != Container::rank)  // xarray: SIZE_MAX
+        codec_format_error("xtensor", "rank does not match the container (" + std::to_string(rank) +
+                                          " vs " + std::to_string(Container::rank) + ")");
     }
     std::vector<std::size_t> shape(rank);
     std::size_t count = 1;
@@ -112,7 +113,8 @@ struct xtensor_codec {
       std::memcpy(&dim, bytes.data(), sizeof dim);
       bytes.remove_prefix(sizeof dim);
       d = static_cast<std::size_t>(dim);
-      if (d != 0 && count > bytes.size() / d) codec_format_error("xtensor", "shape exceeds payload");
+      if (d != 0 && count > bytes.size() / d)
+        codec_format_error("xtensor", "shape exceeds payload");
       count *= d;
     }
     if (bytes.size() != count * sizeof(value_type))
@@ -129,12 +131,14 @@ struct xtensor_codec {
 }  // namespace detail
 
 template <class T, xt::layout_type L>
-  requires std::is_arithmetic_v<T>
-struct codec<xt::xarray<T, L>> : detail::xtensor_codec<xt::xarray<T, L>> {};
+requires std::is_arithmetic_v<T>
+struct codec<xt::xarray<T, L>> : detail::xtensor_codec<xt::xarray<T, L>> {
+};
 
 template <class T, std::size_t N, xt::layout_type L>
-  requires std::is_arithmetic_v<T>
-struct codec<xt::xtensor<T, N, L>> : detail::xtensor_codec<xt::xtensor<T, N, L>> {};
+requires std::is_arithmetic_v<T>
+struct codec<xt::xtensor<T, N, L>> : detail::xtensor_codec<xt::xtensor<T, N, L>> {
+};
 
 /// A type corun can send back from a worker (void is handled separately).
 template <class T>

@@ -2,13 +2,13 @@
 /// \file
 /// Everything corun offers, in one include.
 
+#include <corun/codec.hpp>
 #include <corun/data_iterator.hpp>
 #include <corun/dtype.hpp>
 #include <corun/error.hpp>
+#include <corun/orchestrator.hpp>
+#include <corun/pool.hpp>
 #include <corun/shared_array.hpp>
 #include <corun/slice.hpp>
 #include <corun/slice_view.hpp>
-#include <corun/codec.hpp>
-#include <corun/orchestrator.hpp>
-#include <corun/pool.hpp>
 #include <corun/worker.hpp>

@@ -46,7 +46,7 @@ struct DataIterator {
   /// Slices of `chunk_size` rows over `array` (a SharedArray or an ArrayInfo).
   static DataIterator over(const ArrayInfo& array, std::size_t chunk_size);
   template <class Array>
-    requires requires(const Array& a) { a.info(); }
+  requires requires(const Array& a) { a.info(); }
   static DataIterator over(const Array& array, std::size_t chunk_size) {
     return over(array.info(), chunk_size);
   }
@@ -54,7 +54,7 @@ struct DataIterator {
   /// larger than the row count, none for an empty array).
   static DataIterator partitioned(const ArrayInfo& array, std::size_t n);
   template <class Array>
-    requires requires(const Array& a) { a.info(); }
+  requires requires(const Array& a) { a.info(); }
   static DataIterator partitioned(const Array& array, std::size_t n) {
     return partitioned(array.info(), n);
   }

@@ -123,19 +123,17 @@ struct dtype_traits<bool> {
   static constexpr DType value{DType::Kind::boolean, 1};
 };
 template <class T>
-  requires(std::is_integral_v<T> && !std::is_same_v<T, bool>)
-struct dtype_traits<T> {
+requires(std::is_integral_v<T> && !std::is_same_v<T, bool>) struct dtype_traits<T> {
   static constexpr DType value{
       std::is_signed_v<T> ? DType::Kind::signed_int : DType::Kind::unsigned_int, sizeof(T)};
 };
 template <class T>
-  requires(std::is_same_v<T, float> || std::is_same_v<T, double>)
-struct dtype_traits<T> {
+requires(std::is_same_v<T, float> || std::is_same_v<T, double>) struct dtype_traits<T> {
   static constexpr DType value{DType::Kind::floating, sizeof(T)};
 };
 template <class T>
-  requires(std::is_same_v<T, float> || std::is_same_v<T, double>)
-struct dtype_traits<std::complex<T>> {
+requires(std::is_same_v<T, float> ||
+         std::is_same_v<T, double>) struct dtype_traits<std::complex<T>> {
   static constexpr DType value{DType::Kind::complex, 2 * sizeof(T)};
 };
 template <std::size_t N>

@@ -4,8 +4,8 @@
 
 #include <corun/slice.hpp>
 
-#include <string>
 #include <sys/types.h>
+#include <string>
 #include <system_error>
 #include <vector>
 

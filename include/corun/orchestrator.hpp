@@ -65,11 +65,11 @@ struct RunAccess;
 class WorkerRef {
  public:
   template <class W>
-    requires std::derived_from<W, Worker<W, typename W::element_type>>
-  WorkerRef(W* worker)  // NOLINT: implicit by design
+  requires std::derived_from<W, Worker<W, typename W::element_type>> WorkerRef(
+      W* worker)  // NOLINT: implicit by design
       : object_(worker),
-        spec_(detail::make_task_spec(detail::require_registered(typeid(W)),
-                                     worker->data_iterator(), worker->output())),
+        spec_(detail::make_task_spec(detail::require_registered(typeid(W)), worker->data_iterator(),
+                                     worker->output())),
         deliver_(&deliver<W>) {}
 
   const std::string& name() const noexcept { return spec_->worker_name; }
@@ -144,9 +144,8 @@ class HandlerRunCompletion final : public RunCompletion {
   asio::executor_work_guard<asio::associated_executor_t<Handler, asio::any_io_executor>> work_;
 };
 
-void start_run(const PoolCorePtr& core, std::vector<WorkerRef> workers,
-               OrchestratorOptions options, std::shared_ptr<RunProgress> progress,
-               std::unique_ptr<RunCompletion> done);
+void start_run(const PoolCorePtr& core, std::vector<WorkerRef> workers, OrchestratorOptions options,
+               std::shared_ptr<RunProgress> progress, std::unique_ptr<RunCompletion> done);
 }  // namespace detail
 
 /// Runs all slices of its workers over a pool. Each result triggers the worker's

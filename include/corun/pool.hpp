@@ -16,6 +16,7 @@
 #include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
 
+#include <sys/types.h>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -23,7 +24,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <sys/types.h>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -88,16 +88,16 @@ const char* to_string(TaskOutcome outcome) noexcept;
 /// What happened to one task: where and when it ran, and how it ended.
 struct TaskRecord {
   using time_point = std::chrono::steady_clock::time_point;
-  std::string worker;             ///< registered name of the worker type
-  std::size_t worker_index = 0;   ///< index of the worker object in the orchestrator's list
+  std::string worker;            ///< registered name of the worker type
+  std::size_t worker_index = 0;  ///< index of the worker object in the orchestrator's list
   Slice slice;
-  int worker_id = -1;             ///< pool slot of the process that ran it
-  pid_t pid = 0;                  ///< worker process (the parent's pid in a serial pool)
-  int cpu_start = -1;             ///< PU (OS index) at the start of process (sched_getcpu)
-  int cpu_end = -1;               ///< PU at its end
-  time_point submitted{};         ///< when the pool accepted the task
-  time_point started{};           ///< when process began, in the worker
-  time_point finished{};          ///< when process returned, in the worker
+  int worker_id = -1;                    ///< pool slot of the process that ran it
+  pid_t pid = 0;                         ///< worker process (the parent's pid in a serial pool)
+  int cpu_start = -1;                    ///< PU (OS index) at the start of process (sched_getcpu)
+  int cpu_end = -1;                      ///< PU at its end
+  time_point submitted{};                ///< when the pool accepted the task
+  time_point started{};                  ///< when process began, in the worker
+  time_point finished{};                 ///< when process returned, in the worker
   std::chrono::nanoseconds cpu_time{0};  ///< CPU time the worker thread spent in process
   TaskOutcome outcome = TaskOutcome::ok;
   int attempts = 0;
@@ -162,7 +162,8 @@ class HandlerCompletion final : public TaskCompletion {
           (type & asio::cancellation_type::terminal) != asio::cancellation_type::none
               ? CancelMode::kill
               : CancelMode::drain;
-      asio::dispatch(core_executor(*core), [core, task_id, mode] { cancel_task(*core, task_id, mode); });
+      asio::dispatch(core_executor(*core),
+                     [core, task_id, mode] { cancel_task(*core, task_id, mode); });
     });
   }
 
@@ -219,8 +220,8 @@ void start_task(const PoolCorePtr& core, std::shared_ptr<const TaskSpec> spec, S
   auto done = std::make_unique<HandlerCompletion<R, std::decay_t<Handler>>>(
       std::forward<Handler>(handler), core);
   auto* raw = done.get();
-  asio::dispatch(core_executor(*core), [core, spec = std::move(spec), slice,
-                                        done = std::move(done), raw]() mutable {
+  asio::dispatch(core_executor(*core), [core, spec = std::move(spec), slice, done = std::move(done),
+                                        raw]() mutable {
     const std::uint64_t id = submit_task(*core, std::move(spec), slice, std::move(done));
     if (id != 0) raw->bind_cancellation(id);
   });
@@ -267,10 +268,9 @@ class ProcessPool {
   /// The same, with the worker object's iterator and output array.
   template <class W, class Token = asio::default_completion_token_t<executor_type>>
   auto async_execute(const W& worker, Slice slice, Token&& token = {}) {
-    return async_execute_spec<W>(
-        detail::make_task_spec(detail::require_registered(typeid(W)), worker.data_iterator(),
-                               worker.output()),
-        slice, std::forward<Token>(token));
+    return async_execute_spec<W>(detail::make_task_spec(detail::require_registered(typeid(W)),
+                                                        worker.data_iterator(), worker.output()),
+                                 slice, std::forward<Token>(token));
   }
 
   /// Completes when every worker has started (or one failed to: the exception says why).

@@ -42,23 +42,21 @@ SliceView<T> adapt_rows(MappedRows m) {
 /// or std::invalid_argument (slice beyond the array). The view stays valid while the segment
 /// exists.
 template <class T>
-  requires element_type<std::remove_const_t<T>>
-SliceView<T> view_rows(const ArrayInfo& array, Slice slice) {
-  return detail::adapt_rows<T>(
-      detail::map_rows(array, DType::of<std::remove_const_t<T>>(), slice));
+requires element_type<std::remove_const_t<T>> SliceView<T> view_rows(const ArrayInfo& array,
+                                                                     Slice slice) {
+  return detail::adapt_rows<T>(detail::map_rows(array, DType::of<std::remove_const_t<T>>(), slice));
 }
 
 /// A view of `slice` of the array `iterator` walks over.
 template <class T>
-  requires element_type<std::remove_const_t<T>>
-SliceView<T> view_slice(const DataIterator& iterator, Slice slice) {
+requires element_type<std::remove_const_t<T>> SliceView<T> view_slice(const DataIterator& iterator,
+                                                                      Slice slice) {
   return view_rows<T>(iterator.info(), slice);
 }
 
 /// A view of the whole array `array` describes.
 template <class T>
-  requires element_type<std::remove_const_t<T>>
-SliceView<T> view_array(const ArrayInfo& array) {
+requires element_type<std::remove_const_t<T>> SliceView<T> view_array(const ArrayInfo& array) {
   return view_rows<T>(array, Slice{0, array.rows()});
 }
 

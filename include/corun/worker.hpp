@@ -32,9 +32,9 @@ namespace corun {
 
 /// What `process` may know about the task it runs.
 struct TaskContext {
-  int worker_id = 0;                  ///< the worker process's slot in the pool, stable for a process
-  Slice slice;                        ///< rows of this task
-  const DataIterator& iterator;       ///< the metadata of the input array
+  int worker_id = 0;             ///< the worker process's slot in the pool, stable for a process
+  Slice slice;                   ///< rows of this task
+  const DataIterator& iterator;  ///< the metadata of the input array
   const std::optional<ArrayInfo>& output_info;  ///< the output array, when the worker has one
 
   /// The whole input array, for stencil-style reads beyond the slice.
@@ -88,10 +88,13 @@ namespace detail {
 
 template <class W>
 concept process_takes_context = requires(SliceView<const typename W::element_type> view,
-                                         const TaskContext& ctx) { W::process(view, ctx); };
+                                         const TaskContext& ctx) {
+  W::process(view, ctx);
+};
 template <class W>
-concept process_takes_slice =
-    requires(SliceView<const typename W::element_type> view) { W::process(view); };
+concept process_takes_slice = requires(SliceView<const typename W::element_type> view) {
+  W::process(view);
+};
 
 template <class W, bool = process_takes_context<W>>
 struct worker_result {
@@ -156,8 +159,7 @@ void enter_worker_if_spawned(int argc, char** argv);
 
 /// Makes `Type::process` reachable by the stable name "Type" in every worker process, whatever
 /// the start method. Use once per type, at namespace scope, in a source file of the program.
-#define CORUN_REGISTER_WORKER(Type)                                                \
-  [[maybe_unused]] static const bool CORUN_DETAIL_CONCAT(corun_registered_worker_, \
-                                                         __COUNTER__) =            \
-      ::corun::detail::register_worker(#Type, typeid(Type),                         \
+#define CORUN_REGISTER_WORKER(Type)                                                               \
+  [[maybe_unused]] static const bool CORUN_DETAIL_CONCAT(corun_registered_worker_, __COUNTER__) = \
+      ::corun::detail::register_worker(#Type, typeid(Type),                                       \
                                        &::corun::detail::invoke_process<Type>)
