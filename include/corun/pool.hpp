@@ -145,35 +145,64 @@ R decode_result(const std::string& payload) {
   return codec<R>::decode(payload);
 }
 
+inline CancelMode cancel_mode_of(asio::cancellation_type type) noexcept {
+  return (type & asio::cancellation_type::terminal) != asio::cancellation_type::none
+             ? CancelMode::kill
+             : CancelMode::drain;
+}
+
+/// Owns a completion handler until it runs: keeps its executor busy meanwhile, connects its
+/// cancellation slot, and invokes it on its associated executor.
+template <class Handler>
+class HandlerHolder {
+ public:
+  HandlerHolder(Handler handler, const asio::any_io_executor& fallback)
+      : handler_(std::move(handler)), work_(asio::get_associated_executor(handler_, fallback)) {}
+
+  /// Calls `on_cancel(CancelMode)` when the handler's cancellation slot is emitted.
+  template <class OnCancel>
+  void on_cancellation(OnCancel on_cancel) {
+    auto slot = asio::get_associated_cancellation_slot(handler_);
+    if (!slot.is_connected()) return;
+    slot.assign([on_cancel = std::move(on_cancel)](asio::cancellation_type type) mutable {
+      on_cancel(cancel_mode_of(type));
+    });
+  }
+
+  template <class... Args>
+  void invoke(Args... args) {
+    auto slot = asio::get_associated_cancellation_slot(handler_);
+    if (slot.is_connected()) slot.clear();
+    asio::dispatch(work_.get_executor(),
+                   [h = std::move(handler_), ... a = std::move(args)]() mutable {
+                     std::move(h)(std::move(a)...);
+                   });
+    work_.reset();
+  }
+
+ private:
+  Handler handler_;
+  asio::executor_work_guard<asio::associated_executor_t<Handler, asio::any_io_executor>> work_;
+};
+
 /// Adapts a completion handler of signature void(std::exception_ptr[, R]) to TaskCompletion.
 template <class R, class Handler>
 class HandlerCompletion final : public TaskCompletion {
  public:
   HandlerCompletion(Handler handler, PoolCorePtr core)
-      : handler_(std::move(handler)),
-        work_(asio::get_associated_executor(handler_, core_executor(*core))),
-        core_(std::move(core)) {}
+      : holder_(std::move(handler), core_executor(*core)), core_(std::move(core)) {}
 
   void bind_cancellation(std::uint64_t task_id) {
-    auto slot = asio::get_associated_cancellation_slot(handler_);
-    if (!slot.is_connected()) return;
-    slot.assign([core = core_, task_id](asio::cancellation_type type) {
-      const CancelMode mode =
-          (type & asio::cancellation_type::terminal) != asio::cancellation_type::none
-              ? CancelMode::kill
-              : CancelMode::drain;
+    holder_.on_cancellation([core = core_, task_id](CancelMode mode) {
       asio::dispatch(core_executor(*core),
                      [core, task_id, mode] { cancel_task(*core, task_id, mode); });
     });
   }
 
   void complete(TaskResult&& result) override {
-    auto slot = asio::get_associated_cancellation_slot(handler_);
-    if (slot.is_connected()) slot.clear();
     std::exception_ptr error = std::move(result.error);
-    auto ex = work_.get_executor();
     if constexpr (std::is_void_v<R>) {
-      asio::dispatch(ex, [h = std::move(handler_), error]() mutable { std::move(h)(error); });
+      holder_.invoke(error);
     } else {
       R value{};
       if (!error) {
@@ -183,16 +212,12 @@ class HandlerCompletion final : public TaskCompletion {
           error = std::current_exception();
         }
       }
-      asio::dispatch(ex, [h = std::move(handler_), error, v = std::move(value)]() mutable {
-        std::move(h)(error, std::move(v));
-      });
+      holder_.invoke(error, std::move(value));
     }
-    work_.reset();
   }
 
  private:
-  Handler handler_;
-  asio::executor_work_guard<asio::associated_executor_t<Handler, asio::any_io_executor>> work_;
+  HandlerHolder<Handler> holder_;
   PoolCorePtr core_;
 };
 
