@@ -242,9 +242,25 @@ TEST_CASE("workers die when the parent is SIGKILLed", "[pool][lifecycle]") {
     for (;;) ::pause();  // keep the pool alive until killed
   }
   ::close(pipe_fds[1]);
+  // Whatever fails below, the pool-owning child must not outlive the test.
+  struct KillOnExit {
+    pid_t pid;
+    ~KillOnExit() {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } reaper{parent};
   std::vector<pid_t> workers(2);
-  REQUIRE(::read(pipe_fds[0], workers.data(), sizeof(pid_t) * 2) == sizeof(pid_t) * 2);
+  std::size_t got = 0;
+  const auto want = sizeof(pid_t) * workers.size();
+  while (got < want) {
+    const ssize_t n =
+        ::read(pipe_fds[0], reinterpret_cast<char*>(workers.data()) + got, want - got);
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
   ::close(pipe_fds[0]);
+  REQUIRE(got == want);
   for (pid_t pid : workers) REQUIRE(alive(pid));
   ::kill(parent, SIGKILL);
   ::waitpid(parent, nullptr, 0);

@@ -25,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -336,6 +337,9 @@ class ProcessPool {
   auto async_execute_spec(std::shared_ptr<const detail::TaskSpec> spec, Slice slice,
                           Token&& token) {
     using R = detail::worker_result_t<W>;
+    static_assert(std::is_void_v<R> || std::is_default_constructible_v<R>,
+                  "async_execute completes with (exception_ptr, R): R must be default "
+                  "constructible, as the value that accompanies an error");
     return asio::async_initiate<Token, typename detail::execute_signature<R>::type>(
         [](auto handler, detail::PoolCorePtr core, std::shared_ptr<const detail::TaskSpec> s,
            Slice sl) { detail::start_task<R>(core, std::move(s), sl, std::move(handler)); },
