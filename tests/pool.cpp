@@ -15,6 +15,8 @@
 #include <asio/use_future.hpp>
 #include <catch2/catch.hpp>
 #include <csignal>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 using namespace corun;
@@ -290,4 +292,32 @@ TEST_CASE("a crashed worker is replaced, with a new pid and the same slot", "[po
   CHECK(v[0] == 0);
   CHECK(v[1] != first);
   CHECK(!alive(first));
+}
+
+TEST_CASE("an idle worker unmaps a segment once its owner removed it", "[pool][lifecycle]") {
+  asio::io_context io;
+  ProcessPool pool{io.get_executor(), {.workers = 1}};
+  std::string name;
+  std::string maps;
+  auto mapped = [&] {
+    std::ifstream in(maps);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return text.find(name) != std::string::npos;
+  };
+  {
+    auto ints = iota_array(1 << 20);
+    name = ints.name();
+    auto sum = pool.async_execute<AddInts>(DataIterator::over(ints, 1 << 20), Slice{0, 1 << 20},
+                                           asio::use_future);
+    CHECK(drive(io, sum) == std::int64_t{1 << 20} * ((1 << 20) + 1) / 2);
+    maps = "/proc/" + std::to_string(pool.worker_pids().at(0)) + "/maps";
+    CHECK(mapped());  // a live segment stays mapped, idle or not
+  }                   // the owner removes the segment
+  // The worker checks once per idle second; observe /proc for at most 20 s.
+  bool released = false;
+  for (int i = 0; i < 200 && !released; ++i) {
+    released = !mapped();
+    if (!released) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(released);
 }
