@@ -160,6 +160,9 @@ TEST_CASE("bad pool options are rejected by name", "[pool][failure]") {
   CHECK_THROWS_WITH(
       (ProcessPool{io.get_executor(), {.task_timeout = std::chrono::milliseconds(-5)}}),
       Catch::Contains("task_timeout = -5 ms"));
+  CHECK_THROWS_WITH(
+      (ProcessPool{io.get_executor(), {.pipeline_depth = 4, .max_pipeline_depth = 3}}),
+      Catch::Contains("max_pipeline_depth = 3: must be at least pipeline_depth (4)"));
 }
 
 TEST_CASE("the default pool has one worker per hwloc core and becomes ready", "[pool]") {

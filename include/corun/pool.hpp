@@ -67,7 +67,13 @@ struct PoolOptions {
   bool cpu_pinning = false;
   /// Tasks queued at one worker, so its next task is there when it finishes one.
   std::size_t pipeline_depth = 2;
-  /// Bound on tasks an orchestrator run keeps submitted; 0 means 2 * workers * pipeline_depth.
+  /// When a worker's tasks are short, more are queued at it, up to this many, so that about
+  /// 250 us of work waits there: tiny tasks then cost little more than their syscalls, while
+  /// long tasks stay at pipeline_depth and balance over the workers. Set it equal to
+  /// pipeline_depth for a fixed depth.
+  std::size_t max_pipeline_depth = 32;
+  /// Bound on tasks an orchestrator run keeps submitted; 0 means 2 * workers *
+  /// max_pipeline_depth.
   std::size_t max_tasks_active = 0;
   /// A task running longer is stopped by killing its worker (which is replaced); 0: no limit.
   std::chrono::milliseconds task_timeout{0};
