@@ -611,7 +611,8 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
       p->serial_scheduled = false;
       if (p->inflight.empty() || p->state == Proc::State::dead) return;
       const Task& task = *p->inflight.front();
-      const DecodedSpec spec{task.spec->worker_name, task.spec->iterator, task.spec->output};
+      const DecodedSpec spec{task.spec->worker_name, task.spec->iterator, task.spec->output,
+                             task.spec->input_inode, task.spec->output_inode};
       std::string frame;
       run_task(task.id, task.slice, spec, 0, self->options_.max_result_bytes, frame);
       self->handle_result(p, std::string_view(frame).substr(proto::kHeaderSize));

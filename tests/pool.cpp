@@ -324,3 +324,16 @@ TEST_CASE("an idle worker unmaps a segment once its owner removed it", "[pool][l
   }
   CHECK(released);
 }
+
+TEST_CASE("a segment name reused for a new array is remapped by the workers", "[pool]") {
+  asio::io_context io;
+  ProcessPool pool{io.get_executor(), {.workers = 1}};
+  const std::string name = "corun_test_reused_" + std::to_string(::getpid());
+  for (std::int64_t round = 1; round <= 3; ++round) {
+    auto ints = SharedArray<std::int64_t>::create({1000}, name);
+    std::fill(ints.begin(), ints.end(), round);
+    auto sum = pool.async_execute<AddInts>(DataIterator::over(ints, 1000), Slice{0, 1000},
+                                           asio::use_future);
+    CHECK(drive(io, sum) == 1000 * round);
+  }
+}

@@ -117,6 +117,8 @@ struct TaskSpec {
   std::string worker_name;
   DataIterator iterator;
   std::optional<ArrayInfo> output;
+  std::uint64_t input_inode = 0;   // which segments the names meant when the spec was made,
+  std::uint64_t output_inode = 0;  // so workers need not revalidate their mappings per task
   std::string encoded;
 };
 std::shared_ptr<const TaskSpec> make_task_spec(std::string worker_name, DataIterator iterator,
