@@ -36,19 +36,14 @@ class RunState : public std::enable_shared_from_this<RunState> {
   }
 
   void start() {
+    if (started_) return;  // cancelled before it started
+    started_ = true;
     if (options_.monitor_cpu_usage) {
       monitor_ = std::make_unique<CpuMonitor>(core_executor(*core_), options_.sample_interval);
       monitor_->start();
     }
     report_.started = std::chrono::steady_clock::now();
     report_.started_wall = std::chrono::system_clock::now();
-    std::weak_ptr<RunState> weak = weak_from_this();
-    auto executor = core_executor(*core_);
-    done_->bind_cancellation([weak, executor](CancelMode mode) {
-      asio::dispatch(executor, [weak, mode] {
-        if (auto self = weak.lock()) self->cancel(mode);
-      });
-    });
     fill();
   }
 
@@ -124,8 +119,35 @@ class RunState : public std::enable_shared_from_this<RunState> {
     maybe_finish();
   }
 
+  // Public for start_run; the rest below is private.
+ public:
+  /// Connects the handler's cancellation slot at initiation, so a cancellation emitted before
+  /// the run reaches the pool's strand is not lost. `terminal` always kills; other types use
+  /// OrchestratorOptions::on_cancel.
+  void bind_cancellation() {
+    std::weak_ptr<RunState> weak = weak_from_this();
+    auto executor = core_executor(*core_);
+    const CancelMode configured = options_.on_cancel;
+    done_->bind_cancellation([weak, executor, configured](CancelMode requested) {
+      const CancelMode mode = requested == CancelMode::kill ? CancelMode::kill : configured;
+      asio::dispatch(executor, [weak, mode] {
+        if (auto self = weak.lock()) self->cancel(mode);
+      });
+    });
+  }
+
+ private:
   void cancel(CancelMode mode) {
-    if (finished_) return;
+    if (finished_) {
+      return;
+    }
+    if (!started_) {  // cancelled before start(): complete without dispatching anything
+      started_ = true;
+      cancelled_ = true;
+      stopping_ = true;
+      maybe_finish();
+      return;
+    }
     cancelled_ = true;
     stop(mode);
     maybe_finish();
@@ -176,7 +198,7 @@ class RunState : public std::enable_shared_from_this<RunState> {
   std::size_t window_ = 1;
   std::size_t active_ = 0;
   std::unordered_set<std::uint64_t> outstanding_;
-  bool stopping_ = false, cancelled_ = false, finished_ = false;
+  bool stopping_ = false, cancelled_ = false, finished_ = false, started_ = false;
   std::exception_ptr fatal_;
   RunReport report_;
   std::unique_ptr<CpuMonitor> monitor_;
@@ -188,6 +210,7 @@ void start_run(const PoolCorePtr& core, std::vector<WorkerRef> workers, Orchestr
                std::shared_ptr<RunProgress> progress, std::unique_ptr<RunCompletion> done) {
   auto run = std::make_shared<RunState>(core, std::move(workers), std::move(options),
                                         std::move(progress), std::move(done));
+  run->bind_cancellation();
   asio::dispatch(core_executor(*core), [run] { run->start(); });
 }
 

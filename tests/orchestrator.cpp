@@ -482,3 +482,52 @@ TEST_CASE("bad orchestrator options and unregistered workers are rejected by nam
   auto doubles = SharedArray<double>::create({4});
   CHECK_THROWS_AS(AddInts{DataIterator::partitioned(doubles, 2)}, Error);
 }
+
+TEST_CASE("a cancellation emitted right after async_run aborts the run before any task",
+          "[orchestrator][cancel]") {
+  asio::io_context io;
+  ProcessPool pool{io.get_executor(), {.workers = 1}};
+  auto ints = iota_array(100);
+  AddInts add{DataIterator::over(ints, 10)};
+  WorkerOrchestrator orch{pool, {&add}};
+  asio::cancellation_signal signal;
+  std::promise<RunReport> promised;
+  auto future = promised.get_future();
+  orch.async_run(
+      asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e, RunReport r) {
+        if (e)
+          promised.set_exception(e);
+        else
+          promised.set_value(std::move(r));
+      }));
+  signal.emit(asio::cancellation_type::total);
+  CHECK_THROWS_AS(drive(io, future), std::system_error);
+  CHECK(add.callbacks == 0);
+}
+
+TEST_CASE("on_cancel = kill kills the running tasks' workers on a plain cancellation",
+          "[orchestrator][cancel]") {
+  asio::io_context io;
+  ProcessPool pool{io.get_executor(), {.workers = 1}};
+  auto ints = iota_array(20);
+  ints[0] = -5;  // the first task never ends: only killing its worker ends the run
+  corun::test::Faulty faulty{DataIterator::over(ints, 10)};
+  WorkerOrchestrator orch{pool, {&faulty}, {.on_cancel = CancelMode::kill}};
+  auto ready = pool.async_wait_ready(asio::use_future);
+  drive(io, ready);
+  const pid_t first = pool.worker_pids().at(0);
+  asio::cancellation_signal signal;
+  std::promise<void> promised;
+  auto future = promised.get_future();
+  orch.async_run(asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e, RunReport) {
+    if (e)
+      promised.set_exception(e);
+    else
+      promised.set_value();
+  }));
+  asio::post(io, [&] { signal.emit(asio::cancellation_type::total); });
+  CHECK_THROWS_AS(drive(io, future), std::system_error);
+  auto again = pool.async_wait_ready(asio::use_future);
+  drive(io, again);
+  CHECK(pool.worker_pids().at(0) != first);
+}
