@@ -100,9 +100,7 @@ nlohmann::json error_json(const std::string& message) {
 struct App {
   asio::io_context& io;
   corun::ProcessPool& pool;
-#ifndef CORUN_SERVER_NO_CPU_MONITOR
   corun::CpuMonitor& monitor;
-#endif
   corun_server::JobTable& jobs;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
@@ -118,15 +116,11 @@ struct App {
   }
 
   std::string cpu() const {
-#ifdef CORUN_SERVER_NO_CPU_MONITOR
-    return R"({"pus":[],"times":[],"busy":[],"core_of_pu":[]})";
-#else
     // The library's series, plus the core of each PU so the page can draw cores.
     nlohmann::json j = nlohmann::json::parse(monitor.series().to_json(300));
     j["core_of_pu"] = monitor.series().core_of_pu;
     j["interval_ms"] = monitor.interval().count();
     return j.dump();
-#endif
   }
 
   std::optional<std::uint64_t> job_id(const restinio::router::route_params_t& params) const {
@@ -222,15 +216,9 @@ int main(int argc, char** argv) {
 
   asio::io_context io{1};
   corun::ProcessPool pool{io.get_executor(), {.workers = options->workers}};
-#ifndef CORUN_SERVER_NO_CPU_MONITOR
   corun::CpuMonitor monitor{io.get_executor(), std::chrono::milliseconds(200)};
-#endif
   corun_server::JobTable jobs{pool};
-#ifndef CORUN_SERVER_NO_CPU_MONITOR
   App app{io, pool, monitor, jobs};
-#else
-  App app{io, pool, jobs};
-#endif
 
   std::uint16_t port = 0;
   restinio::http_server_t<Traits> server{
@@ -268,9 +256,7 @@ int main(int argc, char** argv) {
       pool.async_shutdown(stop_loop);
       return;
     }
-#ifndef CORUN_SERVER_NO_CPU_MONITOR
     monitor.start();
-#endif
     std::cout << "http_server: listening on http://127.0.0.1:" << port << "/ with " << pool.size()
               << " workers" << std::endl;
   });
@@ -287,9 +273,7 @@ int main(int argc, char** argv) {
       io.stop();
     });
     jobs.stop(asio::cancellation_type::total, [&] {
-#ifndef CORUN_SERVER_NO_CPU_MONITOR
       monitor.stop();
-#endif
       pool.async_shutdown(stop_loop);
     });
   });
