@@ -22,6 +22,7 @@
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
 #include <restinio/all.hpp>
 
 #include <chrono>
@@ -98,6 +99,8 @@ nlohmann::json error_json(const std::string& message) {
 
 /// Everything the routes use; lives in main for the whole run of the loop.
 struct App {
+  static constexpr unsigned max_wait_seconds = 60;
+
   asio::io_context& io;
   corun::ProcessPool& pool;
   corun::CpuMonitor& monitor;
@@ -115,13 +118,8 @@ struct App {
              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()}};
   }
 
-  std::string cpu() const {
-    // The library's series, plus the core of each PU so the page can draw cores.
-    nlohmann::json j = nlohmann::json::parse(monitor.series().to_json(300));
-    j["core_of_pu"] = monitor.series().core_of_pu;
-    j["interval_ms"] = monitor.interval().count();
-    return j.dump();
-  }
+  /// `{"pus", "cores" (the core of each PU), "times", "busy"}` of the last 300 samples.
+  std::string cpu() const { return monitor.series().to_json(300); }
 
   std::optional<std::uint64_t> job_id(const restinio::router::route_params_t& params) const {
     try {
@@ -151,6 +149,27 @@ struct App {
         .done();
   }
 
+  /// Replies with the job when it ends or when `limit` expires, whichever comes first.
+  request_handling_status_t answer_when_finished(const request_handle_t& req,
+                                                 const std::shared_ptr<corun_server::Job>& job,
+                                                 std::chrono::seconds limit) {
+    auto timer = std::make_shared<asio::steady_timer>(io, limit);
+    auto answered = std::make_shared<bool>(false);
+    auto answer = [req, weak = std::weak_ptr(job), timer, answered] {
+      if (std::exchange(*answered, true)) return;
+      timer->cancel();
+      if (const auto j = weak.lock())
+        reply(req, restinio::status_ok(), j->to_json());
+      else
+        reply(req, restinio::status_not_found(), error_json("the job was forgotten"));
+    };
+    job->when_finished(answer);
+    timer->async_wait([answer](const std::error_code& ec) {
+      if (!ec) answer();
+    });
+    return restinio::request_accepted();
+  }
+
   std::unique_ptr<Router> router() {
     auto r = std::make_unique<Router>();
     r->http_get("/", [](const request_handle_t& req, auto) {
@@ -174,7 +193,23 @@ struct App {
       const auto id = job_id(params);
       const auto job = id ? jobs.find(*id) : nullptr;
       if (!job) return reply(req, restinio::status_not_found(), error_json("no such job"));
-      return reply(req, restinio::status_ok(), job->to_json());
+      // ?wait=S: answer when the job ends, or after S seconds, whichever comes first.
+      unsigned wait = 0;
+      try {
+        const auto query = restinio::parse_query(req->header().query());
+        if (query.has("wait")) wait = restinio::cast_to<unsigned>(query["wait"]);
+      } catch (const std::exception&) {
+        wait = max_wait_seconds + 1;
+      }
+      if (wait > max_wait_seconds)
+        return reply(req, restinio::status_bad_request(),
+                     corun_server::BadRequest{"wait",
+                                              "wait must be a whole number of seconds "
+                                              "from 0 to " +
+                                                  std::to_string(max_wait_seconds)}
+                         .to_json());
+      if (wait == 0 || job->finished()) return reply(req, restinio::status_ok(), job->to_json());
+      return answer_when_finished(req, job, std::chrono::seconds(wait));
     });
     r->http_delete(R"(/jobs/:id(\d+))", [this](const request_handle_t& req, auto params) {
       const auto id = job_id(params);
@@ -227,8 +262,10 @@ int main(int argc, char** argv) {
           .address("127.0.0.1")
           .port(options->port)
           .request_handler(app.router())
-          // A body larger than this closes the connection; up to it, POST /jobs answers 400.
-          .max_pipelined_requests(4)
+          // GET /jobs/{id}?wait=60 may keep a request open for a minute.
+          .handle_request_timeout(std::chrono::seconds(App::max_wait_seconds + 5))
+          // A body larger than 1 MiB closes the connection; up to it, POST /jobs answers 400
+          // when the body is over Limits::max_body_bytes.
           .incoming_http_msg_limits(restinio::incoming_http_msg_limits_t{}.max_body_size(1 << 20))
           .acceptor_post_bind_hook(
               [&port](asio::ip::tcp::acceptor& a) { port = a.local_endpoint().port(); })};

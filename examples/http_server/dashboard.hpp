@@ -144,8 +144,7 @@ async function getJSON(path) {
 // Per-core series: the mean of each core's PUs (one PU per core on most VMs).
 function coreSeries(cpu) {
   const pus = cpu.pus || [], busy = cpu.busy || [], times = cpu.times || [];
-  const coreOf = (cpu.core_of_pu && cpu.core_of_pu.length === pus.length) ? cpu.core_of_pu
-                                                                          : pus.map((_, i) => i);
+  const coreOf = (cpu.cores && cpu.cores.length === pus.length) ? cpu.cores : pus.map((_, i) => i);
   const cores = [...new Set(coreOf)].sort((a, b) => a - b);
   const series = cores.map((core) => {
     const cols = coreOf.map((c, i) => (c === core ? i : -1)).filter((i) => i >= 0);

@@ -422,6 +422,14 @@ void Job::finish(JobStatus status) {
   // Free the array once the run that used it has fully unwound.
   asio::post(pool_.get_executor(), [self = shared_from_this()] { self->release(); });
   if (on_finished_) std::exchange(on_finished_, nullptr)();
+  for (auto& f : std::exchange(waiters_, {})) f();
+}
+
+void Job::when_finished(std::function<void()> f) {
+  if (finished())
+    f();
+  else
+    waiters_.push_back(std::move(f));
 }
 
 nlohmann::json Job::to_json(bool full) const {

@@ -113,6 +113,8 @@ class Job : public std::enable_shared_from_this<Job> {
 
   /// Starts the first pass; `on_finished` runs on the loop once the job has ended.
   void start(std::function<void()> on_finished);
+  /// Calls `f` on the loop once the job has ended (at once if it has).
+  void when_finished(std::function<void()> f);
   /// Cancels through Asio's per-operation cancellation: `terminal` kills the workers running
   /// this job's slices (the pool replaces them), `total` lets those slices finish.
   void cancel(asio::cancellation_type type);
@@ -152,6 +154,7 @@ class Job : public std::enable_shared_from_this<Job> {
   nlohmann::json errors_ = nlohmann::json::array();
   nlohmann::json result_;
   std::function<void()> on_finished_;
+  std::vector<std::function<void()>> waiters_;
   std::chrono::steady_clock::time_point started_;
   std::chrono::steady_clock::duration elapsed_{};
   std::uint64_t first_result_ = 0, last_result_ = 0;
