@@ -187,12 +187,14 @@ function drawChart(cpu) {
   const y = (v) => top + ph - ph * Math.min(Math.max(v, 0), 100) / 100;
   series.forEach((values, k) => {
     if (plotted === 0) return;
-    g.strokeStyle = colour(k, cores.length); g.lineWidth = 2; g.lineJoin = "round";
-    g.beginPath();
+    const path = new Path2D();
     for (let i = first; i < times.length; ++i) {
-      if (i === first) g.moveTo(x(times[i]), y(values[i])); else g.lineTo(x(times[i]), y(values[i]));
+      if (i === first) path.moveTo(x(times[i]), y(values[i])); else path.lineTo(x(times[i]), y(values[i]));
     }
-    g.stroke();
+    const area = new Path2D(path);
+    area.lineTo(x(times[times.length - 1]), y(0)); area.lineTo(x(times[first]), y(0)); area.closePath();
+    g.globalAlpha = 0.10; g.fillStyle = colour(k, cores.length); g.fill(area); g.globalAlpha = 1;
+    g.strokeStyle = colour(k, cores.length); g.lineWidth = 2; g.lineJoin = "round"; g.stroke(path);
   });
   if (plotted === 0) {
     g.fillStyle = "#8a99a8"; g.textAlign = "center"; g.textBaseline = "middle";
