@@ -2,7 +2,8 @@
 // a CpuMonitor share one io_context, run by one thread. Slices run in worker processes; the
 // loop only routes requests and collects results, so GET /health answers at once whatever runs.
 //
-//   http_server [--port 8080] [--workers N]      (binds 127.0.0.1; --port 0 picks a free port)
+//   http_server [--port 8080] [--workers N] [--worker-nice 10]
+//   (binds 127.0.0.1; --port 0 picks a free port; workers default to one per core)
 //
 //   POST   /jobs       {"kind": "sum"|"primes"|"concat"|"fail", "n": ..., "partitions": ...}
 //   GET    /jobs       all jobs;   GET /jobs/{id}: status, progress, result or errors
@@ -25,6 +26,7 @@
 #include <asio/steady_timer.hpp>
 #include <restinio/all.hpp>
 
+#include <sys/resource.h>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -50,7 +52,19 @@ using restinio::request_handling_status_t;
 struct Options {
   std::uint16_t port = 8080;
   std::size_t workers = 0;  // one per core
+  int worker_nice = 10;
 };
+
+// Worker processes run at a lower priority (nice 10 unless --worker-nice says otherwise): when
+// every core runs a worker, the event loop still gets a core as soon as a request arrives. A
+// hook is a plain function (a spawned worker is this program re-executed), so the value
+// travels in the environment, which workers inherit.
+constexpr const char* worker_nice_env = "CORUN_SERVER_WORKER_NICE";
+
+void lower_worker_priority(const corun::WorkerInfo&) {
+  if (const char* nice = std::getenv(worker_nice_env))
+    ::setpriority(PRIO_PROCESS, 0, std::atoi(nice));
+}
 
 std::optional<Options> parse_args(int argc, char** argv) {
   Options options;
@@ -72,6 +86,10 @@ std::optional<Options> parse_args(int argc, char** argv) {
       auto v = number(1024);
       if (!v) return std::nullopt;
       options.workers = static_cast<std::size_t>(*v);
+    } else if (arg == "--worker-nice") {
+      auto v = number(19);
+      if (!v) return std::nullopt;
+      options.worker_nice = static_cast<int>(*v);
     } else {
       return std::nullopt;
     }
@@ -245,12 +263,14 @@ int main(int argc, char** argv) {
   corun::enter_worker_if_spawned(argc, argv);  // worker processes are this program re-executed
   const auto options = parse_args(argc, argv);
   if (!options) {
-    std::cerr << "usage: " << argv[0] << " [--port 0..65535] [--workers N]\n";
+    std::cerr << "usage: " << argv[0] << " [--port 0..65535] [--workers N] [--worker-nice 0..19]\n";
     return 2;
   }
+  ::setenv(worker_nice_env, std::to_string(options->worker_nice).c_str(), 1);
 
   asio::io_context io{1};
-  corun::ProcessPool pool{io.get_executor(), {.workers = options->workers}};
+  corun::ProcessPool pool{io.get_executor(),
+                          {.workers = options->workers, .worker_init = &lower_worker_priority}};
   corun::CpuMonitor monitor{io.get_executor(), std::chrono::milliseconds(200)};
   corun_server::JobTable jobs{pool};
   App app{io, pool, monitor, jobs};
