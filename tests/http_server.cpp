@@ -234,6 +234,21 @@ TEST_CASE("a stopping table refuses new jobs and reports when the last one has e
   CHECK(table.running() == 0);
 }
 
+TEST_CASE("a table refuses a job beyond max_running_jobs and takes one again later",
+          "[http][jobs]") {
+  asio::io_context io;
+  corun::ProcessPool pool{io.get_executor(), {.workers = 1}};
+  JobTable table{pool, {.max_running_jobs = 1}};
+  auto first = submit(table, Kind::sum, 1000, 2);
+  std::string refusal;
+  CHECK_FALSE(table.submit({Kind::sum, 10, 1}, refusal));
+  CHECK(refusal == "too many jobs running: the limit is 1");
+  run_until(io, [&] { return first->finished(); });
+  auto second = submit(table, Kind::sum, 10, 1);
+  run_until(io, [&] { return second->finished(); });
+  CHECK(second->to_json().at("result") == 55);
+}
+
 // ---- the http_server program, over loopback -------------------------------------------------
 
 TEST_CASE("over HTTP, jobs reach their exact results and every endpoint answers",
