@@ -32,10 +32,12 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <exception>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -115,6 +117,57 @@ nlohmann::json error_json(const std::string& message) {
   return {{"error", message}};
 }
 
+/// The pool's own share of the CPU: the workers' cumulative busy seconds (carried by every
+/// result), sampled on the CPU monitor's interval from the same start, so the dashboard can
+/// draw it over the monitor's per-core curves, which count everything running on the machine.
+class BusySampler {
+ public:
+  BusySampler(asio::io_context& io, const corun_server::JobTable& jobs,
+              std::chrono::milliseconds interval)
+      : timer_(io), jobs_(jobs), interval_(interval) {}
+
+  void start() {
+    start_ = std::chrono::steady_clock::now();
+    timer_.expires_at(start_);
+    tick();
+  }
+  void stop() {
+    stopped_ = true;
+    timer_.cancel();
+  }
+  /// `"pool_times":[...],"pool_busy_seconds":[...]` of the last `max_samples` samples.
+  std::string json_fields(std::size_t max_samples) const {
+    const std::size_t first = samples_.size() > max_samples ? samples_.size() - max_samples : 0;
+    nlohmann::json times = nlohmann::json::array(), busy = nlohmann::json::array();
+    for (std::size_t i = first; i < samples_.size(); ++i) {
+      times.push_back(samples_[i].first);
+      busy.push_back(samples_[i].second);
+    }
+    return "\"pool_times\":" + times.dump() + ",\"pool_busy_seconds\":" + busy.dump();
+  }
+
+ private:
+  void tick() {
+    timer_.expires_at(timer_.expiry() + interval_);
+    timer_.async_wait([this](const std::error_code& ec) {
+      if (ec || stopped_) return;
+      const auto& b = jobs_.stats().busy_seconds;
+      samples_.emplace_back(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(),
+          std::accumulate(b.begin(), b.end(), 0.0));
+      if (samples_.size() > 600) samples_.pop_front();
+      tick();
+    });
+  }
+
+  asio::steady_timer timer_;
+  const corun_server::JobTable& jobs_;
+  std::chrono::milliseconds interval_;
+  std::chrono::steady_clock::time_point start_;
+  std::deque<std::pair<double, double>> samples_;
+  bool stopped_ = false;
+};
+
 /// Everything the routes use; lives in main for the whole run of the loop.
 struct App {
   static constexpr unsigned max_wait_seconds = 60;
@@ -122,6 +175,7 @@ struct App {
   asio::io_context& io;
   corun::ProcessPool& pool;
   corun::CpuMonitor& monitor;
+  BusySampler& busy;
   corun_server::JobTable& jobs;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
@@ -132,12 +186,19 @@ struct App {
             {"workers", pool.size()},
             {"worker_pids", std::move(pids)},
             {"jobs_running", jobs.running()},
+            {"worker_busy_seconds", jobs.stats().busy_seconds},
             {"uptime_seconds",
              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()}};
   }
 
-  /// `{"pus", "cores" (the core of each PU), "times", "busy"}` of the last 300 samples.
-  std::string cpu() const { return monitor.series().to_json(300); }
+  /// The monitor's `{"pus", "cores" (the core of each PU), "times", "busy"}` of the last 300
+  /// samples, plus the pool's share (BusySampler) over the same times.
+  std::string cpu() const {
+    std::string j = monitor.series().to_json(300);
+    j.pop_back();  // the closing brace
+    return j + ",\"pool_workers\":" + std::to_string(pool.size()) + "," + busy.json_fields(300) +
+           "}";
+  }
 
   std::optional<std::uint64_t> job_id(const restinio::router::route_params_t& params) const {
     try {
@@ -273,7 +334,8 @@ int main(int argc, char** argv) {
                           {.workers = options->workers, .worker_init = &lower_worker_priority}};
   corun::CpuMonitor monitor{io.get_executor(), std::chrono::milliseconds(200)};
   corun_server::JobTable jobs{pool};
-  App app{io, pool, monitor, jobs};
+  BusySampler busy{io, jobs, monitor.interval()};
+  App app{io, pool, monitor, busy, jobs};
 
   std::uint16_t port = 0;
   restinio::http_server_t<Traits> server{
@@ -314,6 +376,7 @@ int main(int argc, char** argv) {
       return;
     }
     monitor.start();
+    busy.start();
     std::cout << "http_server: listening on http://127.0.0.1:" << port << "/ with " << pool.size()
               << " workers" << std::endl;
   });
@@ -331,6 +394,7 @@ int main(int argc, char** argv) {
     });
     jobs.stop(asio::cancellation_type::total, [&] {
       monitor.stop();
+      busy.stop();
       pool.async_shutdown(stop_loop);
     });
   });

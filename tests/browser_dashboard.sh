@@ -109,6 +109,7 @@ print("canvas:", canvas)
 print("job row:", row)
 print("body:", body)
 ok = (canvas is not None and int(canvas["data-samples"]) > 0 and int(canvas["data-series"]) > 0
+      and int(canvas.get("data-pool-samples", "0")) > 0
       and row is not None and row["data-status"] == "done" and row["data-progress"] == "100"
       and int(body["data-updates"]) > 0 and "348,513" in html)
 sys.exit(0 if ok else 1)

@@ -4,7 +4,8 @@
 // per-core utilisation on a <canvas>, and lists the jobs with progress bars.
 //
 // For tests, the page reports what it drew in data attributes: the chart canvas has
-// data-samples (samples plotted) and data-series (cores drawn); each job row has data-job-id,
+// data-samples (samples plotted), data-series (cores drawn) and data-pool-samples (points of
+// the workers' own dashed line); each job row has data-job-id,
 // data-status and data-progress (percent); <body> has data-updates (successful polls).
 
 #include <string_view>
@@ -46,6 +47,7 @@ inline constexpr std::string_view dashboard_html = R"corun_html(<!DOCTYPE html>
   #legend .swatch { width:12px; height:12px; border-radius:2px; }
   #legend .meter { width:60px; height:6px; background:var(--line); border-radius:3px; overflow:hidden; }
   #legend .meter div { height:100%; }
+  #legend .dash { width:18px; border-top:2px dashed #fff; }
   label { display:block; color:var(--dim); font-size:12px; margin:8px 0 3px; }
   input, select, button { font:inherit; color:var(--text); background:var(--bg);
                           border:1px solid var(--line); border-radius:6px; padding:6px 8px; width:100%; }
@@ -84,7 +86,7 @@ inline constexpr std::string_view dashboard_html = R"corun_html(<!DOCTYPE html>
 </header>
 <main>
   <section class="card" id="cpu-card">
-    <h2>CPU utilisation per core · last 60 s</h2>
+    <h2>CPU utilisation per core · last 60 s · dashed: corun's workers</h2>
     <canvas id="cpu-chart" data-samples="0" data-series="0"></canvas>
     <div id="legend"></div>
   </section>
@@ -153,6 +155,19 @@ function coreSeries(cpu) {
   return { cores, series, times };
 }
 
+// The pool's own share, from the workers' cumulative busy seconds the server samples with the
+// monitor: busy seconds gained per second and per worker, over the last second. The per-core
+// lines count everything that runs on the machine.
+function poolSeries(cpu) {
+  const t = cpu.pool_times || [], b = cpu.pool_busy_seconds || [], workers = Math.max(cpu.pool_workers || 1, 1);
+  const pts = [];
+  for (let i = 1, j = 0; i < t.length; ++i) {
+    while (j < i - 1 && t[j + 1] <= t[i] - 1) ++j;
+    if (t[i] > t[j]) pts.push({ t: t[i], v: Math.min(100, 100 * (b[i] - b[j]) / (t[i] - t[j]) / workers) });
+  }
+  return pts;
+}
+
 function drawChart(cpu) {
   const canvas = $("cpu-chart");
   const dpr = window.devicePixelRatio || 1;
@@ -196,6 +211,13 @@ function drawChart(cpu) {
     g.globalAlpha = 0.10; g.fillStyle = colour(k, cores.length); g.fill(area); g.globalAlpha = 1;
     g.strokeStyle = colour(k, cores.length); g.lineWidth = 2; g.lineJoin = "round"; g.stroke(path);
   });
+  const pool = poolSeries(cpu).filter((p) => p.t >= tEnd - WINDOW_S && p.t <= tEnd + 1);
+  if (plotted > 0 && pool.length > 1) {
+    g.strokeStyle = "#ffffff"; g.lineWidth = 1.5; g.setLineDash([5, 4]); g.beginPath();
+    pool.forEach((p, i) => (i ? g.lineTo(x(p.t), y(p.v)) : g.moveTo(x(p.t), y(p.v))));
+    g.stroke(); g.setLineDash([]);
+  }
+  canvas.dataset.poolSamples = String(pool.length);
   if (plotted === 0) {
     g.fillStyle = "#8a99a8"; g.textAlign = "center"; g.textBaseline = "middle";
     g.fillText("waiting for samples…", left + pw / 2, top + ph / 2);
@@ -211,7 +233,8 @@ function drawChart(cpu) {
       `core ${core}`,
       el("span", { class: "meter" }, el("div", { style: `width:${v.toFixed(0)}%;background:${colour(k, cores.length)}` })),
       `${v.toFixed(0)}%`);
-  }));
+  }), el("div", { class: "item" }, el("span", { class: "dash" }),
+         `corun workers ${pool.length ? pool[pool.length - 1].v.toFixed(0) : 0}%`));
 }
 
 function fmt(v) { return typeof v === "number" ? v.toLocaleString("en-US") : String(v); }
