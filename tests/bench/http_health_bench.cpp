@@ -1,0 +1,130 @@
+// GET /health latency of examples/http_server, on loopback over one keep-alive connection:
+// first with the pool idle (the baseline), then while a heavy job keeps every worker busy.
+// The server's loop routes requests and collects results; the work runs in worker processes,
+// so the second number should stay close to the first.
+//
+//   http_health_bench <http_server program> [--requests N] [--workers N] [--worker-nice N]
+//                     [--json]
+//
+// --json adds one JSON object on the last line: health_p50_us_idle, health_p99_us_idle,
+// health_p50_us_busy, health_p99_us_busy (and a few facts about the run).
+#include "../http_support.hpp"
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <iomanip>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using corun::test::HttpClient;
+using corun::test::quantile;
+
+std::vector<double> measure(HttpClient& client, int requests) {
+  std::vector<double> us;
+  us.reserve(static_cast<std::size_t>(requests));
+  for (int i = 0; i < requests; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto r = client.get("/health");
+    us.push_back(
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+    if (r.status != 200)
+      throw std::runtime_error("GET /health answered " + std::to_string(r.status));
+  }
+  return us;
+}
+
+nlohmann::json get_json(HttpClient& client, const std::string& target) {
+  return nlohmann::json::parse(client.get(target).body);
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << "usage: " << argv[0]
+              << " <http_server> [--requests N] [--workers N] [--worker-nice N] [--json]\n";
+    return 2;
+  }
+  int requests = 2000;
+  std::string workers = "0";  // one per core: the deployment the server is made for
+  std::string nice = "10";    // the server's default
+  bool json = false;
+  for (int i = 2; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--json") {
+      json = true;
+    } else if (arg == "--requests" && i + 1 < argc) {
+      requests = std::max(10, std::atoi(argv[++i]));
+    } else if (arg == "--workers" && i + 1 < argc) {
+      workers = argv[++i];
+    } else if (arg == "--worker-nice" && i + 1 < argc) {
+      nice = argv[++i];
+    } else {
+      std::cerr << "unknown argument " << arg << '\n';
+      return 2;
+    }
+  }
+
+  corun::test::ServerProcess server{{"--port", "0", "--workers", workers, "--worker-nice", nice},
+                                    argv[1]};
+  HttpClient client{server.port()};
+  const auto pool_size = get_json(client, "/health").at("workers").get<int>();
+
+  measure(client, 200);  // warm up the connection and the server's allocator
+  const std::vector<double> idle = measure(client, requests);
+
+  // About 25 CPU-seconds of trial division in 2000 slices: every worker stays busy for the
+  // whole measurement.
+  const auto job = nlohmann::json::parse(
+      client.post("/jobs", R"({"kind": "primes", "n": 50000000, "partitions": 2000})").body);
+  const std::string job_path = "/jobs/" + std::to_string(job.at("id").get<int>());
+  // Measure during the compute pass (the fill pass before it takes a fraction of a second).
+  for (int tries = 0; get_json(client, job_path).at("phase") != "compute"; ++tries) {
+    if (tries == 3000) throw std::runtime_error("the job did not reach its compute pass in 30 s");
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // leave the cores to the fill
+  }
+  const std::vector<double> busy = measure(client, requests);
+  const auto state = get_json(client, job_path);
+  const bool still_running = state.at("status") == "running";
+  client.del(job_path);
+  server.signal(SIGTERM);
+  const int exit_code = server.wait();
+
+  const double p50_idle = quantile(idle, 0.5), p99_idle = quantile(idle, 0.99);
+  const double p50_busy = quantile(busy, 0.5), p99_busy = quantile(busy, 0.99);
+  std::cout << std::fixed << std::setprecision(0) << "GET /health on loopback, one keep-alive "
+            << "connection, " << requests << " requests each, " << pool_size << " workers at nice "
+            << nice << "\n"
+            << "  idle pool:             p50 " << p50_idle << " us   p99 " << p99_idle
+            << " us   max " << quantile(idle, 1.0) << " us\n"
+            << "  heavy job on all cores: p50 " << p50_busy << " us   p99 " << p99_busy
+            << " us   max " << quantile(busy, 1.0) << " us   (primes job at "
+            << state.at("percent").get<int>() << "%, "
+            << (still_running ? "still running" : "ENDED") << ")\n";
+  if (!still_running)
+    std::cout << "warning: the heavy job ended before the measurement did; raise its n\n";
+  if (json) {
+    const nlohmann::json out = {
+        {"health_p50_us_idle", p50_idle}, {"health_p99_us_idle", p99_idle},
+        {"health_p50_us_busy", p50_busy}, {"health_p99_us_busy", p99_busy},
+        {"requests", requests},           {"workers", pool_size},
+        {"worker_nice", std::stoi(nice)}, {"busy_job_running_throughout", still_running}};
+    std::cout << out.dump() << '\n';
+  }
+  return exit_code == 0 ? 0 : 1;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {  // unwinds, so the server is stopped
+    std::cerr << "http_health_bench: " << e.what() << '\n';
+    return 1;
+  }
+}
