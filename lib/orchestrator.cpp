@@ -36,6 +36,10 @@ class RunState : public std::enable_shared_from_this<RunState> {
   }
 
   void start() {
+    if (options_.monitor_cpu_usage) {
+      monitor_ = std::make_unique<CpuMonitor>(core_executor(*core_), options_.sample_interval);
+      monitor_->start();
+    }
     report_.started = std::chrono::steady_clock::now();
     report_.started_wall = std::chrono::system_clock::now();
     std::weak_ptr<RunState> weak = weak_from_this();
@@ -146,6 +150,11 @@ class RunState : public std::enable_shared_from_this<RunState> {
         if (next_slice_[w] < RunAccess::spec(workers_[w])->iterator.slice_count()) return;
     finished_ = true;
     report_.wall_time = std::chrono::steady_clock::now() - report_.started;
+    if (monitor_) {
+      monitor_->stop();
+      report_.cpu = monitor_->take_series();
+      monitor_.reset();
+    }
     std::exception_ptr error;
     if (cancelled_)
       error = aborted_error();
@@ -170,6 +179,7 @@ class RunState : public std::enable_shared_from_this<RunState> {
   bool stopping_ = false, cancelled_ = false, finished_ = false;
   std::exception_ptr fatal_;
   RunReport report_;
+  std::unique_ptr<CpuMonitor> monitor_;
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 /// Everything corun offers, in one include.
 
 #include <corun/codec.hpp>
+#include <corun/cpu_monitor.hpp>
 #include <corun/data_iterator.hpp>
 #include <corun/dtype.hpp>
 #include <corun/error.hpp>

@@ -3,6 +3,7 @@
 /// WorkerOrchestrator: runs every slice of one or more workers over a ProcessPool, and streams
 /// results into each worker's `process_callback` on the pool's executor.
 
+#include <corun/cpu_monitor.hpp>
 #include <corun/error.hpp>
 #include <corun/pool.hpp>
 #include <corun/worker.hpp>
@@ -52,6 +53,8 @@ struct RunReport {
   std::chrono::steady_clock::time_point started{};
   std::chrono::system_clock::time_point started_wall{};
   std::chrono::nanoseconds wall_time{0};
+  /// Per-PU utilisation while the run was in flight (empty unless monitor_cpu_usage).
+  CpuSeries cpu;
 
   double wall_seconds() const { return std::chrono::duration<double>(wall_time).count(); }
 };

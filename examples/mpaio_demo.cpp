@@ -1,0 +1,188 @@
+// mpaio's example in corun: an int64 array 1..n summed by AddIntWorker and the strings
+// foo_0..foo_99 concatenated by ConcatStrWorker, both in one orchestrator run over a pool of
+// worker processes, with per-core CPU utilisation sampled, exported as CSV, and plotted.
+//
+// Standard output is exactly: sum=<int>, concat=<string>, run_seconds=<float>, samples=<int>.
+#include <corun/corun.hpp>
+
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cstdint>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <numeric>
+#include <string>
+#include <xtensor/xmath.hpp>
+
+using Str = corun::FixedUString<8>;
+
+struct AddIntWorker : corun::Worker<AddIntWorker, std::int64_t> {
+  using Worker::Worker;
+  static std::int64_t process(corun::SliceView<const std::int64_t> slice) {
+    return xt::sum(slice)();
+  }
+  void process_callback(std::int64_t partial) { total += partial; }
+  std::int64_t total = 0;
+};
+CORUN_REGISTER_WORKER(AddIntWorker);
+
+/// A slice's concatenation travels with its first row, so the parent can order the pieces
+/// whatever order the slices finish in.
+struct Piece {
+  std::uint64_t start = 0;
+  std::string text;
+};
+
+template <>
+struct corun::codec<Piece> {
+  static void encode(const Piece& p, std::string& out) {
+    codec<std::uint64_t>::encode(p.start, out);
+    out += p.text;
+  }
+  static Piece decode(std::string_view bytes) {
+    if (bytes.size() < 8) throw std::invalid_argument("Piece: truncated");
+    return {codec<std::uint64_t>::decode(bytes.substr(0, 8)), std::string(bytes.substr(8))};
+  }
+};
+
+struct ConcatStrWorker : corun::Worker<ConcatStrWorker, Str> {
+  using Worker::Worker;
+  static Piece process(corun::SliceView<const Str> slice, const corun::TaskContext& ctx) {
+    Piece piece{ctx.slice.start, {}};
+    for (const Str& s : slice) piece.text += s.str();
+    return piece;
+  }
+  void process_callback(Piece piece) { pieces[piece.start] = std::move(piece.text); }
+  std::string joined() const {
+    std::string all;
+    for (const auto& [start, text] : pieces) all += text;
+    return all;
+  }
+  std::map<std::uint64_t, std::string> pieces;
+};
+CORUN_REGISTER_WORKER(ConcatStrWorker);
+
+namespace {
+struct Flags {
+  std::size_t n = 100'000'000;
+  std::size_t partitions = 8;
+  std::size_t workers = 0;  // hwloc core count
+  std::size_t sample_ms = 50;
+  std::string cpu_csv, tasks_csv, plot;
+};
+
+[[noreturn]] void usage(const std::string& problem) {
+  std::cerr << "mpaio_demo: " << problem
+            << "\nusage: mpaio_demo [--n N] [--partitions P] [--workers W] [--sample-ms MS]"
+               " [--cpu-csv PATH] [--tasks-csv PATH] [--plot PNG]\n";
+  std::exit(2);
+}
+
+Flags parse(int argc, char** argv) {
+  Flags f;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (i + 1 >= argc) usage("missing value after " + flag);
+    const std::string value = argv[++i];
+    auto number = [&] {
+      try {
+        std::size_t used = 0;
+        const unsigned long long v = std::stoull(value, &used);
+        if (used != value.size() || value[0] == '-') throw std::invalid_argument(value);
+        return static_cast<std::size_t>(v);
+      } catch (const std::exception&) {
+        usage(flag + " needs a non-negative integer, got \"" + value + "\"");
+      }
+    };
+    if (flag == "--n")
+      f.n = number();
+    else if (flag == "--partitions")
+      f.partitions = number();
+    else if (flag == "--workers")
+      f.workers = number();
+    else if (flag == "--sample-ms")
+      f.sample_ms = number();
+    else if (flag == "--cpu-csv")
+      f.cpu_csv = value;
+    else if (flag == "--tasks-csv")
+      f.tasks_csv = value;
+    else if (flag == "--plot")
+      f.plot = value;
+    else
+      usage("unknown flag " + flag);
+  }
+  if (f.partitions == 0) usage("--partitions must be at least 1");
+  if (!f.plot.empty() && (f.cpu_csv.empty() || f.tasks_csv.empty()))
+    usage("--plot needs --cpu-csv and --tasks-csv");
+  return f;
+}
+
+/// Draws the PNG with plots/plot_cpu.py under Debian's python3 (matplotlib).
+bool draw_plot(const Flags& f) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(STDERR_FILENO, STDOUT_FILENO);  // stdout carries only the four result lines
+    ::execl("/usr/bin/python3", "python3", CORUN_PLOT_SCRIPT, f.cpu_csv.c_str(),
+            f.tasks_csv.c_str(), f.plot.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  corun::enter_worker_if_spawned(argc, argv);
+  const Flags flags = parse(argc, argv);
+
+  auto ints = corun::SharedArray<std::int64_t>::create({flags.n});
+  std::iota(ints.begin(), ints.end(), std::int64_t{1});
+  auto strings = corun::SharedArray<Str>::create({100});
+  for (std::size_t i = 0; i < 100; ++i) strings[i] = Str("foo_" + std::to_string(i));
+
+  AddIntWorker add{corun::DataIterator::partitioned(ints, flags.partitions)};
+  ConcatStrWorker concat{corun::DataIterator::partitioned(strings, 8)};
+
+  asio::io_context io;
+  corun::ProcessPool pool{io.get_executor(), {.workers = flags.workers}};
+  corun::WorkerOrchestrator orch{
+      pool,
+      {&add, &concat},
+      {.monitor_cpu_usage = true, .sample_interval = std::chrono::milliseconds(flags.sample_ms)}};
+
+  int exit_code = 0;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        // Let the workers start first, so the run measures the work, not process start-up.
+        co_await pool.async_wait_ready(asio::use_awaitable);
+        const corun::RunReport report = co_await orch.run();
+        co_await pool.async_shutdown(asio::use_awaitable);
+        std::cout << "sum=" << add.total << '\n'
+                  << "concat=" << concat.joined() << '\n'
+                  << "run_seconds=" << report.wall_seconds() << '\n'
+                  << "samples=" << report.cpu.size() << '\n';
+        if (!flags.cpu_csv.empty()) report.cpu.write_csv(flags.cpu_csv);
+        if (!flags.tasks_csv.empty()) corun::write_tasks_csv(report, flags.tasks_csv);
+        if (!flags.plot.empty() && !draw_plot(flags)) {
+          std::cerr << "mpaio_demo: drawing " << flags.plot << " failed\n";
+          exit_code = 1;
+        }
+      },
+      [&](std::exception_ptr e) {
+        if (!e) return;
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          std::cerr << "mpaio_demo: " << ex.what() << '\n';
+        }
+        exit_code = 1;
+      });
+  io.run();
+  return exit_code;
+}

@@ -1,0 +1,311 @@
+#include <corun/cpu_monitor.hpp>
+#include <corun/orchestrator.hpp>
+
+#include "topology.hpp"
+
+#include <asio/steady_timer.hpp>
+
+#include <fcntl.h>
+#include <hwloc.h>
+#include <unistd.h>
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+#include <system_error>
+#include <utility>
+
+namespace corun {
+
+// ---- topology ----
+
+const CpuTopology& CpuTopology::local() {
+  static const CpuTopology topology = [] {
+    CpuTopology t;
+    hwloc_topology_t topo;
+    if (hwloc_topology_init(&topo) == 0 && hwloc_topology_load(topo) == 0) {
+      const int pus = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PU);
+      std::vector<std::pair<int, int>> by_os;  // (os index, core)
+      for (int i = 0; i < pus; ++i) {
+        hwloc_obj_t pu = hwloc_get_obj_by_type(topo, HWLOC_OBJ_PU, static_cast<unsigned>(i));
+        hwloc_obj_t core = hwloc_get_ancestor_obj_by_type(topo, HWLOC_OBJ_CORE, pu);
+        by_os.emplace_back(static_cast<int>(pu->os_index),
+                           core ? static_cast<int>(core->logical_index) : i);
+      }
+      std::sort(by_os.begin(), by_os.end());
+      for (auto [os, core] : by_os) {
+        t.pu_os_index.push_back(os);
+        t.core_of_pu.push_back(core);
+      }
+      t.cores =
+          static_cast<std::size_t>(std::max(1, hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE)));
+      t.packages =
+          static_cast<std::size_t>(std::max(1, hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PACKAGE)));
+      hwloc_topology_destroy(topo);
+    }
+    if (t.pu_os_index.empty()) {
+      const auto& cores = detail::core_pus();
+      for (std::size_t c = 0; c < cores.size(); ++c)
+        for (int pu : cores[c]) {
+          t.pu_os_index.push_back(pu);
+          t.core_of_pu.push_back(static_cast<int>(c));
+        }
+      t.cores = cores.size();
+      t.packages = 1;
+    }
+    return t;
+  }();
+  return topology;
+}
+
+// ---- CSV and JSON ----
+
+namespace {
+
+std::string format_fixed(double v, int decimals) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+/// Writes `text` to `path` through a temporary file in the same directory, then renames it,
+/// so readers never see a partial file and a failure leaves nothing behind.
+void write_atomically(const std::filesystem::path& path, const std::string& text) {
+  const std::filesystem::path tmp = path.string() + ".tmp." + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    throw std::system_error(errno, std::generic_category(),
+                            "corun: cannot write CSV file '" + path.string() + "'");
+  std::size_t written = 0;
+  while (written < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw std::system_error(err, std::generic_category(),
+                              "corun: cannot write CSV file '" + path.string() + "'");
+    }
+    written += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw std::system_error(err, std::generic_category(),
+                            "corun: cannot write CSV file '" + path.string() + "'");
+  }
+}
+
+}  // namespace
+
+std::string CpuSeries::to_csv(Columns columns) const {
+  std::vector<std::vector<std::size_t>> groups;  // the series columns behind each CSV column
+  std::string csv = "time_s";
+  if (columns == Columns::per_pu) {
+    for (std::size_t i = 0; i < pus.size(); ++i) {
+      csv += ",cpu" + std::to_string(pus[i]);
+      groups.push_back({i});
+    }
+  } else {
+    int max_core = -1;
+    for (int c : core_of_pu) max_core = std::max(max_core, c);
+    groups.resize(static_cast<std::size_t>(max_core + 1));
+    for (std::size_t i = 0; i < core_of_pu.size(); ++i)
+      groups[static_cast<std::size_t>(core_of_pu[i])].push_back(i);
+    for (std::size_t c = 0; c < groups.size(); ++c) csv += ",core" + std::to_string(c);
+  }
+  csv += '\n';
+  for (std::size_t s = 0; s < times.size(); ++s) {
+    csv += format_fixed(times[s], 3);
+    for (const auto& group : groups) {
+      double sum = 0;
+      for (std::size_t i : group) sum += busy[s][i];
+      csv += ',' + format_fixed(group.empty() ? 0.0 : sum / static_cast<double>(group.size()), 1);
+    }
+    csv += '\n';
+  }
+  return csv;
+}
+
+void CpuSeries::write_csv(const std::filesystem::path& path, Columns columns) const {
+  write_atomically(path, to_csv(columns));
+}
+
+std::string CpuSeries::to_json(std::size_t max_samples) const {
+  const std::size_t first = times.size() > max_samples ? times.size() - max_samples : 0;
+  std::string j = "{\"pus\":[";
+  for (std::size_t i = 0; i < pus.size(); ++i) j += (i ? "," : "") + std::to_string(pus[i]);
+  j += "],\"cores\":[";
+  for (std::size_t i = 0; i < core_of_pu.size(); ++i)
+    j += (i ? "," : "") + std::to_string(core_of_pu[i]);
+  j += "],\"times\":[";
+  for (std::size_t s = first; s < times.size(); ++s)
+    j += (s > first ? "," : "") + format_fixed(times[s], 3);
+  j += "],\"busy\":[";
+  for (std::size_t s = first; s < times.size(); ++s) {
+    j += s > first ? ",[" : "[";
+    for (std::size_t i = 0; i < busy[s].size(); ++i)
+      j += (i ? "," : "") + format_fixed(busy[s][i], 1);
+    j += ']';
+  }
+  return j + "]}";
+}
+
+void write_tasks_csv(const RunReport& report, const std::filesystem::path& path) {
+  auto seconds = [&](std::chrono::steady_clock::time_point t) {
+    return format_fixed(std::chrono::duration<double>(t - report.started).count(), 6);
+  };
+  std::string csv = "task,worker,slice_start,slice_end,pid,pu,t_start,t_end,outcome\n";
+  for (std::size_t i = 0; i < report.tasks.size(); ++i) {
+    const TaskRecord& t = report.tasks[i];
+    csv += std::to_string(i) + ',' + t.worker + ',' + std::to_string(t.slice.start) + ',' +
+           std::to_string(t.slice.end) + ',' + std::to_string(t.pid) + ',' +
+           std::to_string(t.cpu_start) + ',' + seconds(t.started) + ',' + seconds(t.finished) +
+           ',' + to_string(t.outcome) + '\n';
+  }
+  write_atomically(path, csv);
+}
+
+// ---- sampling ----
+
+namespace {
+struct Counters {
+  unsigned long long busy = 0, total = 0;
+};
+
+/// Reads /proc/stat's per-CPU lines into `out`, indexed by OS index. One read(2) of a small
+/// file from the kernel: no blocking I/O.
+void read_proc_stat(std::vector<Counters>& out) {
+  static thread_local std::string buffer(64 * 1024, '\0');
+  const int fd = ::open("/proc/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  std::size_t length = 0;
+  for (;;) {
+    if (length == buffer.size()) buffer.resize(buffer.size() * 2);
+    const ssize_t n = ::read(fd, buffer.data() + length, buffer.size() - length);
+    if (n <= 0) break;
+    length += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  const char* p = buffer.data();
+  const char* end = p + length;
+  while (p < end) {
+    const char* eol =
+        static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+    if (!eol) eol = end;
+    if (eol - p > 3 && std::memcmp(p, "cpu", 3) == 0 && p[3] >= '0' && p[3] <= '9') {
+      unsigned cpu = 0;
+      unsigned long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,
+                         steal = 0;
+      if (std::sscanf(p, "cpu%u %llu %llu %llu %llu %llu %llu %llu %llu", &cpu, &user, &nice,
+                      &system, &idle, &iowait, &irq, &softirq, &steal) >= 5) {
+        if (cpu >= out.size()) out.resize(cpu + 1);
+        out[cpu].busy = user + nice + system + irq + softirq + steal;
+        out[cpu].total = out[cpu].busy + idle + iowait;
+      }
+    }
+    p = eol + 1;
+  }
+}
+}  // namespace
+
+struct CpuMonitor::State : std::enable_shared_from_this<State> {
+  State(asio::any_io_executor ex, std::chrono::milliseconds i) : timer(ex), interval(i) {}
+
+  asio::steady_timer timer;
+  std::chrono::milliseconds interval;
+  bool running = false;
+  std::chrono::steady_clock::time_point t0, last_sample, next_tick;
+  std::vector<Counters> previous, current;
+  CpuSeries series;
+
+  void sample() {
+    const auto now = std::chrono::steady_clock::now();
+    read_proc_stat(current);
+    std::vector<float> row(series.pus.size(), 0.f);
+    for (std::size_t i = 0; i < series.pus.size(); ++i) {
+      const auto os = static_cast<std::size_t>(series.pus[i]);
+      if (os >= current.size() || os >= previous.size()) continue;
+      const Counters& now_c = current[os];
+      Counters& then_c = previous[os];
+      if (now_c.total <= then_c.total || now_c.busy < then_c.busy) {
+        // The kernel counts in ticks of 10 ms: no tick since the last sample tells nothing
+        // new, so repeat the last value and measure the next sample over the longer span.
+        if (!series.busy.empty()) row[i] = series.busy.back()[i];
+        continue;
+      }
+      row[i] =
+          std::min(100.f, static_cast<float>(100.0 * static_cast<double>(now_c.busy - then_c.busy) /
+                                             static_cast<double>(now_c.total - then_c.total)));
+      then_c = now_c;
+    }
+    series.times.push_back(std::chrono::duration<double>(now - t0).count());
+    series.busy.push_back(std::move(row));
+    last_sample = now;
+  }
+
+  void schedule() {
+    // Ticks on a fixed grid from t0, so a late handler does not shift later samples.
+    next_tick += interval;
+    timer.expires_at(next_tick);
+    timer.async_wait([weak = weak_from_this()](std::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self || !self->running) return;
+      self->sample();
+      self->schedule();
+    });
+  }
+};
+
+CpuMonitor::CpuMonitor(asio::any_io_executor executor, std::chrono::milliseconds interval) {
+  if (interval < min_interval)
+    throw std::invalid_argument(
+        "corun::CpuMonitor: interval = " + std::to_string(interval.count()) +
+        " ms is below the minimum of 10 ms");
+  state_ = std::make_shared<State>(std::move(executor), interval);
+}
+
+CpuMonitor::~CpuMonitor() {
+  stop();
+}
+
+void CpuMonitor::start() {
+  State& s = *state_;
+  stop();
+  const CpuTopology& topo = CpuTopology::local();
+  s.series = CpuSeries{};
+  s.series.pus = topo.pu_os_index;
+  s.series.core_of_pu = topo.core_of_pu;
+  s.series.started_wall = std::chrono::system_clock::now();
+  s.t0 = s.next_tick = s.last_sample = std::chrono::steady_clock::now();
+  read_proc_stat(s.previous);
+  s.running = true;
+  s.schedule();
+}
+
+void CpuMonitor::stop() {
+  State& s = *state_;
+  if (!s.running) return;
+  s.running = false;
+  s.timer.cancel();
+  // A last sample covers the tail of a run shorter than one interval.
+  if (std::chrono::steady_clock::now() - s.last_sample >= min_interval) s.sample();
+}
+
+bool CpuMonitor::running() const noexcept {
+  return state_->running;
+}
+std::chrono::milliseconds CpuMonitor::interval() const noexcept {
+  return state_->interval;
+}
+const CpuSeries& CpuMonitor::series() const noexcept {
+  return state_->series;
+}
+CpuSeries CpuMonitor::take_series() {
+  return std::exchange(state_->series, CpuSeries{});
+}
+
+}  // namespace corun

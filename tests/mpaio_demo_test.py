@@ -1,0 +1,51 @@
+"""Runs examples/mpaio_demo and checks its exact output and CSV files.
+
+Usage: mpaio_demo_test.py MPAIO_DEMO
+"""
+import csv
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+demo = sys.argv[1]
+expected_concat = "".join(f"foo_{i}" for i in range(100))
+failures = []
+
+
+def check(ok, what):
+    print(("ok   " if ok else "FAIL ") + what)
+    if not ok:
+        failures.append(what)
+
+
+with tempfile.TemporaryDirectory(prefix="corun_test_demo_") as tmp:
+    cpu_csv, tasks_csv = os.path.join(tmp, "cpu.csv"), os.path.join(tmp, "tasks.csv")
+    for n, parts, workers in [(1_000_000, 8, 2), (999_983, 7, 1), (10, 13, 3)]:
+        run = subprocess.run([demo, "--n", str(n), "--partitions", str(parts), "--workers",
+                              str(workers), "--cpu-csv", cpu_csv, "--tasks-csv", tasks_csv],
+                             capture_output=True, encoding="utf-8", timeout=100)
+        check(run.returncode == 0, f"n={n}: exit code 0 (stderr: {run.stderr.strip()!r})")
+        lines = run.stdout.splitlines()
+        check(len(lines) == 4, f"n={n}: exactly four lines on stdout, got {lines!r}")
+        if len(lines) != 4:
+            continue
+        check(lines[0] == f"sum={n * (n + 1) // 2}", f"n={n}: {lines[0]}")
+        check(lines[1] == f"concat={expected_concat}", f"n={n}: concat in slice order")
+        check(re.fullmatch(r"run_seconds=[0-9.e+-]+", lines[2]) is not None, lines[2])
+        check(re.fullmatch(r"samples=[0-9]+", lines[3]) is not None, lines[3])
+        with open(tasks_csv, newline="") as f:
+            tasks = list(csv.DictReader(f))
+        check(len(tasks) == min(parts, n) + 8, f"n={n}: one task row per slice ({len(tasks)})")
+        check(all(t["outcome"] == "ok" for t in tasks), f"n={n}: every task ok")
+        with open(cpu_csv, newline="") as f:
+            header = next(csv.reader(f))
+        check(header[0] == "time_s" and all(h.startswith("cpu") for h in header[1:]),
+              f"n={n}: cpu CSV header {header}")
+
+    bad = subprocess.run([demo, "--partitions", "0"], capture_output=True, encoding="utf-8")
+    check(bad.returncode == 2 and "--partitions" in bad.stderr and bad.stdout == "",
+          "--partitions 0 is rejected on stderr")
+
+sys.exit(1 if failures else 0)
