@@ -237,6 +237,32 @@ bool reset_peak_rss() {
   return static_cast<bool>(out);
 }
 
+/// Minor page faults of the pool's worker processes so far (/proc/<pid>/stat, field 10).
+double worker_minor_faults(const corun::ProcessPool& pool) {
+  double total = 0;
+  for (pid_t pid : pool.worker_pids()) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat;
+    std::getline(in, stat);
+    const auto paren = stat.rfind(')');  // the command name may contain spaces
+    if (paren == std::string::npos) continue;
+    std::istringstream fields(stat.substr(paren + 2));
+    std::string field;
+    for (int i = 3; i <= 10 && fields >> field; ++i) {
+    }
+    total += std::stod(field);
+  }
+  return total;
+}
+
+/// The 1-minute load average: how busy the machine was around the measurements.
+double load_average() {
+  std::ifstream in("/proc/loadavg");
+  double one = std::nan("");
+  in >> one;
+  return one;
+}
+
 double cpu_seconds_self() {
   rusage ru{};
   ::getrusage(RUSAGE_SELF, &ru);
@@ -444,12 +470,14 @@ asio::awaitable<void> measure_sum_and_cost(const Config& cfg, corun::ProcessPool
   co_await orch.run();  // warm: workers map the segment and fault its pages in
   check(add.total == expected, "sum100m warm-up");
 
-  std::vector<double> corun_ms, threads_ms, serial_ms;
+  std::vector<double> corun_ms, threads_ms, serial_ms, faults;
   for (int rep = 0; rep < cfg.sum_reps; ++rep) {
     add.total = 0;
+    const double faults0 = worker_minor_faults(pool);
     auto t0 = Clock::now();
     co_await orch.run();
     corun_ms.push_back(seconds_since(t0) * 1e3);
+    faults.push_back(worker_minor_faults(pool) - faults0);
     check(add.total == expected, "sum100m corun");
 
     t0 = Clock::now();
@@ -471,6 +499,7 @@ asio::awaitable<void> measure_sum_and_cost(const Config& cfg, corun::ProcessPool
   r.set("sum100m_threads_ms_min", minimum(threads_ms));
   r.set("sum100m_serial_ms_min", minimum(serial_ms));
   r.set("sum_elements", static_cast<double>(n));
+  r.set("sum100m_worker_faults", median(faults));  // diagnostic: page faults in a warm run
   const double threads_ns_per_elem = median(threads_ms) * 1e6 / static_cast<double>(n);
 
   // Cost per slice: the same sum over slices of each size, at most cost_max_tasks slices (taken
@@ -661,10 +690,11 @@ void print_table(const Config& cfg, const Results& r) {
   std::printf("corun_bench%s: %zu workers, %u hardware threads; baselines measured in this run\n",
               cfg.quick ? " --quick (small sizes: a smoke test, not numbers to publish)" : "",
               cfg.workers, std::thread::hardware_concurrency());
-  std::printf(
-      "sizes: sum %.0f int64, compute %.0f float64, %.0f empty tasks, rss run %.0f slices\n",
-      r.get("sum_elements"), r.get("compute_elements"), r.get("empty_tasks_n"),
-      r.get("rss_slices"));
+  std::printf("load average (1 min): %.2f at the start, %.2f at the end\n",
+              r.get("loadavg_1m_start"), r.get("loadavg_1m_end"));
+  std::printf("sizes: sum %s int64, compute %s float64, %s empty tasks, rss run %s slices\n",
+              fmt(r.get("sum_elements")).c_str(), fmt(r.get("compute_elements")).c_str(),
+              fmt(r.get("empty_tasks_n")).c_str(), fmt(r.get("rss_slices")).c_str());
   std::printf("\n%-27s %12s %-7s %-20s %12s %8s  %s\n", "measurement", "corun", "unit", "baseline",
               "value", "ratio", "target");
   for (const Row& row : rows) {
@@ -732,10 +762,12 @@ int main(int argc, char** argv) {
   bench::Results results;
   results.set("quick", cfg.quick ? 1 : 0);
   results.set("workers", static_cast<double>(cfg.workers));
+  results.set("loadavg_1m_start", bench::load_average());
   asio::io_context io;
   std::exception_ptr failure;
   asio::co_spawn(io, bench::run_all(cfg, results), [&](std::exception_ptr e) { failure = e; });
   io.run();
+  results.set("loadavg_1m_end", bench::load_average());
   if (failure) {
     try {
       std::rethrow_exception(failure);

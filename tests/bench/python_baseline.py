@@ -307,6 +307,8 @@ def print_table(cfg, r):
         f"shared_memory + numpy {np.__version__}, Python {sys.version.split()[0]}, "
         f"{os.cpu_count()} CPUs"
     )
+    print(f"load average (1 min): {r['loadavg_1m_start']:.2f} at the start, "
+          f"{r['loadavg_1m_end']:.2f} at the end")
     rows = [
         ("one empty task, p50", "empty_task_rtt_us_p50", "us"),
         ("one empty task, p99", "empty_task_rtt_us_p99", "us"),
@@ -328,10 +330,12 @@ def main():
     parser.add_argument("--json", action="store_true", help="a JSON object on the last line")
     args = parser.parse_args()
     cfg = config(args.quick)
-    results = {"quick": 1 if cfg.quick else 0, "workers": WORKERS}
+    results = {"quick": 1 if cfg.quick else 0, "workers": WORKERS,
+               "loadavg_1m_start": os.getloadavg()[0]}
     progress("pool start (fork, spawn)")
     measure_pool_start(cfg, results)
     asyncio.run(run_all(cfg, results))
+    results["loadavg_1m_end"] = os.getloadavg()[0]
     print_table(cfg, results)
     if args.json:
         sys.stdout.flush()
