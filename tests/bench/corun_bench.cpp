@@ -237,21 +237,34 @@ bool reset_peak_rss() {
   return static_cast<bool>(out);
 }
 
-/// Minor page faults of the pool's worker processes so far (/proc/<pid>/stat, field 10).
+/// Fields of /proc/<pid>/stat, numbered as in proc(5) (1 is the pid); empty when it is gone.
+std::vector<std::string> proc_stat(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(in, line);
+  const auto paren = line.rfind(')');  // the command name may contain spaces
+  if (paren == std::string::npos) return {};
+  std::vector<std::string> fields{std::to_string(pid), "comm"};
+  std::istringstream rest(line.substr(paren + 2));
+  for (std::string f; rest >> f;) fields.push_back(f);
+  return fields;
+}
+
+/// Minor page faults of the pool's worker processes so far (field 10).
 double worker_minor_faults(const corun::ProcessPool& pool) {
   double total = 0;
-  for (pid_t pid : pool.worker_pids()) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string stat;
-    std::getline(in, stat);
-    const auto paren = stat.rfind(')');  // the command name may contain spaces
-    if (paren == std::string::npos) continue;
-    std::istringstream fields(stat.substr(paren + 2));
-    std::string field;
-    for (int i = 3; i <= 10 && fields >> field; ++i) {
-    }
-    total += std::stod(field);
-  }
+  for (pid_t pid : pool.worker_pids())
+    if (const auto f = proc_stat(pid); f.size() > 10) total += std::stod(f[10 - 1]);
+  return total;
+}
+
+/// CPU seconds (user + system, fields 14 and 15) of the pool's worker processes so far.
+double worker_cpu_seconds(const corun::ProcessPool& pool) {
+  static const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  double total = 0;
+  for (pid_t pid : pool.worker_pids())
+    if (const auto f = proc_stat(pid); f.size() > 15)
+      total += (std::stod(f[14 - 1]) + std::stod(f[15 - 1])) / ticks;
   return total;
 }
 
@@ -410,16 +423,23 @@ asio::awaitable<void> measure_many_empty(const Config& cfg, corun::ProcessPool& 
   auto ints = corun::SharedArray<std::int64_t>::create({cfg.many_tasks});
   Nothing nothing{corun::DataIterator::over(ints, 1)};
   corun::WorkerOrchestrator orch{pool, {&nothing}, {.record_tasks = false}};
-  std::vector<double> rates;
+  std::vector<double> rates, parent_cpu, worker_cpu;
   for (int rep = 0; rep < cfg.many_reps; ++rep) {
     nothing.callbacks = 0;
+    const double parent0 = cpu_seconds_self(), workers0 = worker_cpu_seconds(pool);
     const auto t0 = Clock::now();
     const corun::RunReport report = co_await orch.run();
     rates.push_back(static_cast<double>(cfg.many_tasks) / seconds_since(t0));
+    // Diagnostics: where the CPU time of one task goes (worker times in clock ticks).
+    const double per_task_us = 1e6 / static_cast<double>(cfg.many_tasks);
+    parent_cpu.push_back((cpu_seconds_self() - parent0) * per_task_us);
+    worker_cpu.push_back((worker_cpu_seconds(pool) - workers0) * per_task_us);
     check(nothing.callbacks == cfg.many_tasks && report.tasks_done == cfg.many_tasks,
           "many empty tasks: callbacks");
   }
   r.set("empty_tasks_per_s", median(rates));
+  r.set("empty_task_parent_cpu_us", median(parent_cpu));
+  r.set("empty_task_workers_cpu_us", median(worker_cpu));
   r.set("empty_tasks_n", static_cast<double>(cfg.many_tasks));
 }
 
