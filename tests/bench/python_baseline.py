@@ -185,7 +185,8 @@ async def measure_many_empty(cfg, loop, pool, results):
                 done[0] += 1
 
             t0 = time.perf_counter()
-            await run_slices(loop, pool, empty_task, ints.meta(), ((i, i + 1) for i in range(n)), count)
+            slices = ((i, i + 1) for i in range(n))
+            await run_slices(loop, pool, empty_task, ints.meta(), slices, count)
             rates.append(n / (time.perf_counter() - t0))
             assert done[0] == n, "many empty tasks: callbacks"
         results["empty_tasks_per_s"] = median(rates)
@@ -339,7 +340,8 @@ def main():
     print_table(cfg, results)
     if args.json:
         sys.stdout.flush()
-        print(json.dumps({k: (round(v, 6) if isinstance(v, float) else v) for k, v in results.items()}))
+        rounded = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in results.items()}
+        print(json.dumps(rounded))
 
 
 if __name__ == "__main__":
