@@ -46,4 +46,5 @@ int main(int argc, char** argv) {
         if (e) std::rethrow_exception(e);
       });
   io.run();
+  return add.total == static_cast<std::int64_t>(n) * static_cast<std::int64_t>(n + 1) / 2 ? 0 : 1;
 }

@@ -19,6 +19,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -89,6 +90,7 @@ struct Proc {
   bool killed_on_purpose = false;  // we killed it (cancellation, terminate)
   std::string start_failure;       // worker_init's exception message
   bool serial_scheduled = false;
+  std::chrono::nanoseconds mean_task_time{0};  // moving average of its recent tasks
 };
 using ProcPtr = std::shared_ptr<Proc>;
 
@@ -133,8 +135,13 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
     if (options_.start_method == StartMethod::serial) options_.workers = 1;
     if (options_.pipeline_depth == 0)
       throw std::invalid_argument("corun::PoolOptions::pipeline_depth = 0: must be at least 1");
+    if (options_.max_pipeline_depth < options_.pipeline_depth)
+      throw std::invalid_argument("corun::PoolOptions::max_pipeline_depth = " +
+                                  std::to_string(options_.max_pipeline_depth) +
+                                  ": must be at least pipeline_depth (" +
+                                  std::to_string(options_.pipeline_depth) + ")");
     if (options_.max_tasks_active == 0)
-      options_.max_tasks_active = 2 * options_.workers * options_.pipeline_depth;
+      options_.max_tasks_active = 2 * options_.workers * options_.max_pipeline_depth;
     if (options_.task_timeout.count() < 0)
       throw std::invalid_argument(
           "corun::PoolOptions::task_timeout = " + std::to_string(options_.task_timeout.count()) +
@@ -476,6 +483,8 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
     result.record.cpu_start = head.cpu_start;
     result.record.cpu_end = head.cpu_end;
     result.record.cpu_time = std::chrono::nanoseconds(head.cpu_time_ns);
+    const auto took = result.record.finished - result.record.started;
+    p->mean_task_time = p->mean_task_time.count() == 0 ? took : (p->mean_task_time * 7 + took) / 8;
     if (head.status == proto::Status::ok) {
       result.payload.assign(r.rest());
       finish(std::move(task), std::move(result));
@@ -559,8 +568,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
       Proc* best = nullptr;
       ProcPtr best_ptr;
       for (const auto& p : slots_) {
-        if (p->state != Proc::State::ready || p->inflight.size() >= options_.pipeline_depth)
-          continue;
+        if (p->state != Proc::State::ready || p->inflight.size() >= depth_of(*p)) continue;
         if (!best || p->inflight.size() < best->inflight.size()) best = p.get(), best_ptr = p;
       }
       if (!best) break;
@@ -569,6 +577,16 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
       dispatch_to(best_ptr, std::move(task));
     }
     check_shutdown();
+  }
+
+  /// Tasks to keep queued at `p`: enough for ~250 us of its recent task times, within
+  /// [pipeline_depth, max_pipeline_depth].
+  std::size_t depth_of(const Proc& p) const {
+    constexpr std::chrono::nanoseconds queued_work = std::chrono::microseconds(250);
+    if (p.mean_task_time.count() == 0) return options_.pipeline_depth;
+    const auto wanted = static_cast<std::size_t>(
+        queued_work / std::max(p.mean_task_time, std::chrono::nanoseconds(1000)));
+    return std::clamp(wanted, options_.pipeline_depth, options_.max_pipeline_depth);
   }
 
   void dispatch_to(const ProcPtr& p, TaskPtr task) {
@@ -593,7 +611,8 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
       p->serial_scheduled = false;
       if (p->inflight.empty() || p->state == Proc::State::dead) return;
       const Task& task = *p->inflight.front();
-      const DecodedSpec spec{task.spec->worker_name, task.spec->iterator, task.spec->output};
+      const DecodedSpec spec{task.spec->worker_name, task.spec->iterator, task.spec->output,
+                             task.spec->input_inode, task.spec->output_inode};
       std::string frame;
       run_task(task.id, task.slice, spec, 0, self->options_.max_result_bytes, frame);
       self->handle_result(p, std::string_view(frame).substr(proto::kHeaderSize));

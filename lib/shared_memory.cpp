@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <map>
@@ -205,26 +206,51 @@ ino_t current_inode(const std::string& name) {
 }
 }  // namespace
 
-detail::MappedRows detail::map_rows(const ArrayInfo& array, DType expected, Slice rows) {
-  if (array.dtype != expected)
-    throw Error(errc::dtype_mismatch, "corun: array '" + array.name + "' holds " +
-                                          array.dtype.str() + " elements but the code reads " +
+std::uint64_t detail::segment_inode(std::string_view name) {
+  if (!name.empty() && name[0] == '/') name.remove_prefix(1);
+  return current_inode(std::string(name));
+}
+
+detail::MappedRows detail::map_rows(std::string_view array_name,
+                                    const std::vector<std::size_t>& shape, DType dtype,
+                                    DType expected, Slice rows, std::uint64_t known_inode) {
+  if (dtype != expected)
+    throw Error(errc::dtype_mismatch, "corun: array '" + std::string(array_name) + "' holds " +
+                                          dtype.str() + " elements but the code reads " +
                                           expected.str());
-  if (rows.start > rows.end || rows.end > array.rows())
+  const std::size_t array_rows = shape.empty() ? 0 : shape[0];
+  if (rows.start > rows.end || rows.end > array_rows)
     throw std::invalid_argument("corun: slice [" + std::to_string(rows.start) + ", " +
-                                std::to_string(rows.end) + ") is outside array '" + array.name +
-                                "' of " + std::to_string(array.rows()) + " rows");
-  const std::string name = normalize_name(array.name);
-  const std::size_t needed = array.bytes();
+                                std::to_string(rows.end) + ") is outside array '" +
+                                std::string(array_name) + "' of " + std::to_string(array_rows) +
+                                " rows");
+  std::size_t row_elements = 1;
+  for (std::size_t i = 1; i < shape.size(); ++i) row_elements *= shape[i];
   MappedRows out;
-  out.shape = array.shape;
+  out.shape = shape;
   if (out.shape.empty()) out.shape.push_back(0);
   out.shape[0] = rows.size();
-  out.elements = rows.size() * array.row_elements();
-  if (needed == 0) return out;
+  out.elements = rows.size() * row_elements;
+  const std::size_t offset = rows.start * row_elements * dtype.itemsize();
+  if (std::find(shape.begin(), shape.end(), std::size_t{0}) != shape.end()) return out;
+  std::size_t needed = dtype.itemsize();
+  for (std::size_t d : shape)
+    if (__builtin_mul_overflow(needed, d, &needed))
+      throw std::invalid_argument("corun: the shape of array '" + std::string(array_name) +
+                                  "' overflows the address space");
 
   MappingCache& c = cache();
   std::lock_guard lock(c.mutex);
+  if (known_inode != 0 && array_name.substr(0, 1) != "/") {
+    // The hot path of a worker: the parent said which segment it means, and it is mapped.
+    const auto hit = c.entries.find(array_name);
+    if (hit != c.entries.end() && hit->second.inode == known_inode && hit->second.bytes >= needed) {
+      out.data = static_cast<char*>(hit->second.region.get_address()) + offset;
+      return out;
+    }
+  }
+  const ArrayInfo array{std::string(array_name), shape, dtype};
+  const std::string name = normalize_name(array.name);
   const ino_t inode = current_inode(name);
   auto it = c.entries.find(name);
   if (it != c.entries.end() && (it->second.inode != inode || it->second.bytes < needed)) {
@@ -252,8 +278,7 @@ detail::MappedRows detail::map_rows(const ArrayInfo& array, DType expected, Slic
                     inode_of(shm.get_mapping_handle().handle), static_cast<std::size_t>(size)};
     it = c.entries.emplace(name, std::move(m)).first;
   }
-  out.data = static_cast<char*>(it->second.region.get_address()) +
-             rows.start * array.row_elements() * array.dtype.itemsize();
+  out.data = static_cast<char*>(it->second.region.get_address()) + offset;
   return out;
 }
 

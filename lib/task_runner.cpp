@@ -95,13 +95,16 @@ TaskInvoker find_invoker(std::string_view name) noexcept {
 // ---- specs ----
 
 std::string encode_spec(std::string_view worker_name, const DataIterator& iterator,
-                        const std::optional<ArrayInfo>& output) {
+                        const std::optional<ArrayInfo>& output, std::uint64_t input_inode,
+                        std::uint64_t output_inode) {
   std::string out;
   ByteWriter w(out);
   w.str(worker_name);
   w.str(iterator.encode());
   w.put<std::uint8_t>(output.has_value());
   if (output) w.str(DataIterator::over(*output, 1).encode());
+  w.put(input_inode);
+  w.put(output_inode);
   return out;
 }
 
@@ -113,6 +116,8 @@ DecodedSpec decode_spec(std::string_view bytes) {
   const auto has_output = r.get<std::uint8_t>("has_output");
   if (has_output > 1) r.fail("has_output", std::to_string(has_output));
   if (has_output) spec.output = DataIterator::decode(r.str("output", 1u << 16)).info();
+  spec.input_inode = r.get<std::uint64_t>("input_inode");
+  spec.output_inode = r.get<std::uint64_t>("output_inode");
   r.expect_end();
   return spec;
 }
@@ -122,7 +127,9 @@ std::shared_ptr<const TaskSpec> make_task_spec(std::string worker_name, DataIter
   iterator.validate();
   if (output) DataIterator::over(*output, 1);  // validates the output's metadata
   auto spec = std::make_shared<TaskSpec>();
-  spec->encoded = encode_spec(worker_name, iterator, output);
+  spec->input_inode = segment_inode(iterator.shm_name);
+  spec->output_inode = output ? segment_inode(output->name) : 0;
+  spec->encoded = encode_spec(worker_name, iterator, output, spec->input_inode, spec->output_inode);
   spec->worker_name = std::move(worker_name);
   spec->iterator = std::move(iterator);
   spec->output = std::move(output);
@@ -158,7 +165,8 @@ void run_task(std::uint64_t task_id, Slice slice, const DecodedSpec& spec, int w
               ") is outside the array of " + std::to_string(spec.iterator.size_of_data) + " rows";
   } else {
     try {
-      const TaskContext ctx{worker_id, slice, spec.iterator, spec.output};
+      const TaskContext ctx{worker_id,        slice, spec.iterator, spec.output, spec.input_inode,
+                            spec.output_inode};
       invoker(ctx, out);
     } catch (const std::exception& e) {
       head.status = proto::Status::exception;

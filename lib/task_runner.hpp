@@ -16,10 +16,13 @@ struct DecodedSpec {
   std::string worker_name;
   DataIterator iterator;
   std::optional<ArrayInfo> output;
+  std::uint64_t input_inode = 0;
+  std::uint64_t output_inode = 0;
 };
 
 std::string encode_spec(std::string_view worker_name, const DataIterator& iterator,
-                        const std::optional<ArrayInfo>& output);
+                        const std::optional<ArrayInfo>& output, std::uint64_t input_inode,
+                        std::uint64_t output_inode);
 /// Throws std::invalid_argument naming the malformed field.
 DecodedSpec decode_spec(std::string_view bytes);
 

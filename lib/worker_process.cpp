@@ -8,9 +8,9 @@
 #include <corun/worker.hpp>
 
 #include <sched.h>
-#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 #include <cerrno>
 #include <csignal>
@@ -34,7 +34,10 @@ namespace {
 /// Blocking, buffered framing over the worker's end of the socket.
 class Channel {
  public:
-  explicit Channel(int fd) : fd_(fd), buffer_(64 * 1024) {}
+  explicit Channel(int fd) : fd_(fd), buffer_(64 * 1024) {
+    const timeval idle_check{1, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &idle_check, sizeof idle_check);
+  }
 
   struct Frame {
     proto::Kind kind;
@@ -56,12 +59,6 @@ class Channel {
     Frame f{h.kind, {buffer_.data() + begin_ + proto::kHeaderSize, h.length}};
     begin_ += proto::kHeaderSize + h.length;
     return f;
-  }
-
-  /// True when no further request is waiting, in our buffer or in the socket.
-  bool idle() const {
-    int pending = 0;
-    return begin_ == end_ && ::ioctl(fd_, FIONREAD, &pending) == 0 && pending == 0;
   }
 
   void write_all(std::string_view bytes) {
@@ -96,6 +93,12 @@ class Channel {
       const ssize_t got = ::read(fd_, buffer_.data() + end_, buffer_.size() - end_);
       if (got == 0) return false;
       if (got < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          // A second without work: unmap segments whose owners removed them, so an idle
+          // worker does not keep their memory.
+          release_mappings(false);
+          continue;
+        }
         if (errno == EINTR) continue;
         return false;
       }
@@ -183,8 +186,6 @@ void worker_main(int fd, pid_t parent) {
       die("bad task message", e.what());
     }
     channel.write_all(out);
-    // Between bursts, unmap segments whose owners removed them, so their memory is freed.
-    if (channel.idle()) release_mappings(false);
   }
   try {
     run_hook(init.worker_exit, info);

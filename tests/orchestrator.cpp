@@ -57,8 +57,13 @@ TEST_CASE("sums of 1..N are exact for many (N, partitions) pairs, with 1, 2 and 
           "[orchestrator]") {
   const auto method = GENERATE(StartMethod::spawn, StartMethod::fork, StartMethod::serial);
   const std::size_t workers = GENERATE(1u, 2u, 3u);
+  const std::size_t max_depth = GENERATE(1u, 32u);  // fixed shallow, and adaptive
   asio::io_context io;
-  ProcessPool pool{io.get_executor(), {.workers = workers, .start_method = method}};
+  ProcessPool pool{io.get_executor(),
+                   {.workers = workers,
+                    .start_method = method,
+                    .pipeline_depth = 1,
+                    .max_pipeline_depth = max_depth}};
   for (std::size_t n : {1u, 7u, 1000u, 1001u, 99'991u}) {
     auto ints = iota_array(n);
     for (std::size_t parts : {1u, 3u, 8u, 13u}) {

@@ -15,6 +15,8 @@
 #include <asio/use_future.hpp>
 #include <catch2/catch.hpp>
 #include <csignal>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 using namespace corun;
@@ -158,6 +160,9 @@ TEST_CASE("bad pool options are rejected by name", "[pool][failure]") {
   CHECK_THROWS_WITH(
       (ProcessPool{io.get_executor(), {.task_timeout = std::chrono::milliseconds(-5)}}),
       Catch::Contains("task_timeout = -5 ms"));
+  CHECK_THROWS_WITH(
+      (ProcessPool{io.get_executor(), {.pipeline_depth = 4, .max_pipeline_depth = 3}}),
+      Catch::Contains("max_pipeline_depth = 3: must be at least pipeline_depth (4)"));
 }
 
 TEST_CASE("the default pool has one worker per hwloc core and becomes ready", "[pool]") {
@@ -242,9 +247,25 @@ TEST_CASE("workers die when the parent is SIGKILLed", "[pool][lifecycle]") {
     for (;;) ::pause();  // keep the pool alive until killed
   }
   ::close(pipe_fds[1]);
+  // Whatever fails below, the pool-owning child must not outlive the test.
+  struct KillOnExit {
+    pid_t pid;
+    ~KillOnExit() {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } reaper{parent};
   std::vector<pid_t> workers(2);
-  REQUIRE(::read(pipe_fds[0], workers.data(), sizeof(pid_t) * 2) == sizeof(pid_t) * 2);
+  std::size_t got = 0;
+  const auto want = sizeof(pid_t) * workers.size();
+  while (got < want) {
+    const ssize_t n =
+        ::read(pipe_fds[0], reinterpret_cast<char*>(workers.data()) + got, want - got);
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
   ::close(pipe_fds[0]);
+  REQUIRE(got == want);
   for (pid_t pid : workers) REQUIRE(alive(pid));
   ::kill(parent, SIGKILL);
   ::waitpid(parent, nullptr, 0);
@@ -274,4 +295,45 @@ TEST_CASE("a crashed worker is replaced, with a new pid and the same slot", "[po
   CHECK(v[0] == 0);
   CHECK(v[1] != first);
   CHECK(!alive(first));
+}
+
+TEST_CASE("an idle worker unmaps a segment once its owner removed it", "[pool][lifecycle]") {
+  asio::io_context io;
+  ProcessPool pool{io.get_executor(), {.workers = 1}};
+  std::string name;
+  std::string maps;
+  auto mapped = [&] {
+    std::ifstream in(maps);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return text.find(name) != std::string::npos;
+  };
+  {
+    auto ints = iota_array(1 << 20);
+    name = ints.name();
+    auto sum = pool.async_execute<AddInts>(DataIterator::over(ints, 1 << 20), Slice{0, 1 << 20},
+                                           asio::use_future);
+    CHECK(drive(io, sum) == std::int64_t{1 << 20} * ((1 << 20) + 1) / 2);
+    maps = "/proc/" + std::to_string(pool.worker_pids().at(0)) + "/maps";
+    CHECK(mapped());  // a live segment stays mapped, idle or not
+  }                   // the owner removes the segment
+  // The worker checks once per idle second; observe /proc for at most 20 s.
+  bool released = false;
+  for (int i = 0; i < 200 && !released; ++i) {
+    released = !mapped();
+    if (!released) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(released);
+}
+
+TEST_CASE("a segment name reused for a new array is remapped by the workers", "[pool]") {
+  asio::io_context io;
+  ProcessPool pool{io.get_executor(), {.workers = 1}};
+  const std::string name = "corun_test_reused_" + std::to_string(::getpid());
+  for (std::int64_t round = 1; round <= 3; ++round) {
+    auto ints = SharedArray<std::int64_t>::create({1000}, name);
+    std::fill(ints.begin(), ints.end(), round);
+    auto sum = pool.async_execute<AddInts>(DataIterator::over(ints, 1000), Slice{0, 1000},
+                                           asio::use_future);
+    CHECK(drive(io, sum) == 1000 * round);
+  }
 }

@@ -120,31 +120,16 @@ template <class Handler>
 class HandlerRunCompletion final : public RunCompletion {
  public:
   HandlerRunCompletion(Handler handler, const asio::any_io_executor& fallback)
-      : handler_(std::move(handler)), work_(asio::get_associated_executor(handler_, fallback)) {}
-
+      : holder_(std::move(handler), fallback) {}
   void bind_cancellation(std::function<void(CancelMode)> cancel) override {
-    auto slot = asio::get_associated_cancellation_slot(handler_);
-    if (!slot.is_connected()) return;
-    slot.assign([cancel = std::move(cancel)](asio::cancellation_type type) {
-      cancel((type & asio::cancellation_type::terminal) != asio::cancellation_type::none
-                 ? CancelMode::kill
-                 : CancelMode::drain);
-    });
+    holder_.on_cancellation(std::move(cancel));
   }
-
   void complete(std::exception_ptr error, RunReport&& report) override {
-    auto slot = asio::get_associated_cancellation_slot(handler_);
-    if (slot.is_connected()) slot.clear();
-    auto ex = work_.get_executor();
-    asio::dispatch(ex, [h = std::move(handler_), error, r = std::move(report)]() mutable {
-      std::move(h)(error, std::move(r));
-    });
-    work_.reset();
+    holder_.invoke(error, std::move(report));
   }
 
  private:
-  Handler handler_;
-  asio::executor_work_guard<asio::associated_executor_t<Handler, asio::any_io_executor>> work_;
+  HandlerHolder<Handler> holder_;
 };
 
 void start_run(const PoolCorePtr& core, std::vector<WorkerRef> workers, OrchestratorOptions options,

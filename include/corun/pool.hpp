@@ -25,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -66,7 +67,13 @@ struct PoolOptions {
   bool cpu_pinning = false;
   /// Tasks queued at one worker, so its next task is there when it finishes one.
   std::size_t pipeline_depth = 2;
-  /// Bound on tasks an orchestrator run keeps submitted; 0 means 2 * workers * pipeline_depth.
+  /// When a worker's tasks are short, more are queued at it, up to this many, so that about
+  /// 250 us of work waits there: tiny tasks then cost little more than their syscalls, while
+  /// long tasks stay at pipeline_depth and balance over the workers. Set it equal to
+  /// pipeline_depth for a fixed depth.
+  std::size_t max_pipeline_depth = 32;
+  /// Bound on tasks an orchestrator run keeps submitted; 0 means 2 * workers *
+  /// max_pipeline_depth.
   std::size_t max_tasks_active = 0;
   /// A task running longer is stopped by killing its worker (which is replaced); 0: no limit.
   std::chrono::milliseconds task_timeout{0};
@@ -110,6 +117,8 @@ struct TaskSpec {
   std::string worker_name;
   DataIterator iterator;
   std::optional<ArrayInfo> output;
+  std::uint64_t input_inode = 0;   // which segments the names meant when the spec was made,
+  std::uint64_t output_inode = 0;  // so workers need not revalidate their mappings per task
   std::string encoded;
 };
 std::shared_ptr<const TaskSpec> make_task_spec(std::string worker_name, DataIterator iterator,
@@ -145,35 +154,64 @@ R decode_result(const std::string& payload) {
   return codec<R>::decode(payload);
 }
 
+inline CancelMode cancel_mode_of(asio::cancellation_type type) noexcept {
+  return (type & asio::cancellation_type::terminal) != asio::cancellation_type::none
+             ? CancelMode::kill
+             : CancelMode::drain;
+}
+
+/// Owns a completion handler until it runs: keeps its executor busy meanwhile, connects its
+/// cancellation slot, and invokes it on its associated executor.
+template <class Handler>
+class HandlerHolder {
+ public:
+  HandlerHolder(Handler handler, const asio::any_io_executor& fallback)
+      : handler_(std::move(handler)), work_(asio::get_associated_executor(handler_, fallback)) {}
+
+  /// Calls `on_cancel(CancelMode)` when the handler's cancellation slot is emitted.
+  template <class OnCancel>
+  void on_cancellation(OnCancel on_cancel) {
+    auto slot = asio::get_associated_cancellation_slot(handler_);
+    if (!slot.is_connected()) return;
+    slot.assign([on_cancel = std::move(on_cancel)](asio::cancellation_type type) mutable {
+      on_cancel(cancel_mode_of(type));
+    });
+  }
+
+  template <class... Args>
+  void invoke(Args... args) {
+    auto slot = asio::get_associated_cancellation_slot(handler_);
+    if (slot.is_connected()) slot.clear();
+    asio::dispatch(work_.get_executor(),
+                   [h = std::move(handler_), ... a = std::move(args)]() mutable {
+                     std::move(h)(std::move(a)...);
+                   });
+    work_.reset();
+  }
+
+ private:
+  Handler handler_;
+  asio::executor_work_guard<asio::associated_executor_t<Handler, asio::any_io_executor>> work_;
+};
+
 /// Adapts a completion handler of signature void(std::exception_ptr[, R]) to TaskCompletion.
 template <class R, class Handler>
 class HandlerCompletion final : public TaskCompletion {
  public:
   HandlerCompletion(Handler handler, PoolCorePtr core)
-      : handler_(std::move(handler)),
-        work_(asio::get_associated_executor(handler_, core_executor(*core))),
-        core_(std::move(core)) {}
+      : holder_(std::move(handler), core_executor(*core)), core_(std::move(core)) {}
 
   void bind_cancellation(std::uint64_t task_id) {
-    auto slot = asio::get_associated_cancellation_slot(handler_);
-    if (!slot.is_connected()) return;
-    slot.assign([core = core_, task_id](asio::cancellation_type type) {
-      const CancelMode mode =
-          (type & asio::cancellation_type::terminal) != asio::cancellation_type::none
-              ? CancelMode::kill
-              : CancelMode::drain;
+    holder_.on_cancellation([core = core_, task_id](CancelMode mode) {
       asio::dispatch(core_executor(*core),
                      [core, task_id, mode] { cancel_task(*core, task_id, mode); });
     });
   }
 
   void complete(TaskResult&& result) override {
-    auto slot = asio::get_associated_cancellation_slot(handler_);
-    if (slot.is_connected()) slot.clear();
     std::exception_ptr error = std::move(result.error);
-    auto ex = work_.get_executor();
     if constexpr (std::is_void_v<R>) {
-      asio::dispatch(ex, [h = std::move(handler_), error]() mutable { std::move(h)(error); });
+      holder_.invoke(error);
     } else {
       R value{};
       if (!error) {
@@ -183,16 +221,12 @@ class HandlerCompletion final : public TaskCompletion {
           error = std::current_exception();
         }
       }
-      asio::dispatch(ex, [h = std::move(handler_), error, v = std::move(value)]() mutable {
-        std::move(h)(error, std::move(v));
-      });
+      holder_.invoke(error, std::move(value));
     }
-    work_.reset();
   }
 
  private:
-  Handler handler_;
-  asio::executor_work_guard<asio::associated_executor_t<Handler, asio::any_io_executor>> work_;
+  HandlerHolder<Handler> holder_;
   PoolCorePtr core_;
 };
 
@@ -311,6 +345,9 @@ class ProcessPool {
   auto async_execute_spec(std::shared_ptr<const detail::TaskSpec> spec, Slice slice,
                           Token&& token) {
     using R = detail::worker_result_t<W>;
+    static_assert(std::is_void_v<R> || std::is_default_constructible_v<R>,
+                  "async_execute completes with (exception_ptr, R): R must be default "
+                  "constructible, as the value that accompanies an error");
     return asio::async_initiate<Token, typename detail::execute_signature<R>::type>(
         [](auto handler, detail::PoolCorePtr core, std::shared_ptr<const detail::TaskSpec> s,
            Slice sl) { detail::start_task<R>(core, std::move(s), sl, std::move(handler)); },

@@ -8,6 +8,8 @@
 #include <corun/slice.hpp>
 
 #include <cstddef>
+#include <cstdint>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -27,9 +29,18 @@ struct MappedRows {
   std::size_t elements = 0;
   std::vector<std::size_t> shape;
 };
-/// Maps (or finds in this process's cache) the segment of `array` and returns rows `rows`,
-/// after checking the element type and that the segment is large enough.
-MappedRows map_rows(const ArrayInfo& array, DType expected, Slice rows);
+/// Maps (or finds in this process's cache) the segment `name` holding an array of `shape` and
+/// `dtype`, and returns rows `rows`, after checking the element type and that the segment is
+/// large enough. A cached mapping is revalidated against /dev/shm (a stat), unless
+/// `known_inode` says which segment the caller means and the cache holds exactly that one.
+MappedRows map_rows(std::string_view name, const std::vector<std::size_t>& shape, DType dtype,
+                    DType expected, Slice rows, std::uint64_t known_inode = 0);
+inline MappedRows map_rows(const ArrayInfo& array, DType expected, Slice rows,
+                           std::uint64_t known_inode = 0) {
+  return map_rows(array.name, array.shape, array.dtype, expected, rows, known_inode);
+}
+/// The inode behind /dev/shm/<name> now, 0 when there is no such segment.
+std::uint64_t segment_inode(std::string_view name);
 
 template <class T>
 SliceView<T> adapt_rows(MappedRows m) {
@@ -51,7 +62,9 @@ requires element_type<std::remove_const_t<T>> SliceView<T> view_rows(const Array
 template <class T>
 requires element_type<std::remove_const_t<T>> SliceView<T> view_slice(const DataIterator& iterator,
                                                                       Slice slice) {
-  return view_rows<T>(iterator.info(), slice);
+  return detail::adapt_rows<T>(detail::map_rows(iterator.shm_name, iterator.shm_shape,
+                                                iterator.data_type,
+                                                DType::of<std::remove_const_t<T>>(), slice));
 }
 
 /// A view of the whole array `array` describes.

@@ -22,6 +22,7 @@
 #include <corun/slice.hpp>
 #include <corun/slice_view.hpp>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -36,25 +37,41 @@ struct TaskContext {
   Slice slice;                   ///< rows of this task
   const DataIterator& iterator;  ///< the metadata of the input array
   const std::optional<ArrayInfo>& output_info;  ///< the output array, when the worker has one
+  /// Which segments (inodes) the parent meant by the two names, 0 if unknown: lets a worker
+  /// reuse its mappings without asking the file system on every task.
+  std::uint64_t input_inode = 0;
+  std::uint64_t output_inode = 0;
 
   /// The whole input array, for stencil-style reads beyond the slice.
   template <class T>
   SliceView<const T> array() const {
-    return view_slice<const T>(iterator, Slice{0, iterator.size_of_data});
+    return input_rows<const T>(Slice{0, iterator.size_of_data});
+  }
+  /// Rows `rows` of the input array (what `process` receives is input_rows(slice)).
+  template <class T>
+  SliceView<T> input_rows(Slice rows) const {
+    return detail::adapt_rows<T>(
+        detail::map_rows(iterator.shm_name, iterator.shm_shape, iterator.data_type,
+                         DType::of<std::remove_const_t<T>>(), rows, input_inode));
   }
   /// This task's rows of the output array (the worker was constructed with one); tasks write
   /// disjoint rows, so no copy and no lock is needed.
   template <class T>
   SliceView<T> output() const {
-    return view_rows<T>(require_output(), slice);
+    return output_rows<T>(slice);
   }
   /// The whole output array.
   template <class T>
   SliceView<T> output_array() const {
-    return view_array<T>(require_output());
+    return output_rows<T>(Slice{0, require_output().rows()});
   }
 
  private:
+  template <class T>
+  SliceView<T> output_rows(Slice rows) const {
+    return detail::adapt_rows<T>(detail::map_rows(
+        require_output(), DType::of<std::remove_const_t<T>>(), rows, output_inode));
+  }
   const ArrayInfo& require_output() const;
 };
 
@@ -130,7 +147,7 @@ template <class W>
 void invoke_process(const TaskContext& ctx, std::string& out) {
   using T = typename W::element_type;
   using R = worker_result_t<W>;
-  const auto view = view_slice<const T>(ctx.iterator, ctx.slice);
+  const auto view = ctx.input_rows<const T>(ctx.slice);
   auto call = [&]() -> decltype(auto) {
     if constexpr (process_takes_context<W>)
       return W::process(view, ctx);
