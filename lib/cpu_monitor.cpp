@@ -1,6 +1,6 @@
 #include <corun/cpu_monitor.hpp>
-#include <corun/orchestrator.hpp>
 
+#include "text_file.hpp"
 #include "topology.hpp"
 
 #include <asio/steady_timer.hpp>
@@ -17,6 +17,9 @@
 #include <utility>
 
 namespace corun {
+
+using detail::format_fixed;
+using detail::write_atomically;
 
 // ---- topology ----
 
@@ -60,46 +63,6 @@ const CpuTopology& CpuTopology::local() {
 }
 
 // ---- CSV and JSON ----
-
-namespace {
-
-std::string format_fixed(double v, int decimals) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
-}
-
-/// Writes `text` to `path` through a temporary file in the same directory, then renames it,
-/// so readers never see a partial file and a failure leaves nothing behind.
-void write_atomically(const std::filesystem::path& path, const std::string& text) {
-  const std::filesystem::path tmp = path.string() + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    throw std::system_error(errno, std::generic_category(),
-                            "corun: cannot write CSV file '" + path.string() + "'");
-  std::size_t written = 0;
-  while (written < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw std::system_error(err, std::generic_category(),
-                              "corun: cannot write CSV file '" + path.string() + "'");
-    }
-    written += static_cast<std::size_t>(n);
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    throw std::system_error(err, std::generic_category(),
-                            "corun: cannot write CSV file '" + path.string() + "'");
-  }
-}
-
-}  // namespace
 
 std::string CpuSeries::to_csv(Columns columns) const {
   std::vector<std::vector<std::size_t>> groups;  // the series columns behind each CSV column
@@ -152,21 +115,6 @@ std::string CpuSeries::to_json(std::size_t max_samples) const {
     j += ']';
   }
   return j + "]}";
-}
-
-void write_tasks_csv(const RunReport& report, const std::filesystem::path& path) {
-  auto seconds = [&](std::chrono::steady_clock::time_point t) {
-    return format_fixed(std::chrono::duration<double>(t - report.started).count(), 6);
-  };
-  std::string csv = "task,worker,slice_start,slice_end,pid,pu,t_start,t_end,outcome\n";
-  for (std::size_t i = 0; i < report.tasks.size(); ++i) {
-    const TaskRecord& t = report.tasks[i];
-    csv += std::to_string(i) + ',' + t.worker + ',' + std::to_string(t.slice.start) + ',' +
-           std::to_string(t.slice.end) + ',' + std::to_string(t.pid) + ',' +
-           std::to_string(t.cpu_start) + ',' + seconds(t.started) + ',' + seconds(t.finished) +
-           ',' + to_string(t.outcome) + '\n';
-  }
-  write_atomically(path, csv);
 }
 
 // ---- sampling ----

@@ -1,4 +1,8 @@
+/// \file
+/// WorkerOrchestrator: one run's slices, backpressure, callbacks, failures and cancellation.
 #include <corun/orchestrator.hpp>
+
+#include <corun/cpu_monitor.hpp>
 
 #include <asio/dispatch.hpp>
 
@@ -20,16 +24,17 @@ namespace {
 
 class RunState : public std::enable_shared_from_this<RunState> {
  public:
-  RunState(PoolCorePtr core, std::vector<WorkerRef> workers, OrchestratorOptions options,
-           std::shared_ptr<RunProgress> progress, std::unique_ptr<RunCompletion> done)
-      : core_(std::move(core)),
+  RunState(std::shared_ptr<TaskService> service, std::vector<WorkerRef> workers,
+           OrchestratorOptions options, std::shared_ptr<RunProgress> progress,
+           std::unique_ptr<RunCompletion> done)
+      : service_(std::move(service)),
         workers_(std::move(workers)),
         options_(std::move(options)),
         progress_(std::move(progress)),
         done_(std::move(done)),
         next_slice_(workers_.size(), 0) {
-    window_ = options_.max_tasks_active != 0 ? options_.max_tasks_active
-                                             : pool_options(*core_).max_tasks_active;
+    window_ =
+        options_.max_tasks_active != 0 ? options_.max_tasks_active : service_->max_tasks_active();
     std::size_t total = 0;
     for (const auto& w : workers_) total += RunAccess::spec(w)->iterator.slice_count();
     progress_->total = total;
@@ -39,7 +44,7 @@ class RunState : public std::enable_shared_from_this<RunState> {
     if (started_) return;  // cancelled before it started
     started_ = true;
     if (options_.monitor_cpu_usage) {
-      monitor_ = std::make_unique<CpuMonitor>(core_executor(*core_), options_.sample_interval);
+      monitor_ = std::make_unique<CpuMonitor>(service_->executor(), options_.sample_interval);
       monitor_->start();
     }
     report_.started = std::chrono::steady_clock::now();
@@ -57,8 +62,9 @@ class RunState : public std::enable_shared_from_this<RunState> {
         ++progress_->failed;
         report_.failures.push_back(std::move(*result.task_error));
         if (options_.on_error == ErrorPolicy::fail_fast) stop(CancelMode::drain);
-      } else if (result.record.outcome != TaskOutcome::cancelled && !is_abort(result.error)) {
-        fatal(result.error);  // the pool failed or closed under the run
+      } else if (!stopping_ || !is_aborted(result.error)) {
+        // The pool failed, closed or was terminated under the run: the run cannot complete.
+        fatal(is_aborted(result.error) ? terminated_error() : result.error);
       }
     } else if (!stopping_) {
       try {
@@ -86,14 +92,9 @@ class RunState : public std::enable_shared_from_this<RunState> {
     std::size_t worker_;
   };
 
-  static bool is_abort(const std::exception_ptr& e) {
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::system_error& s) {
-      return s.code() == asio::error::operation_aborted;
-    } catch (...) {
-      return false;
-    }
+  static std::exception_ptr terminated_error() {
+    return std::make_exception_ptr(
+        Error(errc::pool_closed, "corun: the process pool was terminated during the run"));
   }
 
   void fill() {
@@ -113,7 +114,7 @@ class RunState : public std::enable_shared_from_this<RunState> {
       auto done = std::make_unique<TaskDone>(shared_from_this(), chosen);
       TaskDone* raw = done.get();
       ++active_;
-      raw->id = submit_task(*core_, spec, slice, std::move(done));
+      raw->id = service_->submit(spec, slice, std::move(done));
       if (raw->id != 0) outstanding_.insert(raw->id);
     }
     maybe_finish();
@@ -126,7 +127,7 @@ class RunState : public std::enable_shared_from_this<RunState> {
   /// OrchestratorOptions::on_cancel.
   void bind_cancellation() {
     std::weak_ptr<RunState> weak = weak_from_this();
-    auto executor = core_executor(*core_);
+    auto executor = service_->executor();
     const CancelMode configured = options_.on_cancel;
     done_->bind_cancellation([weak, executor, configured](CancelMode requested) {
       const CancelMode mode = requested == CancelMode::kill ? CancelMode::kill : configured;
@@ -162,7 +163,7 @@ class RunState : public std::enable_shared_from_this<RunState> {
     if (stopping_ && mode == CancelMode::drain) return;
     stopping_ = true;
     const std::vector<std::uint64_t> ids(outstanding_.begin(), outstanding_.end());
-    for (std::uint64_t id : ids) cancel_task(*core_, id, mode);
+    for (std::uint64_t id : ids) service_->cancel(id, mode);
   }
 
   void maybe_finish() {
@@ -188,7 +189,7 @@ class RunState : public std::enable_shared_from_this<RunState> {
     done->complete(error, std::move(report_));
   }
 
-  PoolCorePtr core_;
+  std::shared_ptr<TaskService> service_;
   std::vector<WorkerRef> workers_;
   OrchestratorOptions options_;
   std::shared_ptr<RunProgress> progress_;
@@ -206,19 +207,22 @@ class RunState : public std::enable_shared_from_this<RunState> {
 
 }  // namespace
 
-void start_run(const PoolCorePtr& core, std::vector<WorkerRef> workers, OrchestratorOptions options,
-               std::shared_ptr<RunProgress> progress, std::unique_ptr<RunCompletion> done) {
-  auto run = std::make_shared<RunState>(core, std::move(workers), std::move(options),
+void start_run(const std::shared_ptr<TaskService>& service, std::vector<WorkerRef> workers,
+               OrchestratorOptions options, std::shared_ptr<RunProgress> progress,
+               std::unique_ptr<RunCompletion> done) {
+  auto run = std::make_shared<RunState>(service, std::move(workers), std::move(options),
                                         std::move(progress), std::move(done));
   run->bind_cancellation();
-  asio::dispatch(core_executor(*core), [run] { run->start(); });
+  asio::dispatch(service->executor(), [run] { run->start(); });
 }
 
 }  // namespace detail
 
 WorkerOrchestrator::WorkerOrchestrator(ProcessPool& pool, std::vector<WorkerRef> workers,
                                        OrchestratorOptions options)
-    : pool_(pool), workers_(std::move(workers)), options_(std::move(options)) {
+    : service_(detail::PoolAccess::service(pool)),
+      workers_(std::move(workers)),
+      options_(std::move(options)) {
   if (options_.sample_interval < std::chrono::milliseconds(10))
     throw std::invalid_argument("corun::OrchestratorOptions::sample_interval = " +
                                 std::to_string(options_.sample_interval.count()) +

@@ -1,3 +1,5 @@
+/// \file
+/// Encoding and decoding the parent <-> worker messages.
 #include "protocol.hpp"
 
 #include <dlfcn.h>
@@ -134,6 +136,23 @@ ResultHead decode_result_head(ByteReader& r) {
   h.cpu_end = r.get<std::int32_t>("cpu_end");
   h.cpu_time_ns = r.get<std::int64_t>("cpu_time_ns");
   return h;
+}
+
+Result decode_result(std::string_view body) {
+  ByteReader r(body, "corun result message");
+  Result result;
+  result.head = decode_result_head(r);
+  if (result.head.status == Status::ok) {
+    result.payload = r.rest();
+    return result;
+  }
+  try {
+    result.exception_type = std::string(r.str("exception_type", 1u << 20));
+    result.message = std::string(r.str("message", 1u << 20));
+  } catch (const std::exception& e) {
+    result.message = e.what();
+  }
+  return result;
 }
 
 }  // namespace corun::detail::proto

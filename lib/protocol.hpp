@@ -1,6 +1,7 @@
 #pragma once
-// The parent <-> worker protocol over a Unix stream socket: a fixed 16-byte header (magic,
-// version, kind, body length, reserved) then the body. Both sides validate every field.
+/// \file
+/// The parent <-> worker protocol over a Unix stream socket: a fixed 16-byte header (magic,
+/// version, kind, body length, reserved) then the body. Both sides validate every field.
 
 #include "wire.hpp"
 
@@ -101,5 +102,16 @@ void append_task(std::string& out, std::uint64_t task_id, Slice slice, std::stri
 /// message).
 void append_result_head(std::string& out, const ResultHead& head);
 ResultHead decode_result_head(ByteReader& r);
+
+/// A decoded result body. `payload` points into the body it was decoded from.
+struct Result {
+  ResultHead head;
+  std::string_view payload;    ///< the encoded value (status ok)
+  std::string exception_type;  ///< otherwise: what failed
+  std::string message;
+};
+/// Throws std::invalid_argument naming the field when the head is malformed; malformed failure
+/// texts become the message instead.
+Result decode_result(std::string_view body);
 
 }  // namespace corun::detail::proto

@@ -1,8 +1,10 @@
 #pragma once
-// Running one task in the current process: decoding its spec, calling the registered worker,
-// and producing a complete result frame. Shared by worker processes and the serial pool.
+/// \file
+/// Running one task in the current process: decoding its spec, calling the registered worker,
+/// and producing a complete result frame. Shared by worker processes and the serial pool.
 
 #include "protocol.hpp"
+#include "task_spec.hpp"
 
 #include <corun/data_iterator.hpp>
 
@@ -11,20 +13,6 @@
 #include <string_view>
 
 namespace corun::detail {
-
-struct DecodedSpec {
-  std::string worker_name;
-  DataIterator iterator;
-  std::optional<ArrayInfo> output;
-  std::uint64_t input_inode = 0;
-  std::uint64_t output_inode = 0;
-};
-
-std::string encode_spec(std::string_view worker_name, const DataIterator& iterator,
-                        const std::optional<ArrayInfo>& output, std::uint64_t input_inode,
-                        std::uint64_t output_inode);
-/// Throws std::invalid_argument naming the malformed field.
-DecodedSpec decode_spec(std::string_view bytes);
 
 /// Runs task `task_id` over `slice` and appends a whole result frame (header included) to
 /// `out`. Never throws for task failures: they become exception or protocol results.

@@ -1,23 +1,25 @@
+/// \file
+/// The loop a worker process runs.
 #include "worker_process.hpp"
 
 #include "protocol.hpp"
 #include "task_runner.hpp"
+#include "worker_channel.hpp"
 
-#include <corun/pool.hpp>
 #include <corun/slice_view.hpp>
 #include <corun/worker.hpp>
+#include <corun/worker_info.hpp>
 
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
-#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
-#include <vector>
+#include <string_view>
 
 namespace corun {
 
@@ -31,86 +33,18 @@ namespace {
   ::_exit(3);
 }
 
-/// Blocking, buffered framing over the worker's end of the socket.
-class Channel {
- public:
-  explicit Channel(int fd) : fd_(fd), buffer_(64 * 1024) {
-    const timeval idle_check{1, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &idle_check, sizeof idle_check);
+/// The next message from the parent; nothing when the parent is gone.
+std::optional<WorkerChannel::Frame> next_frame(WorkerChannel& channel) {
+  try {
+    return channel.read_frame();
+  } catch (const std::exception& e) {
+    die("bad message from parent", e.what());
   }
+}
 
-  struct Frame {
-    proto::Kind kind;
-    std::string_view body;
-  };
-
-  /// The next frame, or nothing at EOF (the parent is gone).
-  std::optional<Frame> read_frame() {
-    if (begin_ == end_) begin_ = end_ = 0;
-    if (!fill(proto::kHeaderSize)) return std::nullopt;
-    proto::Header h;
-    try {
-      h = proto::parse_header({buffer_.data() + begin_, proto::kHeaderSize},
-                              proto::kMaxRequestBody);
-    } catch (const std::exception& e) {
-      die("bad message from parent", e.what());
-    }
-    if (!fill(proto::kHeaderSize + h.length)) return std::nullopt;
-    Frame f{h.kind, {buffer_.data() + begin_ + proto::kHeaderSize, h.length}};
-    begin_ += proto::kHeaderSize + h.length;
-    return f;
-  }
-
-  void write_all(std::string_view bytes) {
-    while (!bytes.empty()) {
-      const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        ::_exit(0);  // the parent is gone: nobody is left to tell
-      }
-      bytes.remove_prefix(static_cast<std::size_t>(n));
-    }
-  }
-
-  void send_message(proto::Kind kind, std::string_view body) {
-    std::string frame;
-    proto::append_header(frame, kind, body.size());
-    frame.append(body);
-    write_all(frame);
-  }
-
- private:
-  /// Ensures `n` bytes are buffered from begin_; false at EOF.
-  bool fill(std::size_t n) {
-    if (buffer_.size() - begin_ < n) {
-      std::copy(buffer_.begin() + static_cast<std::ptrdiff_t>(begin_),
-                buffer_.begin() + static_cast<std::ptrdiff_t>(end_), buffer_.begin());
-      end_ -= begin_;
-      begin_ = 0;
-      if (buffer_.size() < n) buffer_.resize(n);
-    }
-    while (end_ - begin_ < n) {
-      const ssize_t got = ::read(fd_, buffer_.data() + end_, buffer_.size() - end_);
-      if (got == 0) return false;
-      if (got < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-          // A second without work: unmap segments whose owners removed them, so an idle
-          // worker does not keep their memory.
-          release_mappings(false);
-          continue;
-        }
-        if (errno == EINTR) continue;
-        return false;
-      }
-      end_ += static_cast<std::size_t>(got);
-    }
-    return true;
-  }
-
-  int fd_;
-  std::vector<char> buffer_;
-  std::size_t begin_ = 0, end_ = 0;
-};
+void send_or_exit(WorkerChannel& channel, proto::Kind kind, std::string_view body) {
+  if (!channel.send_message(kind, body)) ::_exit(0);  // the parent is gone
+}
 
 void bind_to_cpus(const std::string& list) {
   if (list.empty()) return;
@@ -145,13 +79,17 @@ void worker_main(int fd, pid_t parent) {
   for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTERM, SIGCHLD})
     std::signal(sig, SIG_DFL);
 
-  Channel channel(fd);
+  // Programs the worker's code starts must not hold the channel open after the worker ends.
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  // A second without work: unmap segments whose owners removed them, so an idle worker does
+  // not keep their memory.
+  WorkerChannel channel(fd, [] { release_mappings(false); });
   {
     std::string hello;
     ByteWriter(hello).put<std::int32_t>(::getpid());
-    channel.send_message(proto::Kind::hello, hello);
+    send_or_exit(channel, proto::Kind::hello, hello);
   }
-  auto first = channel.read_frame();
+  auto first = next_frame(channel);
   if (!first) ::_exit(0);
   if (first->kind != proto::Kind::init) die("expected init", std::to_string(int(first->kind)));
   proto::Init init;
@@ -165,17 +103,17 @@ void worker_main(int fd, pid_t parent) {
   try {
     run_hook(init.worker_init, info);
   } catch (const std::exception& e) {
-    channel.send_message(proto::Kind::init_failed, e.what());
+    send_or_exit(channel, proto::Kind::init_failed, e.what());
     ::_exit(2);
   } catch (...) {
-    channel.send_message(proto::Kind::init_failed, "worker_init threw a non-std::exception");
+    send_or_exit(channel, proto::Kind::init_failed, "worker_init threw a non-std::exception");
     ::_exit(2);
   }
-  channel.send_message(proto::Kind::ready, {});
+  send_or_exit(channel, proto::Kind::ready, {});
 
   TaskRunner runner(init.worker_id, init.max_result_bytes);
   std::string out;
-  while (auto frame = channel.read_frame()) {
+  while (auto frame = next_frame(channel)) {
     if (frame->kind == proto::Kind::shutdown) break;
     if (frame->kind != proto::Kind::task)
       die("unexpected message kind", std::to_string(int(frame->kind)));
@@ -185,7 +123,7 @@ void worker_main(int fd, pid_t parent) {
     } catch (const std::exception& e) {
       die("bad task message", e.what());
     }
-    channel.write_all(out);
+    if (!channel.write_all(out)) ::_exit(0);  // the parent is gone: nobody is left to tell
   }
   try {
     run_hook(init.worker_exit, info);

@@ -82,9 +82,4 @@ class CpuMonitor {
   std::shared_ptr<State> state_;
 };
 
-/// Writes one row per task of a run: task, worker, slice_start, slice_end, pid, pu,
-/// t_start, t_end (seconds since the run started), outcome. Atomic like CpuSeries::write_csv.
-struct RunReport;
-void write_tasks_csv(const RunReport& report, const std::filesystem::path& path);
-
 }  // namespace corun

@@ -3,9 +3,12 @@
 /// WorkerOrchestrator: runs every slice of one or more workers over a ProcessPool, and streams
 /// results into each worker's `process_callback` on the pool's executor.
 
-#include <corun/cpu_monitor.hpp>
+#include <corun/cancellation.hpp>
+#include <corun/detail/completion.hpp>
+#include <corun/detail/task_service.hpp>
 #include <corun/error.hpp>
 #include <corun/pool.hpp>
+#include <corun/report.hpp>
 #include <corun/worker.hpp>
 
 #include <asio/async_result.hpp>
@@ -42,21 +45,6 @@ struct OrchestratorOptions {
   std::size_t max_tasks_active = 0;
   /// Keep a TaskRecord per task in the report (turn off for runs of millions of tiny slices).
   bool record_tasks = true;
-};
-
-/// The outcome of a run.
-struct RunReport {
-  std::vector<TaskRecord> tasks;    ///< one per task, in completion order (if record_tasks)
-  std::vector<TaskError> failures;  ///< the tasks that failed
-  std::size_t tasks_done = 0;       ///< tasks whose result reached process_callback
-  std::size_t tasks_failed = 0;
-  std::chrono::steady_clock::time_point started{};
-  std::chrono::system_clock::time_point started_wall{};
-  std::chrono::nanoseconds wall_time{0};
-  /// Per-PU utilisation while the run was in flight (empty unless monitor_cpu_usage).
-  CpuSeries cpu;
-
-  double wall_seconds() const { return std::chrono::duration<double>(wall_time).count(); }
 };
 
 namespace detail {
@@ -132,8 +120,9 @@ class HandlerRunCompletion final : public RunCompletion {
   HandlerHolder<Handler> holder_;
 };
 
-void start_run(const PoolCorePtr& core, std::vector<WorkerRef> workers, OrchestratorOptions options,
-               std::shared_ptr<RunProgress> progress, std::unique_ptr<RunCompletion> done);
+void start_run(const std::shared_ptr<TaskService>& service, std::vector<WorkerRef> workers,
+               OrchestratorOptions options, std::shared_ptr<RunProgress> progress,
+               std::unique_ptr<RunCompletion> done);
 }  // namespace detail
 
 /// Runs all slices of its workers over a pool. Each result triggers the worker's
@@ -153,19 +142,20 @@ class WorkerOrchestrator {
   /// Cancellation: dispatch stops; tasks at workers are drained (results discarded) or their
   /// workers killed (OrchestratorOptions::on_cancel, or `cancellation_type::terminal`); then
   /// the operation completes with std::system_error(asio::error::operation_aborted). The pool
-  /// remains usable.
+  /// remains usable. A pool terminated or destroyed under a run fails the run the same way.
   template <class Token = asio::default_completion_token_t<ProcessPool::executor_type>>
   auto async_run(Token&& token = {}) {
     progress_ = std::make_shared<RunProgress>();
     return asio::async_initiate<Token, void(std::exception_ptr, RunReport)>(
-        [](auto handler, detail::PoolCorePtr core, std::vector<WorkerRef> workers,
-           OrchestratorOptions options, std::shared_ptr<RunProgress> progress) {
+        [](auto handler, std::shared_ptr<detail::TaskService> service,
+           std::vector<WorkerRef> workers, OrchestratorOptions options,
+           std::shared_ptr<RunProgress> progress) {
           auto done = std::make_unique<detail::HandlerRunCompletion<decltype(handler)>>(
-              std::move(handler), detail::core_executor(*core));
-          detail::start_run(core, std::move(workers), std::move(options), std::move(progress),
+              std::move(handler), service->executor());
+          detail::start_run(service, std::move(workers), std::move(options), std::move(progress),
                             std::move(done));
         },
-        token, pool_.core(), workers_, options_, progress_);
+        token, service_, workers_, options_, progress_);
   }
 
   /// `co_await orch.run()`: async_run for coroutines; throws on failure.
@@ -177,7 +167,7 @@ class WorkerOrchestrator {
   std::shared_ptr<const RunProgress> progress() const { return progress_; }
 
  private:
-  ProcessPool& pool_;
+  std::shared_ptr<detail::TaskService> service_;
   std::vector<WorkerRef> workers_;
   OrchestratorOptions options_;
   std::shared_ptr<RunProgress> progress_;

@@ -2,29 +2,24 @@
 /// \file
 /// ProcessPool: persistent worker processes driven from an Asio executor.
 
+#include <corun/cancellation.hpp>
 #include <corun/data_iterator.hpp>
+#include <corun/detail/completion.hpp>
+#include <corun/detail/task_service.hpp>
 #include <corun/error.hpp>
+#include <corun/report.hpp>
 #include <corun/worker.hpp>
+#include <corun/worker_info.hpp>
 
 #include <asio/any_io_executor.hpp>
-#include <asio/associated_cancellation_slot.hpp>
-#include <asio/associated_executor.hpp>
 #include <asio/async_result.hpp>
-#include <asio/cancellation_type.hpp>
-#include <asio/dispatch.hpp>
-#include <asio/error.hpp>
-#include <asio/executor_work_guard.hpp>
-#include <asio/post.hpp>
 
 #include <sys/types.h>
 #include <chrono>
 #include <cstddef>
-#include <cstdint>
 #include <exception>
 #include <memory>
 #include <optional>
-#include <string>
-#include <system_error>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -41,22 +36,6 @@ enum class StartMethod {
   /// No processes: tasks run one at a time on the pool's executor, for debugging and unit
   /// tests of worker logic. Same API; no timeouts, a crash takes the program down.
   serial,
-};
-
-/// What a worker hook learns about its process.
-struct WorkerInfo {
-  int worker_id = 0;  ///< the slot in the pool, 0..workers-1
-  pid_t pid = 0;
-};
-
-/// A function run in each worker process once after it starts (worker_init) or before it exits
-/// (worker_exit). A plain function, so that a re-executed worker can find it again.
-using WorkerHook = void (*)(const WorkerInfo&);
-
-/// What happens to tasks already running when their operation is cancelled.
-enum class CancelMode {
-  drain,  ///< let them finish, discard their results
-  kill,   ///< kill their worker processes (they are replaced)
 };
 
 struct PoolOptions {
@@ -84,187 +63,27 @@ struct PoolOptions {
   std::size_t max_result_bytes = std::size_t{64} << 20;
   /// Times a failed task (exception, crash, timeout) is run again before it is reported.
   unsigned retries = 0;
+  /// A worker that fails to start (it cannot be launched, worker_init throws, it does not
+  /// report) is started again after a backoff of 10 ms, doubling up to 1 s; after this many
+  /// consecutive failed starts the pool fails with errc::worker_start_failed.
+  unsigned start_attempts = 5;
   WorkerHook worker_init = nullptr;
   WorkerHook worker_exit = nullptr;
 };
 
-/// How a task ended.
-enum class TaskOutcome { ok, exception, crashed, timeout, protocol, cancelled };
-const char* to_string(TaskOutcome outcome) noexcept;
-
-/// What happened to one task: where and when it ran, and how it ended.
-struct TaskRecord {
-  using time_point = std::chrono::steady_clock::time_point;
-  std::string worker;            ///< registered name of the worker type
-  std::size_t worker_index = 0;  ///< index of the worker object in the orchestrator's list
-  Slice slice;
-  int worker_id = -1;                    ///< pool slot of the process that ran it
-  pid_t pid = 0;                         ///< worker process (the parent's pid in a serial pool)
-  int cpu_start = -1;                    ///< PU (OS index) at the start of process (sched_getcpu)
-  int cpu_end = -1;                      ///< PU at its end
-  time_point submitted{};                ///< when the pool accepted the task
-  time_point started{};                  ///< when process began, in the worker
-  time_point finished{};                 ///< when process returned, in the worker
-  std::chrono::nanoseconds cpu_time{0};  ///< CPU time the worker thread spent in process
-  TaskOutcome outcome = TaskOutcome::ok;
-  int attempts = 0;
-};
-
 namespace detail {
-
-/// Everything a worker process needs to know about the work, encoded once per worker object.
-struct TaskSpec {
-  std::string worker_name;
-  DataIterator iterator;
-  std::optional<ArrayInfo> output;
-  std::uint64_t input_inode = 0;   // which segments the names meant when the spec was made,
-  std::uint64_t output_inode = 0;  // so workers need not revalidate their mappings per task
-  std::string encoded;
-};
-std::shared_ptr<const TaskSpec> make_task_spec(std::string worker_name, DataIterator iterator,
-                                               std::optional<ArrayInfo> output);
-
-struct TaskResult {
-  std::exception_ptr error;  ///< TaskFailed, corun::Error, or std::system_error(operation_aborted)
-  std::optional<TaskError> task_error;
-  std::string payload;
-  TaskRecord record;
-};
-
-/// Receives a task's result on the pool's executor.
-class TaskCompletion {
- public:
-  virtual ~TaskCompletion() = default;
-  virtual void complete(TaskResult&& result) = 0;
-};
-
 class PoolCore;
-using PoolCorePtr = std::shared_ptr<PoolCore>;
-
-/// The pool's internal (strand) executor; submit and cancel must run on it.
-asio::any_io_executor core_executor(const PoolCore& core);
-/// Queues a task; `done` is called exactly once. Returns the task id.
-std::uint64_t submit_task(PoolCore& core, std::shared_ptr<const TaskSpec> spec, Slice slice,
-                          std::unique_ptr<TaskCompletion> done);
-void cancel_task(PoolCore& core, std::uint64_t task_id, CancelMode mode);
-std::exception_ptr aborted_error();
-
-template <class R>
-R decode_result(const std::string& payload) {
-  return codec<R>::decode(payload);
-}
-
-inline CancelMode cancel_mode_of(asio::cancellation_type type) noexcept {
-  return (type & asio::cancellation_type::terminal) != asio::cancellation_type::none
-             ? CancelMode::kill
-             : CancelMode::drain;
-}
-
-/// Owns a completion handler until it runs: keeps its executor busy meanwhile, connects its
-/// cancellation slot, and invokes it on its associated executor.
-template <class Handler>
-class HandlerHolder {
- public:
-  HandlerHolder(Handler handler, const asio::any_io_executor& fallback)
-      : handler_(std::move(handler)), work_(asio::get_associated_executor(handler_, fallback)) {}
-
-  /// Calls `on_cancel(CancelMode)` when the handler's cancellation slot is emitted.
-  template <class OnCancel>
-  void on_cancellation(OnCancel on_cancel) {
-    auto slot = asio::get_associated_cancellation_slot(handler_);
-    if (!slot.is_connected()) return;
-    slot.assign([on_cancel = std::move(on_cancel)](asio::cancellation_type type) mutable {
-      on_cancel(cancel_mode_of(type));
-    });
-  }
-
-  template <class... Args>
-  void invoke(Args... args) {
-    auto slot = asio::get_associated_cancellation_slot(handler_);
-    if (slot.is_connected()) slot.clear();
-    asio::dispatch(work_.get_executor(),
-                   [h = std::move(handler_), ... a = std::move(args)]() mutable {
-                     std::move(h)(std::move(a)...);
-                   });
-    work_.reset();
-  }
-
- private:
-  Handler handler_;
-  asio::executor_work_guard<asio::associated_executor_t<Handler, asio::any_io_executor>> work_;
-};
-
-/// Adapts a completion handler of signature void(std::exception_ptr[, R]) to TaskCompletion.
-template <class R, class Handler>
-class HandlerCompletion final : public TaskCompletion {
- public:
-  HandlerCompletion(Handler handler, PoolCorePtr core)
-      : holder_(std::move(handler), core_executor(*core)), core_(std::move(core)) {}
-
-  void bind_cancellation(std::uint64_t task_id) {
-    holder_.on_cancellation([core = core_, task_id](CancelMode mode) {
-      asio::dispatch(core_executor(*core),
-                     [core, task_id, mode] { cancel_task(*core, task_id, mode); });
-    });
-  }
-
-  void complete(TaskResult&& result) override {
-    std::exception_ptr error = std::move(result.error);
-    if constexpr (std::is_void_v<R>) {
-      holder_.invoke(error);
-    } else {
-      R value{};
-      if (!error) {
-        try {
-          value = decode_result<R>(result.payload);
-        } catch (...) {
-          error = std::current_exception();
-        }
-      }
-      holder_.invoke(error, std::move(value));
-    }
-  }
-
- private:
-  HandlerHolder<Handler> holder_;
-  PoolCorePtr core_;
-};
-
-template <class R>
-struct execute_signature {
-  using type = void(std::exception_ptr, R);
-};
-template <>
-struct execute_signature<void> {
-  using type = void(std::exception_ptr);
-};
-
-PoolCorePtr make_pool_core(asio::any_io_executor executor, PoolOptions options);
-void async_wait_ready_impl(const PoolCorePtr& core,
-                           std::unique_ptr<TaskCompletion> done);  // error only
-void async_shutdown_impl(const PoolCorePtr& core, std::unique_ptr<TaskCompletion> done);
-void terminate_pool(PoolCore& core) noexcept;
-std::size_t pool_size(const PoolCore& core) noexcept;
-std::vector<pid_t> pool_worker_pids(const PoolCore& core);
-const PoolOptions& pool_options(const PoolCore& core) noexcept;
-
-template <class R, class Handler>
-void start_task(const PoolCorePtr& core, std::shared_ptr<const TaskSpec> spec, Slice slice,
-                Handler&& handler) {
-  auto done = std::make_unique<HandlerCompletion<R, std::decay_t<Handler>>>(
-      std::forward<Handler>(handler), core);
-  auto* raw = done.get();
-  asio::dispatch(core_executor(*core), [core, spec = std::move(spec), slice, done = std::move(done),
-                                        raw]() mutable {
-    const std::uint64_t id = submit_task(*core, std::move(spec), slice, std::move(done));
-    if (id != 0) raw->bind_cancellation(id);
-  });
-}
-
+struct PoolAccess;
 }  // namespace detail
 
-/// Persistent worker processes, reused across runs. Thread-safe: its state lives on a strand of
-/// the executor it was given.
+/// Persistent worker processes, reused across runs.
+///
+/// Threading: the pool's state lives on a strand of the executor it was given; every handler
+/// of the pool runs there. Any thread may call its member functions: the async operations
+/// post to the strand, size(), options() and worker_pids() read a snapshot, and terminate()
+/// and the destructor kill and reap the workers synchronously and post the rest (completing
+/// queued and running tasks with operation_aborted) to the strand, so they are safe while
+/// other threads run the executor, and also when none does.
 class ProcessPool {
  public:
   using executor_type = asio::any_io_executor;
@@ -279,10 +98,11 @@ class ProcessPool {
 
   executor_type get_executor() const noexcept { return executor_; }
   /// Number of worker slots.
-  std::size_t size() const noexcept { return detail::pool_size(*core_); }
-  const PoolOptions& options() const noexcept { return detail::pool_options(*core_); }
+  std::size_t size() const noexcept { return options_.workers; }
+  /// The options, with defaults resolved (workers, max_tasks_active).
+  const PoolOptions& options() const noexcept { return options_; }
   /// Process ids of the live workers (empty for a serial pool).
-  std::vector<pid_t> worker_pids() const { return detail::pool_worker_pids(*core_); }
+  std::vector<pid_t> worker_pids() const;
 
   /// Runs worker type W's `process` on `slice` of the array `iterator` describes.
   ///
@@ -307,17 +127,17 @@ class ProcessPool {
                                  slice, std::forward<Token>(token));
   }
 
-  /// Completes when every worker has started (or one failed to: the exception says why).
+  /// Completes when every worker has started (or the pool failed: the exception says why).
   /// Completion signature: `void(std::exception_ptr)`.
   template <class Token = asio::default_completion_token_t<executor_type>>
   auto async_wait_ready(Token&& token = {}) {
     return asio::async_initiate<Token, void(std::exception_ptr)>(
-        [](auto handler, detail::PoolCorePtr core) {
-          detail::async_wait_ready_impl(
-              core, std::make_unique<detail::HandlerCompletion<void, decltype(handler)>>(
-                        std::move(handler), core));
+        [](auto handler, std::shared_ptr<detail::PoolCore> core,
+           std::shared_ptr<detail::TaskService> service) {
+          wait_ready(core, std::make_unique<detail::HandlerCompletion<void, decltype(handler)>>(
+                               std::move(handler), std::move(service)));
         },
-        token, core_);
+        token, core_, service_);
   }
 
   /// Graceful shutdown: new tasks are refused, queued and running ones finish, then each
@@ -325,22 +145,27 @@ class ProcessPool {
   template <class Token = asio::default_completion_token_t<executor_type>>
   auto async_shutdown(Token&& token = {}) {
     return asio::async_initiate<Token, void(std::exception_ptr)>(
-        [](auto handler, detail::PoolCorePtr core) {
-          detail::async_shutdown_impl(
-              core, std::make_unique<detail::HandlerCompletion<void, decltype(handler)>>(
-                        std::move(handler), core));
+        [](auto handler, std::shared_ptr<detail::PoolCore> core,
+           std::shared_ptr<detail::TaskService> service) {
+          shutdown(core, std::make_unique<detail::HandlerCompletion<void, decltype(handler)>>(
+                             std::move(handler), std::move(service)));
         },
-        token, core_);
+        token, core_, service_);
   }
 
-  /// Kills every worker at once (SIGKILL) and reaps it; queued and running tasks complete with
-  /// operation_aborted. The pool accepts no more tasks.
-  void terminate() noexcept { detail::terminate_pool(*core_); }
-
-  /// The shared state behind the pool (for WorkerOrchestrator).
-  const detail::PoolCorePtr& core() const noexcept { return core_; }
+  /// Kills every worker at once (SIGKILL) and reaps it before returning; queued and running
+  /// tasks complete with operation_aborted on the pool's strand. The pool accepts no more
+  /// tasks. Safe from any thread.
+  void terminate() noexcept;
 
  private:
+  friend struct detail::PoolAccess;
+
+  static void wait_ready(const std::shared_ptr<detail::PoolCore>& core,
+                         std::unique_ptr<detail::TaskCompletion> done);
+  static void shutdown(const std::shared_ptr<detail::PoolCore>& core,
+                       std::unique_ptr<detail::TaskCompletion> done);
+
   template <class W, class Token>
   auto async_execute_spec(std::shared_ptr<const detail::TaskSpec> spec, Slice slice,
                           Token&& token) {
@@ -348,14 +173,27 @@ class ProcessPool {
     static_assert(std::is_void_v<R> || std::is_default_constructible_v<R>,
                   "async_execute completes with (exception_ptr, R): R must be default "
                   "constructible, as the value that accompanies an error");
-    return asio::async_initiate<Token, typename detail::execute_signature<R>::type>(
-        [](auto handler, detail::PoolCorePtr core, std::shared_ptr<const detail::TaskSpec> s,
-           Slice sl) { detail::start_task<R>(core, std::move(s), sl, std::move(handler)); },
-        token, core_, std::move(spec), slice);
+    return asio::async_initiate<Token, typename detail::value_signature<R>::type>(
+        [](auto handler, std::shared_ptr<detail::TaskService> service,
+           std::shared_ptr<const detail::TaskSpec> s, Slice sl) {
+          detail::start_task<R>(std::move(service), std::move(s), sl, std::move(handler));
+        },
+        token, service_, std::move(spec), slice);
   }
 
   executor_type executor_;
-  detail::PoolCorePtr core_;
+  std::shared_ptr<detail::PoolCore> core_;
+  std::shared_ptr<detail::TaskService> service_;  // core_, seen through the seam
+  PoolOptions options_;
 };
+
+namespace detail {
+/// What front-ends built on the pool may reach.
+struct PoolAccess {
+  static const std::shared_ptr<TaskService>& service(const ProcessPool& pool) noexcept {
+    return pool.service_;
+  }
+};
+}  // namespace detail
 
 }  // namespace corun

@@ -1,0 +1,84 @@
+#pragma once
+/// \file
+/// The seam between what asks for tasks and what runs them.
+///
+/// Front-ends (ProcessPool::async_execute, WorkerOrchestrator) describe one task as a TaskSpec
+/// (which registered worker, which arrays) plus a Slice, hand it to a TaskService, and get
+/// exactly one TaskResult back through its TaskCompletion. A TaskService decides where the task
+/// runs: the local pool of worker processes, its serial stand-in, or (later) remote ranks. It
+/// never knows which front-end asked, and a front-end never knows how tasks travel, so a new
+/// transport or back-end plugs in here without touching the dispatcher or the orchestrator.
+///
+/// Threading: submit() and cancel() are called on executor() (a strand), and completions are
+/// delivered there, one at a time.
+
+#include <corun/cancellation.hpp>
+#include <corun/data_iterator.hpp>
+#include <corun/error.hpp>
+#include <corun/report.hpp>
+#include <corun/slice.hpp>
+
+#include <asio/any_io_executor.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace corun::detail {
+
+/// Everything a worker needs to know about the work, encoded once per worker object.
+struct TaskSpec {
+  std::string worker_name;
+  DataIterator iterator;
+  std::optional<ArrayInfo> output;
+  std::uint64_t input_inode = 0;   // which segments the names meant when the spec was made,
+  std::uint64_t output_inode = 0;  // so workers need not revalidate their mappings per task
+  std::string encoded;
+};
+/// Validates the metadata and encodes it; throws std::invalid_argument naming a bad field.
+std::shared_ptr<const TaskSpec> make_task_spec(std::string worker_name, DataIterator iterator,
+                                               std::optional<ArrayInfo> output);
+
+/// How one task ended. `error` is null on success (then `payload` holds the encoded result), a
+/// corun::TaskFailed (with `task_error` set), a corun::Error (the service failed or closed), or
+/// std::system_error(operation_aborted) for a cancelled task.
+struct TaskResult {
+  std::exception_ptr error;
+  std::optional<TaskError> task_error;
+  std::string payload;
+  TaskRecord record;
+};
+
+/// Receives a task's result on the service's executor.
+class TaskCompletion {
+ public:
+  virtual ~TaskCompletion() = default;
+  virtual void complete(TaskResult&& result) = 0;
+};
+
+/// Something that runs a task spec on a slice and can cancel it.
+class TaskService {
+ public:
+  virtual ~TaskService() = default;
+  /// The strand that submit(), cancel() and every completion run on.
+  virtual asio::any_io_executor executor() const = 0;
+  /// Queues a task; `done` is completed exactly once, never from inside this call. Returns the
+  /// task's id, or 0 when the service is closed (then `done` gets the reason).
+  virtual std::uint64_t submit(std::shared_ptr<const TaskSpec> spec, Slice slice,
+                               std::unique_ptr<TaskCompletion> done) = 0;
+  /// Cancels a task: a queued one completes with operation_aborted at once; a running one is
+  /// drained (its result discarded) or its worker killed. Unknown ids are ignored.
+  virtual void cancel(std::uint64_t task_id, CancelMode mode) = 0;
+  /// How many tasks a front-end should keep submitted at once (backpressure).
+  virtual std::size_t max_tasks_active() const = 0;
+};
+
+/// std::system_error(asio::error::operation_aborted).
+std::exception_ptr aborted_error();
+/// True for the exception aborted_error() makes.
+bool is_aborted(const std::exception_ptr& error);
+
+}  // namespace corun::detail

@@ -1,0 +1,397 @@
+/// \file
+/// The local pool: task table, cancellation, lifecycle and waiters.
+#include "pool_core.hpp"
+
+#include "serial_slot.hpp"
+#include "topology.hpp"
+
+#include <asio/dispatch.hpp>
+#include <asio/post.hpp>
+
+#include <sys/wait.h>
+#include <algorithm>
+#include <utility>
+
+namespace corun::detail {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+std::exception_ptr make_error(errc code, const std::string& what) {
+  return std::make_exception_ptr(Error(code, what));
+}
+
+std::vector<std::string> cpu_bindings(bool pinning) {
+  std::vector<std::string> lists;
+  if (!pinning) return lists;
+  for (const auto& core : core_pus()) {
+    std::string list;
+    for (int pu : core) list += (list.empty() ? "" : ",") + std::to_string(pu);
+    lists.push_back(std::move(list));
+  }
+  return lists;
+}
+}  // namespace
+
+PoolCore::PoolCore(asio::any_io_executor executor, PoolOptions options)
+    : strand_(asio::make_strand(executor)),
+      options_(std::move(options)),
+      dispatcher_(options_.workers, {options_.pipeline_depth, options_.max_pipeline_depth}) {
+  if (options_.start_method != StartMethod::serial) {
+    slot_config_.method =
+        options_.start_method == StartMethod::fork ? LaunchMethod::fork : LaunchMethod::spawn;
+    if (slot_config_.method == LaunchMethod::spawn) slot_config_.argv = program_arguments();
+    slot_config_.handshake_timeout = options_.handshake_timeout;
+    slot_config_.task_timeout = options_.task_timeout;
+    slot_config_.max_result_bytes = options_.max_result_bytes;
+    slot_config_.worker_init =
+        proto::function_ref(reinterpret_cast<const void*>(options_.worker_init));
+    slot_config_.worker_exit =
+        proto::function_ref(reinterpret_cast<const void*>(options_.worker_exit));
+    slot_config_.cpu_binding = cpu_bindings(options_.cpu_pinning);
+    slot_config_.children = &children_;
+  }
+  slots_.resize(options_.workers);
+  prelaunched_.resize(options_.workers);
+  for (std::size_t i = 0; i < options_.workers; ++i) {
+    restart_timers_.push_back(std::make_unique<asio::steady_timer>(strand_));
+    // A worker that cannot be launched now is launched again by start(), which reports why.
+    if (options_.start_method != StartMethod::serial) try {
+        prelaunched_[i] = launch_and_register(slot_config_);
+      } catch (const std::exception&) {
+      }
+  }
+}
+
+PoolCore::~PoolCore() {
+  children_.close_and_kill_all();
+  for (const auto& slot : slots_)
+    if (slot) slot->detach();
+}
+
+void PoolCore::start() {
+  for (std::size_t i = 0; i < slots_.size(); ++i) start_slot(static_cast<int>(i));
+}
+
+std::shared_ptr<WorkerSlot> PoolCore::make_slot(int index) {
+  if (options_.start_method == StartMethod::serial)
+    return std::make_shared<SerialSlot>(index, *this, strand_, options_);
+  auto slot = std::make_shared<ProcessSlot>(index, *this, strand_, slot_config_);
+  if (auto& launched = prelaunched_[static_cast<std::size_t>(index)]) {
+    slot->adopt(std::move(*launched));
+    launched.reset();
+  }
+  return slot;
+}
+
+void PoolCore::start_slot(int index) {
+  if (state_ != State::running && state_ != State::closing) return;
+  auto slot = make_slot(index);
+  slots_[static_cast<std::size_t>(index)] = slot;
+  dispatcher_.reset(static_cast<std::size_t>(index));
+  slot->start();
+}
+
+// ---- tasks ----
+
+std::uint64_t PoolCore::submit(std::shared_ptr<const TaskSpec> spec, Slice slice,
+                               std::unique_ptr<TaskCompletion> done) {
+  if (state_ != State::running) {
+    complete_later(std::move(done), closed_error());
+    return 0;
+  }
+  const std::uint64_t id = next_id_++;
+  tasks_.emplace(id, Task{std::move(spec), slice, std::move(done), Clock::now()});
+  dispatcher_.enqueue(id);
+  pump();
+  return id;
+}
+
+void PoolCore::cancel(std::uint64_t id, CancelMode mode) {
+  const auto it = tasks_.find(id);
+  if (it == tasks_.end()) return;
+  if (dispatcher_.remove(id)) {
+    complete_later(std::move(it->second.done), aborted_error());
+    tasks_.erase(it);
+    check_shutdown();
+    return;
+  }
+  it->second.abandoned = true;
+  if (mode == CancelMode::kill && it->second.worker >= 0)
+    slots_[static_cast<std::size_t>(it->second.worker)]->kill_running(id);
+}
+
+void PoolCore::pump() {
+  while (auto next = dispatcher_.next()) {
+    Task& task = tasks_.at(next->task);
+    ++task.attempts;
+    task.worker = static_cast<int>(next->worker);
+    slots_[next->worker]->run(SlotTask{next->task, task.spec, task.slice});
+  }
+  check_shutdown();
+}
+
+PoolCore::Task PoolCore::take(std::uint64_t id) {
+  auto node = tasks_.extract(id);
+  return std::move(node.mapped());
+}
+
+TaskRecord PoolCore::record_of(const Task& task, const WorkerSlot& slot) const {
+  TaskRecord rec;
+  rec.worker = task.spec->worker_name;
+  rec.slice = task.slice;
+  rec.worker_id = slot.index();
+  rec.pid = slot.pid();
+  rec.submitted = task.submitted;
+  rec.attempts = task.attempts;
+  return rec;
+}
+
+TaskError PoolCore::error_of(const Task& task, const WorkerSlot& slot) const {
+  TaskError e;
+  e.worker = task.spec->worker_name;
+  e.slice = task.slice;
+  e.pid = slot.pid();
+  e.attempts = task.attempts;
+  return e;
+}
+
+void PoolCore::on_task_result(WorkerSlot& slot, SlotTask done, const proto::Result& result) {
+  const auto& head = result.head;
+  const auto started = Clock::time_point(std::chrono::nanoseconds(head.started_ns));
+  const auto finished = Clock::time_point(std::chrono::nanoseconds(head.finished_ns));
+  dispatcher_.finished(static_cast<std::size_t>(slot.index()), finished - started);
+  Task task = take(done.id);
+  TaskResult out;
+  out.record = record_of(task, slot);
+  out.record.started = started;
+  out.record.finished = finished;
+  out.record.cpu_start = head.cpu_start;
+  out.record.cpu_end = head.cpu_end;
+  out.record.cpu_time = std::chrono::nanoseconds(head.cpu_time_ns);
+  if (head.status == proto::Status::ok) {
+    out.payload.assign(result.payload);
+    finish(std::move(task), std::move(out));
+  } else {
+    TaskError error = error_of(task, slot);
+    error.kind = head.status == proto::Status::exception ? TaskErrorKind::exception
+                                                         : TaskErrorKind::protocol;
+    error.exception_type = result.exception_type;
+    error.message = result.message;
+    fail_or_retry(done.id, std::move(task), std::move(error), std::move(out));
+  }
+  pump();
+}
+
+void PoolCore::finish(Task task, TaskResult result) {
+  if (task.abandoned) {
+    result.error = aborted_error();
+    result.record.outcome = TaskOutcome::cancelled;
+  }
+  task.done->complete(std::move(result));
+  check_shutdown();
+}
+
+void PoolCore::fail_or_retry(std::uint64_t id, Task task, TaskError error, TaskResult result) {
+  if (!task.abandoned && static_cast<unsigned>(task.attempts) <= options_.retries &&
+      state_ == State::running) {
+    task.worker = -1;
+    tasks_.emplace(id, std::move(task));
+    dispatcher_.requeue(id);
+    return;
+  }
+  static constexpr TaskOutcome by_kind[] = {TaskOutcome::exception, TaskOutcome::crashed,
+                                            TaskOutcome::timeout, TaskOutcome::protocol};
+  result.record.outcome = by_kind[static_cast<int>(error.kind)];
+  result.task_error = error;
+  result.error = std::make_exception_ptr(TaskFailed(std::move(error)));
+  finish(std::move(task), std::move(result));
+}
+
+// ---- workers ----
+
+void PoolCore::on_slot_ready(WorkerSlot& slot) {
+  failed_starts_ = 0;
+  dispatcher_.set_accepting(static_cast<std::size_t>(slot.index()), true);
+  notify_ready();
+  pump();
+}
+
+void PoolCore::on_slot_ended(WorkerSlot& slot, SlotEnd end) {
+  const int index = slot.index();
+  auto keep = slots_[static_cast<std::size_t>(index)];  // the slot outlives this call
+  dispatcher_.reset(static_cast<std::size_t>(index));
+  handle_unfinished(slot, end);
+  const bool start_failed = !end.had_started && end.reason != EndReason::killed;
+  if (state_ == State::running) {
+    if (start_failed)
+      retry_start(index, start_failure(slot, end));
+    else
+      start_slot(index);
+  }
+  pump();
+}
+
+void PoolCore::handle_unfinished(WorkerSlot& slot, SlotEnd& end) {
+  if (end.unfinished.empty()) return;
+  // Only the first task was running; the ones behind it never started, so they keep their
+  // place at the front of the queue.
+  for (auto it = end.unfinished.rbegin(); it + 1 != end.unfinished.rend(); ++it) {
+    Task& task = tasks_.at(it->id);
+    --task.attempts;
+    task.worker = -1;
+    if (task.abandoned || state_ == State::terminated) {
+      complete_later(std::move(task.done), aborted_error());
+      tasks_.erase(it->id);
+    } else {
+      dispatcher_.requeue(it->id);
+    }
+  }
+  const std::uint64_t id = end.unfinished.front().id;
+  Task running = take(id);
+  TaskResult result;
+  result.record = record_of(running, slot);
+  if (running.abandoned) return finish(std::move(running), std::move(result));
+  TaskError error = error_of(running, slot);
+  if (end.reason == EndReason::timed_out) {
+    error.kind = TaskErrorKind::timeout;
+    error.message = "exceeded task_timeout of " + std::to_string(options_.task_timeout.count()) +
+                    " ms; worker killed";
+  } else if (end.reason == EndReason::protocol_violation) {
+    error.kind = TaskErrorKind::protocol;
+    error.message = "protocol violation: " + end.detail;
+  } else {
+    error.kind = TaskErrorKind::crashed;
+    if (WIFSIGNALED(end.wait_status)) error.signal = WTERMSIG(end.wait_status);
+    if (WIFEXITED(end.wait_status)) error.exit_code = WEXITSTATUS(end.wait_status);
+    error.message = "worker process " + describe_wait_status(end.wait_status);
+  }
+  fail_or_retry(id, std::move(running), std::move(error), std::move(result));
+}
+
+std::string PoolCore::start_failure(const WorkerSlot& slot, const SlotEnd& end) const {
+  std::string m = "corun: worker process " + std::to_string(slot.pid()) + " (slot " +
+                  std::to_string(slot.index()) + ") ";
+  m += end.detail.empty() ? describe_wait_status(end.wait_status) : end.detail;
+  if (end.was == SlotState::starting && options_.start_method == StartMethod::spawn &&
+      end.reason != EndReason::launch_failed)
+    m += " before reporting to the pool: does main() call "
+         "corun::enter_worker_if_spawned(argc, argv) before anything else?";
+  return m;
+}
+
+void PoolCore::retry_start(int index, const std::string& why) {
+  if (++failed_starts_ >= options_.start_attempts)
+    return fail_pool(why + " (" + std::to_string(failed_starts_) +
+                     " consecutive worker starts failed; the pool gives up)");
+  const auto backoff =
+      std::chrono::milliseconds(std::min(10 << std::min(failed_starts_ - 1, 7u), 1000));
+  auto& timer = *restart_timers_[static_cast<std::size_t>(index)];
+  timer.expires_after(backoff);
+  timer.async_wait([self = shared_from_this(), index](std::error_code ec) {
+    if (!ec && self->state_ == State::running) self->start_slot(index);
+  });
+}
+
+// ---- lifecycle ----
+
+void PoolCore::complete_later(std::unique_ptr<TaskCompletion> done, std::exception_ptr error) {
+  TaskResult result;
+  result.error = std::move(error);
+  asio::post(strand_, [done = std::move(done), result = std::move(result)]() mutable {
+    done->complete(std::move(result));
+  });
+}
+
+std::exception_ptr PoolCore::closed_error() const {
+  if (state_ == State::failed && failure_) return failure_;
+  return make_error(errc::pool_closed, "corun: the process pool is shut down");
+}
+
+void PoolCore::wait_ready(std::unique_ptr<TaskCompletion> done) {
+  if (state_ == State::failed || state_ == State::terminated)
+    return complete_later(std::move(done), closed_error());
+  ready_waiters_.push_back(std::move(done));
+  notify_ready();
+}
+
+void PoolCore::notify_ready() {
+  for (const auto& slot : slots_)
+    if (!slot || !slot->accepting()) return;
+  for (auto& w : ready_waiters_) complete_later(std::move(w), nullptr);
+  ready_waiters_.clear();
+}
+
+void PoolCore::shutdown(std::unique_ptr<TaskCompletion> done) {
+  if (state_ == State::running) state_ = State::closing;
+  if (state_ != State::closing) return complete_later(std::move(done), nullptr);
+  shutdown_waiters_.push_back(std::move(done));
+  check_shutdown();
+}
+
+void PoolCore::check_shutdown() {
+  if (state_ != State::closing) return;
+  for (const auto& slot : slots_)
+    if (slot && !slot->tasks().empty()) return;
+  if (dispatcher_.waiting() != 0) {
+    // Queued work still runs on workers that are ready or about to be.
+    for (const auto& slot : slots_)
+      if (slot && slot->state() != SlotState::ended && slot->state() != SlotState::stopping) return;
+    fail_everything(closed_error());
+  }
+  bool all_ended = true;
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    const auto& slot = slots_[i];
+    if (!slot) continue;
+    if (slot->state() == SlotState::ready) {
+      dispatcher_.set_accepting(i, false);
+      slot->stop();
+    }
+    // A worker still starting is stopped once it is ready, so its hooks run in pairs.
+    all_ended &= slot->state() == SlotState::ended;
+  }
+  if (!all_ended) return;
+  state_ = State::closed;
+  for (auto& timer : restart_timers_) timer->cancel();
+  for (auto& w : shutdown_waiters_) complete_later(std::move(w), nullptr);
+  shutdown_waiters_.clear();
+}
+
+void PoolCore::fail_pool(const std::string& message) {
+  state_ = State::failed;
+  failure_ = make_error(errc::worker_start_failed, message);
+  children_.close_and_kill_all();
+  for (const auto& slot : slots_)
+    if (slot) slot->detach();
+  fail_everything(failure_);
+  for (auto& w : shutdown_waiters_) complete_later(std::move(w), failure_);
+  shutdown_waiters_.clear();
+}
+
+void PoolCore::fail_everything(const std::exception_ptr& error) {
+  for (auto& [id, task] : tasks_) complete_later(std::move(task.done), error);
+  tasks_.clear();
+  dispatcher_.clear_waiting();
+  for (auto& w : ready_waiters_) complete_later(std::move(w), error);
+  ready_waiters_.clear();
+}
+
+void PoolCore::terminate() noexcept {
+  children_.close_and_kill_all();
+  if (strand_.running_in_this_thread()) return terminate_on_strand();
+  asio::post(strand_, [self = shared_from_this()] { self->terminate_on_strand(); });
+}
+
+void PoolCore::terminate_on_strand() noexcept {
+  if (state_ == State::terminated || state_ == State::closed) return;
+  const bool failed = state_ == State::failed;
+  state_ = State::terminated;
+  for (const auto& slot : slots_)
+    if (slot) slot->detach();
+  for (auto& timer : restart_timers_) timer->cancel();
+  fail_everything(aborted_error());
+  for (auto& w : shutdown_waiters_) complete_later(std::move(w), failed ? failure_ : nullptr);
+  shutdown_waiters_.clear();
+}
+
+}  // namespace corun::detail

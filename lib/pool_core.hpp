@@ -1,0 +1,110 @@
+#pragma once
+/// \file
+/// PoolCore: the local pool behind ProcessPool. It owns the task table, cancellation, the
+/// pool's lifecycle (running, closing, closed, failed, terminated) and its waiters; the
+/// dispatcher decides where tasks go and the worker slots run them.
+
+#include "child_process.hpp"
+#include "dispatcher.hpp"
+#include "process_slot.hpp"
+#include "worker_slot.hpp"
+
+#include <corun/detail/task_service.hpp>
+#include <corun/pool.hpp>
+
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace corun::detail {
+
+class PoolCore final : public TaskService,
+                       public SlotEvents,
+                       public std::enable_shared_from_this<PoolCore> {
+ public:
+  /// `options` are validated, with defaults resolved. Launches the worker processes at once
+  /// (so their pids are known when it returns); call start() next, on the strand.
+  PoolCore(asio::any_io_executor executor, PoolOptions options);
+  ~PoolCore() override;
+
+  /// Starts every worker, from the strand.
+  void start();
+  const PoolOptions& options() const noexcept { return options_; }
+
+  asio::any_io_executor executor() const override { return strand_; }
+  std::uint64_t submit(std::shared_ptr<const TaskSpec> spec, Slice slice,
+                       std::unique_ptr<TaskCompletion> done) override;
+  void cancel(std::uint64_t task_id, CancelMode mode) override;
+  std::size_t max_tasks_active() const override { return options_.max_tasks_active; }
+
+  /// On the strand: completes `done` once every worker is ready, or the pool failed.
+  void wait_ready(std::unique_ptr<TaskCompletion> done);
+  /// On the strand: refuses new tasks, lets queued ones finish, then stops the workers.
+  void shutdown(std::unique_ptr<TaskCompletion> done);
+  /// Any thread: kills and reaps every worker now; the strand fails what is left.
+  void terminate() noexcept;
+  /// Any thread: the pids of the live worker processes.
+  std::vector<pid_t> worker_pids() const { return children_.pids(); }
+
+ private:
+  enum class State { running, closing, closed, failed, terminated };
+
+  struct Task {
+    std::shared_ptr<const TaskSpec> spec;
+    Slice slice;
+    std::unique_ptr<TaskCompletion> done;
+    std::chrono::steady_clock::time_point submitted;
+    int attempts = 0;
+    bool abandoned = false;  // cancelled while at a worker: its result is discarded
+    int worker = -1;         // the slot it was sent to
+  };
+
+  void on_slot_ready(WorkerSlot& slot) override;
+  void on_task_result(WorkerSlot& slot, SlotTask done, const proto::Result& result) override;
+  void on_slot_ended(WorkerSlot& slot, SlotEnd end) override;
+
+  std::shared_ptr<WorkerSlot> make_slot(int index);
+  void start_slot(int index);
+  /// A slot failed to start: start it again after a backoff, or fail the pool.
+  void retry_start(int index, const std::string& why);
+  void pump();
+  Task take(std::uint64_t id);
+  TaskRecord record_of(const Task& task, const WorkerSlot& slot) const;
+  TaskError error_of(const Task& task, const WorkerSlot& slot) const;
+  void finish(Task task, TaskResult result);
+  void fail_or_retry(std::uint64_t id, Task task, TaskError error, TaskResult result);
+  void handle_unfinished(WorkerSlot& slot, SlotEnd& end);
+  std::string start_failure(const WorkerSlot& slot, const SlotEnd& end) const;
+  /// Completes `done` from a fresh handler, never from inside the caller's stack.
+  void complete_later(std::unique_ptr<TaskCompletion> done, std::exception_ptr error);
+  std::exception_ptr closed_error() const;
+  void fail_pool(const std::string& message);
+  void fail_everything(const std::exception_ptr& error);
+  void terminate_on_strand() noexcept;
+  void notify_ready();
+  void check_shutdown();
+
+  asio::strand<asio::any_io_executor> strand_;
+  PoolOptions options_;
+  ProcessSlotConfig slot_config_;
+  ChildRegistry children_;
+  Dispatcher dispatcher_;
+  std::vector<std::shared_ptr<WorkerSlot>> slots_;
+  std::vector<std::optional<LaunchedWorker>> prelaunched_;  // until start()
+  std::vector<std::unique_ptr<asio::steady_timer>> restart_timers_;
+  unsigned failed_starts_ = 0;  // consecutive, over all slots
+  std::unordered_map<std::uint64_t, Task> tasks_;
+  std::uint64_t next_id_ = 1;
+  State state_ = State::running;
+  std::exception_ptr failure_;
+  std::vector<std::unique_ptr<TaskCompletion>> ready_waiters_, shutdown_waiters_;
+};
+
+}  // namespace corun::detail

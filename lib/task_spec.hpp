@@ -1,0 +1,29 @@
+#pragma once
+/// \file
+/// The encoded task spec: which registered worker, which input and output arrays. The parent
+/// encodes it once per worker object; a worker decodes it when it changes.
+
+#include <corun/data_iterator.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace corun::detail {
+
+struct DecodedSpec {
+  std::string worker_name;
+  DataIterator iterator;
+  std::optional<ArrayInfo> output;
+  std::uint64_t input_inode = 0;
+  std::uint64_t output_inode = 0;
+};
+
+std::string encode_spec(std::string_view worker_name, const DataIterator& iterator,
+                        const std::optional<ArrayInfo>& output, std::uint64_t input_inode,
+                        std::uint64_t output_inode);
+/// Throws std::invalid_argument naming the malformed field.
+DecodedSpec decode_spec(std::string_view bytes);
+
+}  // namespace corun::detail
