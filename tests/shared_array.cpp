@@ -8,6 +8,8 @@
 
 #include <corun/error.hpp>
 
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -395,6 +397,36 @@ TEST_CASE("sweep_stale_segments removes what a killed owner left", "[shared_arra
   CHECK(shm_exists(ours.name()));
   CHECK_FALSE(has_name(removed, ours.name()));
   CHECK_FALSE(has_name(corun::sweep_stale_segments(), name));
+}
+
+TEST_CASE("a live owner's segment survives the sweep whatever pid its name carries",
+          "[shared_array][sweep]") {
+  // A pid no process has now (as an owner in another PID namespace looks from here).
+  const pid_t gone = ::fork();
+  REQUIRE(gone >= 0);
+  if (gone == 0) ::_exit(0);
+  REQUIRE(::waitpid(gone, nullptr, 0) == gone);
+  const std::string name = "corun_" + std::to_string(gone) + "_0123456789abcdef";
+  auto a = Ints::create({8}, name);
+  auto moved = std::move(a);  // the liveness lock moves with the array
+  CHECK_FALSE(has_name(corun::sweep_stale_segments(), name));
+  CHECK(shm_exists(name));
+  // The owner's descriptor is the one that holds the lock; it is not inherited across exec.
+  int owner_fds = 0;
+  for (int fd = 0; fd < 1024; ++fd) {
+    char link[PATH_MAX] = {};
+    if (::readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), link, sizeof link - 1) > 0 &&
+        std::string(link) == "/dev/shm/" + name) {
+      ++owner_fds;
+      CHECK((::fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+    }
+  }
+  CHECK(owner_fds == 1);
+  {
+    Ints empty = std::move(moved);  // zero-size arrays keep their lock too
+    CHECK(shm_exists(name));
+  }
+  CHECK_FALSE(shm_exists(name));
 }
 
 TEST_CASE("sweep_stale_segments ignores names it did not make", "[shared_array][sweep]") {
