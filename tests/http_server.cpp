@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -340,6 +341,34 @@ TEST_CASE("over HTTP, each bad input is a 400 with a JSON error naming the field
   // Nothing crashed: the server still computes.
   CHECK(wait_job(client, id).at("result") == 55);
   CHECK(json_of(client.get("/jobs")).at("jobs").size() == 1);
+  server.signal(SIGTERM);
+  CHECK(server.wait() == 0);
+}
+
+TEST_CASE("over HTTP, a job whose array does not fit /dev/shm is a 507, not a worker SIGBUS",
+          "[http][server][failure]") {
+  // The server runs in its own mount namespace with a 64 MiB tmpfs on /dev/shm (needs root).
+  if (std::system("unshare -m true 2>/dev/null") != 0) {
+    WARN("skipped: cannot make a mount namespace here (unshare -m needs root)");
+    return;
+  }
+  ServerProcess server{{"-m", "sh", "-c",
+                        "mount -t tmpfs -o size=64m tmpfs /dev/shm && exec \"$0\" --port 0 "
+                        "--workers 1",
+                        ServerProcess::default_exe()},
+                       "/usr/bin/unshare"};
+  HttpClient client{server.port()};
+  // A long job holds a 40 MiB array; a second 40 MiB array does not fit beside it.
+  const auto primes = start_job(client, R"({"kind": "primes", "n": 5242880, "partitions": 64})");
+  const HttpResponse r = client.post("/jobs", R"({"kind": "sum", "n": 5242880, "partitions": 4})");
+  CHECK(r.status == 507);
+  CHECK_THAT(json_of(r).at("error").get<std::string>(),
+             Catch::Contains("needs 41943040 bytes but /dev/shm has 25165824 bytes free"));
+  CHECK(client.del("/jobs/" + std::to_string(primes)).status == 202);
+  CHECK(wait_job(client, primes).at("status") == "cancelled");
+  // Its array released, the same job fits and reaches its exact result.
+  const auto sum = start_job(client, R"({"kind": "sum", "n": 5242880, "partitions": 4})");
+  CHECK(wait_job(client, sum).at("result") == 13743897968640);
   server.signal(SIGTERM);
   CHECK(server.wait() == 0);
 }
