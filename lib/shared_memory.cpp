@@ -42,12 +42,33 @@ std::string describe(const ArrayInfo& a) {
 /// Python's SharedMemory takes names without the leading '/', shm_open wants one; corun
 /// accepts both spellings and stores the Python one.
 std::string normalize_name(const std::string& name) {
+  if (std::any_of(name.begin(), name.end(),
+                  [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
+    std::string shown;
+    for (const unsigned char c : name) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      shown += c < 0x20 || c == 0x7f || c == '\\' ? std::string(hex) : std::string(1, char(c));
+    }
+    throw std::invalid_argument("corun: invalid shared-memory segment name \"" + shown +
+                                "\": control characters are not allowed");
+  }
   std::string n = (!name.empty() && name[0] == '/') ? name.substr(1) : name;
   if (n.empty() || n.size() > 250 || n.find_first_of(std::string_view("/\0", 2)) != n.npos ||
       n == "." || n == "..")
     throw std::invalid_argument("corun: invalid shared-memory segment name \"" + name +
                                 "\": use 1 to 250 characters without '/' or NUL");
   return n;
+}
+
+/// Why shm_open of an existing name failed: permission (mode, owner) or absence.
+[[noreturn]] void throw_open_error(const std::string& name, const bip::interprocess_exception& e) {
+  if (e.get_native_error() == EACCES || e.get_native_error() == EPERM)
+    throw Error(errc::permission_denied,
+                "corun: permission denied opening shared-memory segment '" + name + "' (/dev/shm/" +
+                    name + "; its mode or owner forbids read-write): " + e.what());
+  throw Error(errc::segment_not_found, "corun: no shared-memory segment named '" + name +
+                                           "' (/dev/shm/" + name + "): " + e.what());
 }
 
 std::size_t shm_free_bytes() {
@@ -167,8 +188,7 @@ detail::Segment detail::Segment::attach(const ArrayInfo& array) {
   try {
     shm = bip::shared_memory_object(bip::open_only, seg.name_.c_str(), bip::read_write);
   } catch (const bip::interprocess_exception& e) {
-    throw Error(errc::segment_not_found, "corun: no shared-memory segment named '" + seg.name_ +
-                                             "' (/dev/shm/" + seg.name_ + "): " + e.what());
+    throw_open_error(seg.name_, e);
   }
   bip::offset_t size = 0;
   shm.get_size(size);
@@ -305,8 +325,7 @@ detail::MappedRows detail::map_rows(std::string_view array_name,
     try {
       shm = bip::shared_memory_object(bip::open_only, name.c_str(), bip::read_write);
     } catch (const bip::interprocess_exception& e) {
-      throw Error(errc::segment_not_found,
-                  "corun: cannot open shared-memory segment '" + name + "': " + e.what());
+      throw_open_error(name, e);
     }
     bip::offset_t size = 0;
     shm.get_size(size);
