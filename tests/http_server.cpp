@@ -96,6 +96,12 @@ std::vector<BadCase> bad_cases(const corun_server::Limits& limits) {
   return {
       {"", "body"},
       {"{", "body"},
+      {"\xff", "body"},
+      {R"({"kind": "sum\xff", "n": 10, "partitions": 3})", "body"},
+      {"\xef\xbb\xbf"
+       R"({"kind": "sum", "n": 10, "partitions": 3})",
+       "body"},
+      {R"({"kind": "sum", "n": 10, "n": 11, "partitions": 3})", "n"},
       {"{\"kind\": \"sum\", \"n\": 10, \"partitions\": 3", "body"},
       {"[1, 2]", "body"},
       {"42", "body"},
@@ -333,6 +339,13 @@ TEST_CASE("over HTTP, each bad input is a 400 with a JSON error naming the field
     const json error = json_of(r);
     CHECK(error.at("field") == c.field);
     CHECK_FALSE(error.at("error").get<std::string>().empty());
+  }
+  // A path that is not UTF-8 is a 400 with a JSON error too, not an empty reply.
+  for (const char* path : {"/%FF", "/jobs/%FF", "/\xff"}) {
+    INFO("path " << path);
+    const HttpResponse r = client.get(path);
+    CHECK(r.status == 400);
+    CHECK_THAT(json_of(r).at("error").get<std::string>(), Catch::Contains("not UTF-8"));
   }
   const auto id = start_job(client, R"({"kind": "sum", "n": 10, "partitions": 2})");
   const HttpResponse bad_wait = client.get("/jobs/" + std::to_string(id) + "?wait=lots");
