@@ -46,8 +46,8 @@
 namespace {
 
 using Router = restinio::router::express_router_t<>;
-using Traits = restinio::single_thread_traits_t<restinio::asio_timer_manager_t,
-                                                restinio::null_logger_t, Router>;
+using Traits =
+    restinio::single_thread_traits_t<restinio::asio_timer_manager_t, restinio::null_logger_t>;
 using restinio::request_handle_t;
 using restinio::request_handling_status_t;
 
@@ -110,7 +110,9 @@ request_handling_status_t reply(const request_handle_t& req, restinio::http_stat
 
 request_handling_status_t reply(const request_handle_t& req, restinio::http_status_line_t status,
                                 const nlohmann::json& body) {
-  return reply(req, std::move(status), body.dump());
+  // Replace, never throw: a message may quote bytes of a request that are not UTF-8.
+  return reply(req, std::move(status),
+               body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 nlohmann::json error_json(const std::string& message) {
@@ -249,6 +251,24 @@ struct App {
     return restinio::request_accepted();
   }
 
+  /// The router, behind a check it cannot make: its route matching throws on a path whose
+  /// percent-decoding is not UTF-8 (and RESTinio then closes the connection without a reply).
+  restinio::default_request_handler_t handler() {
+    return [router = std::shared_ptr<Router>(router())](const request_handle_t& req) {
+      const std::string path{req->header().path()};
+      // RESTinio's decoder checks UTF-8 as it goes: its failure is the router's.
+      auto decoded =
+          restinio::utils::try_unescape_percent_encoding<restinio::utils::relaxed_unescape_traits>(
+              path);
+      if (!decoded)
+        return reply(req, restinio::status_bad_request(),
+                     error_json("the path is not UTF-8 once percent-decoded (or not "
+                                "percent-encoded): " +
+                                decoded.error().giveout_description()));
+      return (*router)(req);
+    };
+  }
+
   std::unique_ptr<Router> router() {
     auto r = std::make_unique<Router>();
     r->http_get("/", [](const request_handle_t& req, auto) {
@@ -343,7 +363,7 @@ int main(int argc, char** argv) {
       restinio::server_settings_t<Traits>{}
           .address("127.0.0.1")
           .port(options->port)
-          .request_handler(app.router())
+          .request_handler(app.handler())
           // GET /jobs/{id}?wait=60 may keep a request open for a minute.
           .handle_request_timeout(std::chrono::seconds(App::max_wait_seconds + 5))
           // A body larger than 1 MiB closes the connection; up to it, POST /jobs answers 400

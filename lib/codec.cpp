@@ -11,4 +11,10 @@ void codec_format_error(const char* type, const std::string& why) {
   throw std::invalid_argument("corun::codec<" + std::string(type) + ">: " + why);
 }
 
+void codec_shape_error(const std::vector<std::size_t>& shape) {
+  std::string s = "shape {";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  codec_format_error("xtensor", s + "} overflows the address space");
+}
+
 }  // namespace corun::detail

@@ -3,6 +3,7 @@
 #include "wire.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <stdexcept>
 
 namespace corun {
@@ -66,6 +67,16 @@ void DataIterator::validate() const {
       shm_name.find_first_of(std::string_view("/\0", 2)) != std::string::npos)
     bad_field("shm_name", '"' + shm_name + '"',
               "must be at most 255 characters without '/' or NUL (omit the leading slash)");
+  if (std::any_of(shm_name.begin(), shm_name.end(),
+                  [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
+    std::string shown;
+    for (const unsigned char c : shm_name) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      shown += c < 0x20 || c == 0x7f || c == '\\' ? std::string(hex) : std::string(1, char(c));
+    }
+    bad_field("shm_name", '"' + shown + '"', "must not contain control characters");
+  }
   if (chunk_size == 0) bad_field("chunk_size", "0", "must be at least 1");
   if (shm_shape.empty()) bad_field("shm_shape", "{}", "needs at least one dimension");
   if (shm_shape.size() > kMaxDims)

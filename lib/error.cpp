@@ -36,6 +36,8 @@ class Category final : public std::error_category {
         return "worker process failed to start";
       case errc::pool_closed:
         return "process pool closed";
+      case errc::permission_denied:
+        return "permission denied on shared-memory segment";
     }
     return "unknown corun error " + std::to_string(value);
   }

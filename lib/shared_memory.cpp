@@ -6,6 +6,7 @@
 #include <boost/interprocess/shared_memory_object.hpp>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -18,6 +19,7 @@
 #include <mutex>
 #include <random>
 #include <stdexcept>
+#include <system_error>
 #include <utility>
 
 namespace bip = boost::interprocess;
@@ -40,6 +42,17 @@ std::string describe(const ArrayInfo& a) {
 /// Python's SharedMemory takes names without the leading '/', shm_open wants one; corun
 /// accepts both spellings and stores the Python one.
 std::string normalize_name(const std::string& name) {
+  if (std::any_of(name.begin(), name.end(),
+                  [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
+    std::string shown;
+    for (const unsigned char c : name) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      shown += c < 0x20 || c == 0x7f || c == '\\' ? std::string(hex) : std::string(1, char(c));
+    }
+    throw std::invalid_argument("corun: invalid shared-memory segment name \"" + shown +
+                                "\": control characters are not allowed");
+  }
   std::string n = (!name.empty() && name[0] == '/') ? name.substr(1) : name;
   if (n.empty() || n.size() > 250 || n.find_first_of(std::string_view("/\0", 2)) != n.npos ||
       n == "." || n == "..")
@@ -48,10 +61,37 @@ std::string normalize_name(const std::string& name) {
   return n;
 }
 
+/// Why shm_open of an existing name failed: permission (mode, owner) or absence.
+[[noreturn]] void throw_open_error(const std::string& name, const bip::interprocess_exception& e) {
+  if (e.get_native_error() == EACCES || e.get_native_error() == EPERM)
+    throw Error(errc::permission_denied,
+                "corun: permission denied opening shared-memory segment '" + name + "' (/dev/shm/" +
+                    name + "; its mode or owner forbids read-write): " + e.what());
+  throw Error(errc::segment_not_found, "corun: no shared-memory segment named '" + name +
+                                           "' (/dev/shm/" + name + "): " + e.what());
+}
+
 std::size_t shm_free_bytes() {
   struct statvfs st {};
   if (::statvfs(kShmDir, &st) != 0) return std::size_t(-1);  // no /dev/shm to ask: let mmap decide
   return static_cast<std::size_t>(st.f_bavail) * st.f_frsize;
+}
+
+/// Liveness of a segment is an open-file-description lock on it: its owner holds a read lock
+/// for the owner object's lifetime and the kernel drops it when the owner dies, whatever PID
+/// namespace the owner runs in; the sweep removes only what it can write-lock.
+bool ofd_lock(int fd, short type, bool wait) {
+  struct flock lock {};
+  lock.l_type = type;
+  lock.l_whence = SEEK_SET;  // l_start 0, l_len 0: the whole file
+  return ::fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &lock) == 0;
+}
+
+std::string not_enough(const std::string& name, const ArrayInfo& array, std::size_t bytes,
+                       std::size_t available) {
+  return "corun: array '" + name + "' " + describe(array) + " needs " + std::to_string(bytes) +
+         " bytes but /dev/shm has " + std::to_string(available) +
+         " bytes free (in a container, raise it with --shm-size)";
 }
 
 ino_t inode_of(int fd) {
@@ -61,6 +101,7 @@ ino_t inode_of(int fd) {
 }  // namespace
 
 struct detail::Segment::Mapping {
+  bip::shared_memory_object shm;  // an owner keeps its fd open: it carries the liveness lock
   bip::mapped_region region;
 };
 
@@ -88,8 +129,9 @@ detail::Segment::~Segment() {
 }
 
 void detail::Segment::release() noexcept {
-  mapping_.reset();
+  // Unlink before the fd (and with it the liveness lock) goes away.
   if (owner_) bip::shared_memory_object::remove(name_.c_str());
+  mapping_.reset();
   owner_ = false;
   data_ = nullptr;
 }
@@ -98,12 +140,8 @@ detail::Segment detail::Segment::create(const ArrayInfo& array) {
   Segment seg;
   seg.name_ = normalize_name(array.name);
   const std::size_t bytes = array.bytes();
-  const std::size_t available = shm_free_bytes();
-  if (bytes > available)
-    throw Error(errc::not_enough_shared_memory,
-                "corun: array '" + seg.name_ + "' " + describe(array) + " needs " +
-                    std::to_string(bytes) + " bytes but /dev/shm has " + std::to_string(available) +
-                    " bytes free (in a container, raise it with --shm-size)");
+  if (const std::size_t available = shm_free_bytes(); bytes > available)
+    throw Error(errc::not_enough_shared_memory, not_enough(seg.name_, array, bytes, available));
   bip::shared_memory_object shm;
   try {
     bip::permissions owner_only;
@@ -118,12 +156,27 @@ detail::Segment detail::Segment::create(const ArrayInfo& array) {
                 "corun: cannot create segment '" + seg.name_ + "': " + e.what());
   }
   seg.owner_ = true;  // from here on the destructor removes it, also when mapping fails
-  shm.truncate(static_cast<bip::offset_t>(bytes));
-  seg.bytes_ = bytes;
+  const int fd = shm.get_mapping_handle().handle;
+  // Blocking: only a sweep holds a write lock, for the moment it looks at a 0-byte segment.
+  if (!ofd_lock(fd, F_RDLCK, true))
+    throw std::system_error(errno, std::generic_category(),
+                            "corun: cannot lock segment '" + seg.name_ + "'");
+  seg.mapping_ = std::make_unique<Mapping>(Mapping{std::move(shm), {}});
   if (bytes > 0) {
-    seg.mapping_ = std::make_unique<Mapping>(Mapping{bip::mapped_region(shm, bip::read_write)});
+    // Reserve every page now: a sparse segment that outgrows /dev/shm later is a SIGBUS.
+    if (const int err = ::posix_fallocate(fd, 0, static_cast<off_t>(bytes)); err != 0) {
+      seg.release();
+      if (err == ENOSPC || err == EFBIG)
+        throw Error(errc::not_enough_shared_memory,
+                    not_enough(seg.name_, array, bytes, shm_free_bytes()));
+      throw std::system_error(err, std::generic_category(),
+                              "corun: cannot reserve " + std::to_string(bytes) +
+                                  " bytes for segment '" + seg.name_ + "'");
+    }
+    seg.mapping_->region = bip::mapped_region(seg.mapping_->shm, bip::read_write);
     seg.data_ = seg.mapping_->region.get_address();
   }
+  seg.bytes_ = bytes;
   return seg;
 }
 
@@ -135,8 +188,7 @@ detail::Segment detail::Segment::attach(const ArrayInfo& array) {
   try {
     shm = bip::shared_memory_object(bip::open_only, seg.name_.c_str(), bip::read_write);
   } catch (const bip::interprocess_exception& e) {
-    throw Error(errc::segment_not_found, "corun: no shared-memory segment named '" + seg.name_ +
-                                             "' (/dev/shm/" + seg.name_ + "): " + e.what());
+    throw_open_error(seg.name_, e);
   }
   bip::offset_t size = 0;
   shm.get_size(size);
@@ -146,7 +198,7 @@ detail::Segment detail::Segment::attach(const ArrayInfo& array) {
                                              describe(array) + " needs " + std::to_string(needed));
   seg.bytes_ = static_cast<std::size_t>(size);
   if (size > 0) {
-    seg.mapping_ = std::make_unique<Mapping>(Mapping{bip::mapped_region(shm, bip::read_write)});
+    seg.mapping_ = std::make_unique<Mapping>(Mapping{{}, bip::mapped_region(shm, bip::read_write)});
     seg.data_ = seg.mapping_->region.get_address();
   }
   return seg;
@@ -173,8 +225,16 @@ std::vector<std::string> sweep_stale_segments() {
     if (std::sscanf(name.c_str(), "corun_%d_%16llx%n", &pid, &tag, &consumed) != 2 ||
         static_cast<std::size_t>(consumed) != name.size() || pid <= 0)
       continue;
-    if (::kill(pid, 0) == 0 || errno != ESRCH) continue;  // owner alive (or not ours to judge)
-    if (::shm_unlink(("/" + name).c_str()) == 0) removed.push_back(name);
+    const int fd = ::shm_open(("/" + name).c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
+    if (fd < 0) continue;  // gone meanwhile, or not ours to open
+    // The owner's read lock says it lives. A 0-byte segment may be one whose creator has not
+    // taken its lock yet (or an empty array): there the pid in the name decides.
+    struct stat st {};
+    if (ofd_lock(fd, F_WRLCK, false) && ::fstat(fd, &st) == 0 &&
+        (st.st_size > 0 || (::kill(pid, 0) != 0 && errno == ESRCH)) &&
+        ::shm_unlink(("/" + name).c_str()) == 0)
+      removed.push_back(name);
+    ::close(fd);
   }
   ::closedir(dir);
   return removed;
@@ -265,8 +325,7 @@ detail::MappedRows detail::map_rows(std::string_view array_name,
     try {
       shm = bip::shared_memory_object(bip::open_only, name.c_str(), bip::read_write);
     } catch (const bip::interprocess_exception& e) {
-      throw Error(errc::segment_not_found,
-                  "corun: cannot open shared-memory segment '" + name + "': " + e.what());
+      throw_open_error(name, e);
     }
     bip::offset_t size = 0;
     shm.get_size(size);

@@ -2,6 +2,10 @@
 
 #include <catch2/catch.hpp>
 #include <complex>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
 #include <xtensor/xio.hpp>
 
 using corun::codec;
@@ -71,4 +75,89 @@ TEST_CASE("malformed result bytes are rejected with std::invalid_argument", "[co
   huge.append(reinterpret_cast<const char*>(&dim), 8);
   huge.append(reinterpret_cast<const char*>(&dim), 8);
   CHECK_THROWS_AS(codec<xt::xarray<double>>::decode(huge), std::invalid_argument);
+}
+
+namespace {
+std::string shape_bytes(const std::vector<std::uint64_t>& dims) {
+  std::string out;
+  const auto rank = static_cast<std::uint32_t>(dims.size());
+  out.append(reinterpret_cast<const char*>(&rank), sizeof rank);
+  for (std::uint64_t d : dims) out.append(reinterpret_cast<const char*>(&d), sizeof d);
+  return out;
+}
+
+/// Decodes `bytes` as T: it either succeeds, and then encodes back to exactly `bytes`, or
+/// throws std::invalid_argument. Anything else (another exception, UB under UBSan) fails.
+template <class T>
+void decode_quietly(const std::string& bytes) {
+  try {
+    const T value = codec<T>::decode(bytes);
+    std::string again;
+    codec<T>::encode(value, again);
+    if (again != bytes) FAIL("decoded bytes do not encode back to themselves");
+  } catch (const std::invalid_argument&) {
+  }
+}
+
+template <class... T>
+void decode_with_each(const std::string& bytes) {
+  (decode_quietly<T>(bytes), ...);
+}
+}  // namespace
+
+TEST_CASE("a zero dimension beside huge ones is rejected before the shape is built",
+          "[codec][failure]") {
+  const std::uint64_t huge = std::uint64_t{1} << 62;
+  CHECK_THROWS_WITH(codec<xt::xarray<double>>::decode(shape_bytes({0, huge, huge})),
+                    Catch::Contains("shape {0, 4611686018427387904, 4611686018427387904} "
+                                    "overflows"));
+  CHECK_THROWS_AS((codec<xt::xtensor<std::int64_t, 3>>::decode(shape_bytes({huge, huge, 0}))),
+                  std::invalid_argument);
+  // Empty arrays with sane shapes still decode, shape kept.
+  const auto empty = codec<xt::xarray<float>>::decode(shape_bytes({0, 1u << 20, 1u << 20}));
+  CHECK(empty.size() == 0);
+  CHECK(empty.shape() == std::vector<std::size_t>{0, 1u << 20, 1u << 20});
+}
+
+TEST_CASE("every decoder rejects random, truncated and ill-shaped bytes with invalid_argument",
+          "[codec][failure][fuzz]") {
+  std::mt19937_64 rng{20240610};  // fixed: a failure reproduces
+  const std::uint64_t dims[] = {0,
+                                1,
+                                2,
+                                3,
+                                7,
+                                255,
+                                std::uint64_t{1} << 31,
+                                std::uint64_t{1} << 32,
+                                std::uint64_t{1} << 61,
+                                std::uint64_t{1} << 62,
+                                std::uint64_t{1} << 63,
+                                ~std::uint64_t{0}};
+  const auto all_decoders = [](const std::string& bytes) {
+    decode_with_each<std::int8_t, std::int64_t, double, Point, std::complex<float>, std::string,
+                     std::vector<std::int32_t>, std::vector<double>, std::vector<Point>,
+                     xt::xarray<double>, xt::xarray<std::int8_t>,
+                     xt::xarray<std::uint16_t, xt::layout_type::column_major>,
+                     xt::xtensor<float, 1>, xt::xtensor<std::int64_t, 2>,
+                     xt::xtensor<double, 3, xt::layout_type::column_major>>(bytes);
+  };
+  for (int round = 0; round < 3000; ++round) {
+    // Random bytes of random length.
+    std::string random(rng() % 64, '\0');
+    for (char& c : random) c = static_cast<char>(rng());
+    all_decoders(random);
+    // A random shape from the edge values, with a payload that is empty, short or exact.
+    std::vector<std::uint64_t> shape(rng() % 5);
+    for (auto& d : shape) d = dims[rng() % std::size(dims)];
+    std::string shaped = shape_bytes(shape);
+    shaped.append(rng() % 3 == 0 ? 8 * (rng() % 4) : rng() % 40, '\x01');
+    all_decoders(shaped);
+    // A valid encoding, truncated anywhere.
+    xt::xarray<double> valid = xt::xarray<double>::from_shape({rng() % 3, rng() % 3 + 1});
+    std::string encoded;
+    codec<xt::xarray<double>>::encode(valid, encoded);
+    encoded.resize(rng() % (encoded.size() + 1));
+    all_decoders(encoded);
+  }
 }

@@ -234,6 +234,9 @@ TEST_CASE("bad names and shapes are rejected", "[data_iterator][failure]") {
   CHECK_THROWS_WITH(it.validate(), Catch::Contains("shm_name = \"a/b\""));
   it.shm_name = std::string("corun_test\0x", 12);
   CHECK_THROWS_WITH(it.validate(), Catch::Contains("shm_name"));
+  it.shm_name = "corun\ttest";
+  CHECK_THROWS_WITH(it.validate(), Catch::Contains("shm_name = \"corun\\x09test\": must not "
+                                                   "contain control characters"));
   it.shm_name = std::string(256, 'a');
   CHECK_THROWS_WITH(it.validate(), Catch::Contains("shm_name"));
   it.shm_name = "corun_test_iter";

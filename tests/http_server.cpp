@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -95,6 +96,12 @@ std::vector<BadCase> bad_cases(const corun_server::Limits& limits) {
   return {
       {"", "body"},
       {"{", "body"},
+      {"\xff", "body"},
+      {R"({"kind": "sum\xff", "n": 10, "partitions": 3})", "body"},
+      {"\xef\xbb\xbf"
+       R"({"kind": "sum", "n": 10, "partitions": 3})",
+       "body"},
+      {R"({"kind": "sum", "n": 10, "n": 11, "partitions": 3})", "n"},
       {"{\"kind\": \"sum\", \"n\": 10, \"partitions\": 3", "body"},
       {"[1, 2]", "body"},
       {"42", "body"},
@@ -333,6 +340,13 @@ TEST_CASE("over HTTP, each bad input is a 400 with a JSON error naming the field
     CHECK(error.at("field") == c.field);
     CHECK_FALSE(error.at("error").get<std::string>().empty());
   }
+  // A path that is not UTF-8 is a 400 with a JSON error too, not an empty reply.
+  for (const char* path : {"/%FF", "/jobs/%FF", "/\xff"}) {
+    INFO("path " << path);
+    const HttpResponse r = client.get(path);
+    CHECK(r.status == 400);
+    CHECK_THAT(json_of(r).at("error").get<std::string>(), Catch::Contains("not UTF-8"));
+  }
   const auto id = start_job(client, R"({"kind": "sum", "n": 10, "partitions": 2})");
   const HttpResponse bad_wait = client.get("/jobs/" + std::to_string(id) + "?wait=lots");
   CHECK(bad_wait.status == 400);
@@ -340,6 +354,34 @@ TEST_CASE("over HTTP, each bad input is a 400 with a JSON error naming the field
   // Nothing crashed: the server still computes.
   CHECK(wait_job(client, id).at("result") == 55);
   CHECK(json_of(client.get("/jobs")).at("jobs").size() == 1);
+  server.signal(SIGTERM);
+  CHECK(server.wait() == 0);
+}
+
+TEST_CASE("over HTTP, a job whose array does not fit /dev/shm is a 507, not a worker SIGBUS",
+          "[http][server][failure]") {
+  // The server runs in its own mount namespace with a 64 MiB tmpfs on /dev/shm (needs root).
+  if (std::system("unshare -m true 2>/dev/null") != 0) {
+    WARN("skipped: cannot make a mount namespace here (unshare -m needs root)");
+    return;
+  }
+  ServerProcess server{{"-m", "sh", "-c",
+                        "mount -t tmpfs -o size=64m tmpfs /dev/shm && exec \"$0\" --port 0 "
+                        "--workers 1",
+                        ServerProcess::default_exe()},
+                       "/usr/bin/unshare"};
+  HttpClient client{server.port()};
+  // A long job holds a 40 MiB array; a second 40 MiB array does not fit beside it.
+  const auto primes = start_job(client, R"({"kind": "primes", "n": 5242880, "partitions": 64})");
+  const HttpResponse r = client.post("/jobs", R"({"kind": "sum", "n": 5242880, "partitions": 4})");
+  CHECK(r.status == 507);
+  CHECK_THAT(json_of(r).at("error").get<std::string>(),
+             Catch::Contains("needs 41943040 bytes but /dev/shm has 25165824 bytes free"));
+  CHECK(client.del("/jobs/" + std::to_string(primes)).status == 202);
+  CHECK(wait_job(client, primes).at("status") == "cancelled");
+  // Its array released, the same job fits and reaches its exact result.
+  const auto sum = start_job(client, R"({"kind": "sum", "n": 5242880, "partitions": 4})");
+  CHECK(wait_job(client, sum).at("result") == 13743897968640);
   server.signal(SIGTERM);
   CHECK(server.wait() == 0);
 }

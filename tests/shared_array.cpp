@@ -8,6 +8,8 @@
 
 #include <corun/error.hpp>
 
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -208,6 +210,57 @@ TEST_CASE("attach names a missing segment", "[shared_array][failure]") {
   CHECK_FALSE(shm_exists("corun_test_missing"));
 }
 
+TEST_CASE("attach to a segment this user may not open says permission denied, naming it",
+          "[shared_array][failure]") {
+  auto a = Ints::create({4}, "corun_test_perm");
+  REQUIRE(::chmod("/dev/shm/corun_test_perm", 0000) == 0);
+  // root bypasses permission checks: the attach runs in a child that drops to nobody.
+  int out[2];
+  REQUIRE(::pipe(out) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::close(out[0]);
+    if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) ::_exit(3);
+    std::string report;
+    try {
+      (void)Ints::attach("corun_test_perm", {4});
+      report = "attached";
+    } catch (const corun::Error& e) {
+      report = std::to_string(e.code().value()) + " " + e.what();
+    }
+    const bool sent =
+        ::write(out[1], report.data(), report.size()) == static_cast<ssize_t>(report.size());
+    ::_exit(sent ? 0 : 4);
+  }
+  ::close(out[1]);
+  std::string report;
+  char buf[512];
+  ssize_t n;
+  while ((n = ::read(out[0], buf, sizeof buf)) > 0) report.append(buf, static_cast<std::size_t>(n));
+  ::close(out[0]);
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  CHECK_THAT(report,
+             Catch::StartsWith(std::to_string(static_cast<int>(corun::errc::permission_denied)) +
+                               " corun: permission denied opening shared-memory segment "
+                               "'corun_test_perm'"));
+}
+
+TEST_CASE("names with control characters are rejected, the name shown escaped",
+          "[shared_array][failure]") {
+  for (const std::string name : {"corun_test_\n", "corun\x1b[31m", "corun_test_\x7f"}) {
+    CHECK_THROWS_AS(Ints::create({1}, name), std::invalid_argument);
+    CHECK_THROWS_AS(Ints::attach(name, {1}), std::invalid_argument);
+  }
+  CHECK_THROWS_WITH(Ints::create({1}, "corun_test_\n\\"),
+                    "corun: invalid shared-memory segment name \"corun_test_\\x0a\\x5c\": "
+                    "control characters are not allowed");
+  CHECK(corun::test::shm_entries("corun_test_").empty());
+}
+
 TEST_CASE("attach to a segment too small for the shape gives both sizes",
           "[shared_array][failure]") {
   auto a = Ints::create({4}, "corun_test_small");
@@ -395,6 +448,36 @@ TEST_CASE("sweep_stale_segments removes what a killed owner left", "[shared_arra
   CHECK(shm_exists(ours.name()));
   CHECK_FALSE(has_name(removed, ours.name()));
   CHECK_FALSE(has_name(corun::sweep_stale_segments(), name));
+}
+
+TEST_CASE("a live owner's segment survives the sweep whatever pid its name carries",
+          "[shared_array][sweep]") {
+  // A pid no process has now (as an owner in another PID namespace looks from here).
+  const pid_t gone = ::fork();
+  REQUIRE(gone >= 0);
+  if (gone == 0) ::_exit(0);
+  REQUIRE(::waitpid(gone, nullptr, 0) == gone);
+  const std::string name = "corun_" + std::to_string(gone) + "_0123456789abcdef";
+  auto a = Ints::create({8}, name);
+  auto moved = std::move(a);  // the liveness lock moves with the array
+  CHECK_FALSE(has_name(corun::sweep_stale_segments(), name));
+  CHECK(shm_exists(name));
+  // The owner's descriptor is the one that holds the lock; it is not inherited across exec.
+  int owner_fds = 0;
+  for (int fd = 0; fd < 1024; ++fd) {
+    char link[PATH_MAX] = {};
+    if (::readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), link, sizeof link - 1) > 0 &&
+        std::string(link) == "/dev/shm/" + name) {
+      ++owner_fds;
+      CHECK((::fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+    }
+  }
+  CHECK(owner_fds == 1);
+  {
+    Ints empty = std::move(moved);  // zero-size arrays keep their lock too
+    CHECK(shm_exists(name));
+  }
+  CHECK_FALSE(shm_exists(name));
 }
 
 TEST_CASE("sweep_stale_segments ignores names it did not make", "[shared_array][sweep]") {

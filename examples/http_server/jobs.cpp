@@ -9,10 +9,12 @@
 #include <cstring>
 #include <numeric>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 namespace corun_server {
 
@@ -258,17 +260,46 @@ std::variant<std::uint64_t, BadRequest> count_field(const nlohmann::json& body, 
 
 }  // namespace
 
+std::optional<std::string> not_utf8(std::string_view text) {
+  try {
+    // nlohmann's serialiser checks UTF-8 and names the first bad byte and its index.
+    (void)nlohmann::json(std::string(text)).dump();
+    return std::nullopt;
+  } catch (const nlohmann::json::type_error& e) {
+    const std::string what = e.what();
+    const auto at = what.find("invalid UTF-8");
+    return "not UTF-8 (" + (at == what.npos ? what : what.substr(at)) + ")";
+  }
+}
+
 std::variant<JobRequest, BadRequest> parse_job_request(std::string_view body,
                                                        const Limits& limits) {
   if (body.size() > limits.max_body_bytes)
     return BadRequest{"body", "the body is " + std::to_string(body.size()) +
                                   " bytes; the limit is " + std::to_string(limits.max_body_bytes)};
+  if (auto bad = not_utf8(body)) return BadRequest{"body", "the body is " + *bad};
+  if (body.substr(0, 3) == "\xef\xbb\xbf")
+    return BadRequest{"body", "the body starts with a UTF-8 byte order mark; send plain JSON"};
+  // nlohmann keeps the last of duplicated keys silently: track each object's keys.
+  std::vector<std::set<std::string>> keys;
+  std::string duplicate;
+  const nlohmann::json::parser_callback_t find_duplicates =
+      [&](int, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+        if (event == nlohmann::json::parse_event_t::object_start) keys.emplace_back();
+        if (event == nlohmann::json::parse_event_t::object_end && !keys.empty()) keys.pop_back();
+        if (event == nlohmann::json::parse_event_t::key && !keys.empty() &&
+            !keys.back().insert(parsed.get<std::string>()).second && duplicate.empty())
+          duplicate = parsed.get<std::string>();
+        return true;
+      };
   nlohmann::json json;
   try {
-    json = nlohmann::json::parse(body);
+    json = nlohmann::json::parse(body, find_duplicates);
   } catch (const nlohmann::json::parse_error& e) {
     return BadRequest{"body", std::string("malformed JSON: ") + e.what()};
   }
+  if (!duplicate.empty())
+    return BadRequest{duplicate, "field \"" + duplicate + "\" is given more than once"};
   if (!json.is_object())
     return BadRequest{"body", "the body must be a JSON object {\"kind\", \"n\", \"partitions\"}"};
   for (const auto& [key, value] : json.items())

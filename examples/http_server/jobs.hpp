@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -54,6 +55,9 @@ struct BadRequest {
   std::string message;
   nlohmann::json to_json() const { return {{"error", message}, {"field", field}}; }
 };
+
+/// Why `text` is not valid UTF-8 ("not UTF-8 (invalid UTF-8 byte at index ...)"), or nothing.
+std::optional<std::string> not_utf8(std::string_view text);
 
 /// Parses and checks a POST /jobs body `{"kind": ..., "n": ..., "partitions": ...}`.
 std::variant<JobRequest, BadRequest> parse_job_request(std::string_view body, const Limits& limits);

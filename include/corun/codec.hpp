@@ -33,6 +33,7 @@ struct codec;
 namespace detail {
 [[noreturn]] void codec_size_error(const char* type, std::size_t got, std::size_t expected);
 [[noreturn]] void codec_format_error(const char* type, const std::string& why);
+[[noreturn]] void codec_shape_error(const std::vector<std::size_t>& shape);
 
 template <class T>
 inline constexpr bool is_byte_copyable =
@@ -107,16 +108,24 @@ struct xtensor_codec {
                                           " vs " + std::to_string(Container::rank) + ")");
     }
     std::vector<std::size_t> shape(rank);
-    std::size_t count = 1;
     for (auto& d : shape) {
       std::uint64_t dim;
       std::memcpy(&dim, bytes.data(), sizeof dim);
       bytes.remove_prefix(sizeof dim);
       d = static_cast<std::size_t>(dim);
-      if (d != 0 && count > bytes.size() / d)
-        codec_format_error("xtensor", "shape exceeds payload");
-      count *= d;
     }
+    // xtensor's strides are signed products of the dimensions, zeros aside: a zero dimension
+    // must not let huge ones through, so bound the product of the non-zero ones.
+    std::size_t nonzero = 1;
+    bool empty = false;
+    for (std::size_t d : shape) {
+      if (d == 0)
+        empty = true;
+      else if (__builtin_mul_overflow(nonzero, d, &nonzero) ||
+               nonzero > static_cast<std::size_t>(PTRDIFF_MAX) / sizeof(value_type))
+        codec_shape_error(shape);
+    }
+    const std::size_t count = empty ? 0 : nonzero;
     if (bytes.size() != count * sizeof(value_type))
       codec_size_error("xtensor payload", bytes.size(), count * sizeof(value_type));
     Container value;

@@ -39,6 +39,8 @@ enum class errc {
   worker_start_failed,
   /// The pool is shutting down or was terminated.
   pool_closed,
+  /// A shared-memory segment exists but this process may not open it (its mode or owner).
+  permission_denied,
 };
 
 /// The category of corun::errc values.
