@@ -45,11 +45,9 @@ std::string describe_wait_status(int status) {
   return "ended with wait status " + std::to_string(status);
 }
 
-bool ChildRegistry::add(std::shared_ptr<ChildProcess> child) {
+bool ChildRegistry::closed() const {
   const std::lock_guard lock(mutex_);
-  if (closed_) return false;
-  children_.push_back(std::move(child));
-  return true;
+  return closed_;
 }
 
 void ChildRegistry::remove(const ChildProcess* child) {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -41,9 +42,19 @@ std::string describe_wait_status(int status);
 /// The live children of one pool. Any thread may call it.
 class ChildRegistry {
  public:
-  /// Adds a started child; false (and nothing added) once the registry is closed: the caller
-  /// must then kill it.
-  bool add(std::shared_ptr<ChildProcess> child);
+  /// Runs `start` and adds the child it returns, unless the registry is closed (then it throws
+  /// std::runtime_error and starts nothing). Holds the registry meanwhile, so that
+  /// close_and_kill_all() never misses a child being started.
+  template <class Start>
+  auto start(Start start) {
+    const std::lock_guard lock(mutex_);
+    if (closed_) throw std::runtime_error("the pool was terminated");
+    auto started = start();
+    children_.push_back(started.process);
+    return started;
+  }
+  /// True once close_and_kill_all() ran.
+  bool closed() const;
   void remove(const ChildProcess* child);
   /// Pids of the children added and not removed.
   std::vector<pid_t> pids() const;

@@ -218,6 +218,8 @@ void PoolCore::on_slot_ready(WorkerSlot& slot) {
 }
 
 void PoolCore::on_slot_ended(WorkerSlot& slot, SlotEnd end) {
+  // terminate() on another thread killed it: its tasks were aborted, not crashed.
+  if (children_.closed() && state_ != State::failed) return terminate_on_strand();
   const int index = slot.index();
   auto keep = slots_[static_cast<std::size_t>(index)];  // the slot outlives this call
   dispatcher_.reset(static_cast<std::size_t>(index));

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <csignal>
 #include <exception>
-#include <stdexcept>
 #include <utility>
 
 namespace corun::detail {
@@ -21,12 +20,7 @@ std::uint32_t max_incoming_body(std::uint64_t max_result_bytes) {
 }  // namespace
 
 LaunchedWorker launch_and_register(const ProcessSlotConfig& config) {
-  LaunchedWorker launched = launch_worker(config.method, config.argv);
-  if (!config.children->add(launched.process)) {
-    launched.process->kill_and_reap();
-    throw std::runtime_error("the pool was terminated");
-  }
-  return launched;
+  return config.children->start([&config] { return launch_worker(config.method, config.argv); });
 }
 
 ProcessSlot::ProcessSlot(int index, SlotEvents& events, const asio::any_io_executor& strand,

@@ -531,3 +531,29 @@ TEST_CASE("on_cancel = kill kills the running tasks' workers on a plain cancella
   drive(io, again);
   CHECK(pool.worker_pids().at(0) != first);
 }
+
+TEST_CASE("terminating or destroying the pool under a run fails the run",
+          "[orchestrator][lifecycle]") {
+  const bool destroy = GENERATE(false, true);
+  asio::io_context io;
+  auto pool = std::make_unique<ProcessPool>(io.get_executor(), PoolOptions{.workers = 2});
+  auto ints = iota_array(100);
+  ints[99] = -5;  // the last slice blocks forever: the run cannot end by itself
+  corun::test::Faulty faulty{DataIterator::over(ints, 1)};
+  WorkerOrchestrator orch{*pool, {&faulty}};
+  auto future = orch.async_run(asio::use_future);
+  // Every slice fits in the default window: all are submitted before the first result.
+  while (orch.progress()->done < 10) io.run_one();
+  if (destroy)
+    pool.reset();
+  else
+    pool->terminate();
+  try {
+    drive(io, future);
+    FAIL("the run completed although its pool was terminated");
+  } catch (const Error& e) {
+    CHECK(e.code() == errc::pool_closed);
+    CHECK_THAT(e.what(), Catch::Contains("terminated during the run"));
+  }
+  CHECK(corun::test::child_pids().empty());
+}

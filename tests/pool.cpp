@@ -5,17 +5,21 @@
 #include "workers.hpp"
 
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <asio/co_spawn.hpp>
+#include <asio/executor_work_guard.hpp>
 #include <asio/experimental/deferred.hpp>
 #include <asio/io_context.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <csignal>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <thread>
 
@@ -336,4 +340,124 @@ TEST_CASE("a segment name reused for a new array is remapped by the workers", "[
                                            asio::use_future);
     CHECK(drive(io, sum) == 1000 * round);
   }
+}
+
+TEST_CASE("a pool destroyed while 4 threads run its executor calls every handler exactly once",
+          "[pool][threads][lifecycle]") {
+  auto ints = iota_array(4000);
+  const auto it = DataIterator::over(ints, 1);
+  const int fds = corun::test::open_fd_count();
+  for (int round = 0; round < 20; ++round) {
+    asio::io_context io;
+    auto work = asio::make_work_guard(io);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 4; ++i) threads.emplace_back([&io] { io.run(); });
+    std::atomic<int> calls{0}, results{0}, aborted{0}, wrong{0};
+    std::promise<void> some_done;
+    {
+      ProcessPool pool{io.get_executor(), {.workers = 2}};
+      for (Slice s : it)
+        pool.async_execute<AddInts>(it, s, [&, s](std::exception_ptr e, std::int64_t v) {
+          if (!e) {
+            // Slice {i, i + 1} of 1..n sums to i + 1.
+            if (v != static_cast<std::int64_t>(s.start) + 1) ++wrong;
+            ++results;
+          } else {
+            try {
+              std::rethrow_exception(e);
+            } catch (const std::system_error& error) {
+              if (error.code() == asio::error::operation_aborted) ++aborted;
+            } catch (...) {
+            }
+          }
+          if (++calls == 100) some_done.set_value();
+        });
+      // The pool goes out of scope while other threads run its handlers.
+      some_done.get_future().wait();
+    }
+    CHECK(corun::test::child_pids().empty());
+    work.reset();
+    for (auto& t : threads) t.join();  // run() returns: nothing of the pool is left pending
+    CHECK(calls == 4000);
+    CHECK(results + aborted == 4000);
+    CHECK(results >= 100);
+    CHECK(wrong == 0);
+  }
+  CHECK(corun::test::open_fd_count() == fds);
+}
+
+TEST_CASE("terminate from another thread while the loop runs fails queued tasks, once each",
+          "[pool][threads][lifecycle]") {
+  asio::io_context io;
+  auto work = asio::make_work_guard(io);
+  std::thread loop([&io] { io.run(); });
+  auto ints = iota_array(4);
+  ints[0] = -5;  // blocks forever
+  const auto it = DataIterator::over(ints, 2);
+  ProcessPool pool{io.get_executor(), {.workers = 1}};
+  auto blocked = pool.async_execute<corun::test::Faulty>(it, Slice{0, 2}, asio::use_future);
+  auto queued = pool.async_execute<AddInts>(it, Slice{2, 4}, asio::use_future);
+  pool.terminate();
+  CHECK(pool.worker_pids().empty());
+  CHECK(corun::test::child_pids().empty());
+  CHECK_THROWS_AS(blocked.get(), std::system_error);
+  CHECK_THROWS_AS(queued.get(), std::system_error);
+  work.reset();
+  loop.join();
+}
+
+TEST_CASE("a replacement that cannot start (no descriptors left) fails the pool, not io.run()",
+          "[pool][failure]") {
+  asio::io_context io;
+  ProcessPool pool{io.get_executor(), {.workers = 1, .start_attempts = 3}};
+  auto ready = pool.async_wait_ready(asio::use_future);
+  drive(io, ready);
+  auto ints = iota_array(4);
+  ints[1] = -2;  // SIGSEGV: the worker must be replaced
+  const auto it = DataIterator::over(ints, 2);
+  rlimit saved{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
+  // No new descriptor at all: the replacement's socketpair fails with EMFILE.
+  rlimit low = saved;
+  low.rlim_cur = 3;
+  auto crash = pool.async_execute<corun::test::Faulty>(it, Slice{0, 2}, asio::use_future);
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+  try {
+    CHECK_THROWS_AS(drive(io, crash), TaskFailed);
+    auto next = pool.async_execute<AddInts>(it, Slice{2, 4}, asio::use_future);
+    try {
+      drive(io, next);  // an exception out of io.run_one() would fail the test here
+      FAIL("the pool ran a task without any worker");
+    } catch (const Error& e) {
+      CHECK(e.code() == errc::worker_start_failed);
+      CHECK_THAT(e.what(), Catch::Contains("Too many open files") &&
+                               Catch::Contains("3 consecutive worker starts failed"));
+    }
+  } catch (...) {
+    ::setrlimit(RLIMIT_NOFILE, &saved);
+    throw;
+  }
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &saved) == 0);
+  CHECK(corun::test::child_pids().empty());
+}
+
+TEST_CASE("a worker_init that throws once is retried and the pool heals", "[pool][failure]") {
+  const auto method = GENERATE(StartMethod::spawn, StartMethod::fork, StartMethod::serial);
+  char dir_template[] = "/tmp/corun_flaky_XXXXXX";
+  REQUIRE(::mkdtemp(dir_template) != nullptr);
+  const std::string marker = std::string(dir_template) + "/failed_once";
+  ::setenv("CORUN_TEST_FLAKY_MARKER", marker.c_str(), 1);
+  asio::io_context io;
+  ProcessPool pool{io.get_executor(),
+                   {.workers = 2, .start_method = method, .worker_init = corun::test::flaky_init}};
+  auto ready = pool.async_wait_ready(asio::use_future);
+  drive(io, ready);
+  auto ints = iota_array(10);
+  auto sum =
+      pool.async_execute<AddInts>(DataIterator::over(ints, 10), Slice{0, 10}, asio::use_future);
+  CHECK(drive(io, sum) == 55);
+  CHECK(::access(marker.c_str(), F_OK) == 0);  // it did fail once
+  ::unlink(marker.c_str());
+  ::rmdir(dir_template);
+  ::unsetenv("CORUN_TEST_FLAKY_MARKER");
 }

@@ -105,6 +105,15 @@ void exit_hook(const WorkerInfo& info) {
   std::ofstream(std::string(dir) + "/exit_" + std::to_string(info.worker_id)) << info.pid;
 }
 
+void flaky_init(const WorkerInfo&) {
+  const char* marker = std::getenv("CORUN_TEST_FLAKY_MARKER");
+  if (marker == nullptr) return;
+  const int fd = ::open(marker, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) return;  // someone failed already
+  ::close(fd);
+  throw std::runtime_error("flaky_init fails once");
+}
+
 SharedArray<std::int64_t> iota_array(std::size_t n) {
   auto a = SharedArray<std::int64_t>::create({n});
   std::iota(a.begin(), a.end(), std::int64_t{1});

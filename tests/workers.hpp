@@ -97,6 +97,10 @@ struct Gate : Worker<Gate, std::int64_t> {
 void init_hook(const WorkerInfo& info);
 void exit_hook(const WorkerInfo& info);
 
+/// A worker_init hook that throws the first time it runs in any process: it creates the file
+/// named by CORUN_TEST_FLAKY_MARKER exclusively and throws when it could.
+void flaky_init(const WorkerInfo& info);
+
 /// An int64 array holding 1..n.
 SharedArray<std::int64_t> iota_array(std::size_t n);
 

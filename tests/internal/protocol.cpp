@@ -1,0 +1,210 @@
+// The parent <-> worker protocol: exact round trips, and every decoder fuzzed with random and
+// corrupted bytes: each input either decodes or throws std::invalid_argument saying why.
+#define CATCH_CONFIG_MAIN
+#include "protocol.hpp"
+#include "task_runner.hpp"
+#include "task_spec.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+using namespace corun;
+using namespace corun::detail;
+
+namespace {
+
+/// Runs `decode` on `bytes`; counts what neither decoded nor threw std::invalid_argument.
+struct FuzzTally {
+  std::size_t decoded = 0, rejected = 0, unclean = 0;
+  std::string first_unclean;
+
+  void run(const std::function<void(std::string_view)>& decode, const std::string& bytes) {
+    try {
+      decode(bytes);
+      ++decoded;
+    } catch (const std::invalid_argument& e) {
+      ++rejected;
+      if (std::string_view(e.what()).find("corun") == std::string_view::npos)
+        note(bytes, e.what());  // a message that does not say whose input was bad
+    } catch (const std::exception& e) {
+      note(bytes, e.what());
+    }
+  }
+
+  void note(const std::string& bytes, const std::string& why) {
+    if (unclean++ == 0) first_unclean = why + " (" + std::to_string(bytes.size()) + " bytes)";
+  }
+};
+
+/// Random buffers, then every single-byte substitution and random edits of each sample.
+FuzzTally fuzz(const std::function<void(std::string_view)>& decode,
+               const std::vector<std::string>& samples) {
+  FuzzTally tally;
+  std::mt19937 rng(20261122);
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (int i = 0; i < 5000; ++i) {
+    std::string bytes(std::uniform_int_distribution<std::size_t>(0, 120)(rng), '\0');
+    for (char& c : bytes) c = static_cast<char>(byte(rng));
+    tally.run(decode, bytes);
+  }
+  for (const std::string& sample : samples) {
+    for (std::size_t pos = 0; pos < sample.size(); ++pos)
+      for (int value : {0, 1, 0x7f, 0x80, 0xff}) {
+        std::string corrupted = sample;
+        corrupted[pos] = static_cast<char>(value);
+        tally.run(decode, corrupted);
+      }
+    for (std::size_t cut = 0; cut < sample.size(); ++cut) tally.run(decode, sample.substr(0, cut));
+    for (int i = 0; i < 2000; ++i) {
+      std::string bytes = sample;
+      for (int e = 0; e < 1 + i % 4; ++e) {
+        const auto pos = std::uniform_int_distribution<std::size_t>(0, bytes.size())(rng);
+        if (pos < bytes.size()) bytes[pos] = static_cast<char>(byte(rng));
+      }
+      tally.run(decode, bytes);
+    }
+  }
+  return tally;
+}
+
+std::string header_bytes(proto::Kind kind, std::size_t length) {
+  std::string out;
+  proto::append_header(out, kind, length);
+  return out;
+}
+
+std::string sample_spec() {
+  const DataIterator it =
+      DataIterator::over(ArrayInfo{"corun_proto_test", {10, 3}, DType::of<double>()}, 4);
+  const ArrayInfo output{"corun_proto_out", {10}, DType::of<std::int64_t>()};
+  return encode_spec("corun::test::AddInts", it, output, 42, 43);
+}
+
+}  // namespace
+
+TEST_CASE("a header round-trips and each bad field is named", "[protocol]") {
+  const std::string bytes = header_bytes(proto::Kind::result, 1234);
+  REQUIRE(bytes.size() == proto::kHeaderSize);
+  const proto::Header h = proto::parse_header(bytes, 4096);
+  CHECK(h.kind == proto::Kind::result);
+  CHECK(h.length == 1234);
+  CHECK_THROWS_WITH(proto::parse_header(bytes, 1000),
+                    "corun protocol header: field length: 1234 exceeds 1000");
+  std::string bad = bytes;
+  bad[6] = 9;  // kind
+  CHECK_THROWS_WITH(proto::parse_header(bad, 4096), "corun protocol header: field kind: 9");
+  bad = bytes;
+  bad[4] = 2;  // version
+  CHECK_THROWS_WITH(proto::parse_header(bad, 4096),
+                    "corun protocol header: field version: 2 (this side speaks 1)");
+  CHECK_THROWS_WITH(proto::parse_header(bytes.substr(0, 10), 4096),
+                    Catch::Contains("truncated input"));
+}
+
+TEST_CASE("init and result messages round-trip exactly", "[protocol]") {
+  proto::Init init;
+  init.worker_id = 3;
+  init.max_result_bytes = 1u << 20;
+  init.cpu_binding = "0,2";
+  init.worker_init = {1, 0x1234, "libx.so"};
+  const proto::Init back = proto::decode_init(proto::encode_init(init));
+  CHECK(back.worker_id == 3);
+  CHECK(back.max_result_bytes == (1u << 20));
+  CHECK(back.cpu_binding == "0,2");
+  CHECK(back.worker_init.module == 1);
+  CHECK(back.worker_init.offset == 0x1234);
+  CHECK(back.worker_init.module_name == "libx.so");
+  CHECK(back.worker_exit.empty());
+
+  std::string body;
+  proto::append_result_head(body, {7, proto::Status::ok, 10, 20, 1, 0, 5});
+  body += "payload";
+  const proto::Result ok = proto::decode_result(body);
+  CHECK(ok.head.task_id == 7);
+  CHECK(ok.head.started_ns == 10);
+  CHECK(ok.head.finished_ns == 20);
+  CHECK(ok.head.cpu_time_ns == 5);
+  CHECK(ok.payload == "payload");
+
+  body.clear();
+  proto::append_result_head(body, {8, proto::Status::exception});
+  ByteWriter w(body);
+  w.str("std::runtime_error");
+  w.str("boom");
+  const proto::Result failed = proto::decode_result(body);
+  CHECK(failed.head.status == proto::Status::exception);
+  CHECK(failed.exception_type == "std::runtime_error");
+  CHECK(failed.message == "boom");
+}
+
+TEST_CASE("a task spec round-trips exactly", "[protocol]") {
+  const DecodedSpec spec = decode_spec(sample_spec());
+  CHECK(spec.worker_name == "corun::test::AddInts");
+  CHECK(spec.iterator.shm_name == "corun_proto_test");
+  CHECK(spec.iterator.chunk_size == 4);
+  CHECK(spec.iterator.shm_shape == std::vector<std::size_t>{10, 3});
+  REQUIRE(spec.output.has_value());
+  CHECK(spec.output->name == "corun_proto_out");
+  CHECK(spec.input_inode == 42);
+  CHECK(spec.output_inode == 43);
+}
+
+TEST_CASE("every decoder takes random and corrupted bytes cleanly", "[protocol][fuzz]") {
+  std::string result_sample;
+  proto::append_result_head(result_sample, {8, proto::Status::exception, 1, 2, 0, 1, 3});
+  ByteWriter(result_sample).str("std::runtime_error");
+  ByteWriter(result_sample).str("boom");
+  proto::Init init;
+  init.cpu_binding = "0,1";
+  init.worker_exit = {2, 99, "corun"};
+
+  struct Decoder {
+    const char* name;
+    std::function<void(std::string_view)> decode;
+    std::vector<std::string> samples;
+  };
+  const std::vector<Decoder> decoders = {
+      {"header",
+       [](std::string_view b) { proto::parse_header(b, 1u << 20); },
+       {header_bytes(proto::Kind::task, 100)}},
+      {"init", [](std::string_view b) { proto::decode_init(b); }, {proto::encode_init(init)}},
+      {"result", [](std::string_view b) { proto::decode_result(b); }, {result_sample}},
+      {"spec", [](std::string_view b) { decode_spec(b); }, {sample_spec()}},
+  };
+  for (const Decoder& d : decoders) {
+    const FuzzTally tally = fuzz(d.decode, d.samples);
+    INFO(d.name << ": first unclean input: " << tally.first_unclean);
+    CHECK(tally.unclean == 0);
+    CHECK(tally.rejected > 0);
+  }
+}
+
+TEST_CASE("a worker answers any task message with a well-formed result frame or a clean error",
+          "[protocol][fuzz]") {
+  std::string task;
+  proto::append_task(task, 5, Slice{0, 4}, sample_spec());
+  const std::string body = task.substr(proto::kHeaderSize);
+  TaskRunner runner(0, 1u << 20);
+  std::size_t frames = 0;
+  const FuzzTally tally = fuzz(
+      [&](std::string_view b) {
+        std::string out;
+        runner.run(b, out);
+        // Whatever the task bytes were, the reply is one valid result frame.
+        const proto::Header h = proto::parse_header(out, 1u << 21);
+        REQUIRE(h.kind == proto::Kind::result);
+        REQUIRE(out.size() == proto::kHeaderSize + h.length);
+        proto::decode_result(std::string_view(out).substr(proto::kHeaderSize));
+        ++frames;
+      },
+      {body});
+  INFO("first unclean input: " << tally.first_unclean);
+  CHECK(tally.unclean == 0);
+  CHECK(frames > 1000);
+}
