@@ -2,6 +2,8 @@
 #include <corun/shared_array.hpp>
 #include <corun/slice_view.hpp>
 
+#include "segment_name.hpp"
+
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
 
@@ -41,10 +43,7 @@ std::string describe(const ArrayInfo& a) {
 /// accepts both spellings and stores the Python one.
 std::string normalize_name(const std::string& name) {
   std::string n = (!name.empty() && name[0] == '/') ? name.substr(1) : name;
-  if (n.empty() || n.size() > 250 || n.find_first_of(std::string_view("/\0", 2)) != n.npos ||
-      n == "." || n == "..")
-    throw std::invalid_argument("corun: invalid shared-memory segment name \"" + name +
-                                "\": use 1 to 250 characters without '/' or NUL");
+  detail::check_segment_name(n, "corun: shared-memory segment name");
   return n;
 }
 

@@ -2,6 +2,8 @@
 /// \file
 /// Everything corun offers, in one include.
 
+#include <corun/detail/config.hpp>
+
 #include <corun/codec.hpp>
 #include <corun/cpu_monitor.hpp>
 #include <corun/data_iterator.hpp>

@@ -2,6 +2,9 @@
 /// \file
 /// ProcessPool: persistent worker processes driven from an Asio executor.
 
+#include <corun/detail/config.hpp>
+#include <corun/detail/export.hpp>
+
 #include <corun/data_iterator.hpp>
 #include <corun/error.hpp>
 #include <corun/worker.hpp>
@@ -90,7 +93,7 @@ struct PoolOptions {
 
 /// How a task ended.
 enum class TaskOutcome { ok, exception, crashed, timeout, protocol, cancelled };
-const char* to_string(TaskOutcome outcome) noexcept;
+CORUN_API const char* to_string(TaskOutcome outcome) noexcept;
 
 /// What happened to one task: where and when it ran, and how it ended.
 struct TaskRecord {
@@ -121,8 +124,9 @@ struct TaskSpec {
   std::uint64_t output_inode = 0;  // so workers need not revalidate their mappings per task
   std::string encoded;
 };
-std::shared_ptr<const TaskSpec> make_task_spec(std::string worker_name, DataIterator iterator,
-                                               std::optional<ArrayInfo> output);
+CORUN_API std::shared_ptr<const TaskSpec> make_task_spec(std::string worker_name,
+                                                         DataIterator iterator,
+                                                         std::optional<ArrayInfo> output);
 
 struct TaskResult {
   std::exception_ptr error;  ///< TaskFailed, corun::Error, or std::system_error(operation_aborted)
@@ -132,7 +136,7 @@ struct TaskResult {
 };
 
 /// Receives a task's result on the pool's executor.
-class TaskCompletion {
+class CORUN_API TaskCompletion {
  public:
   virtual ~TaskCompletion() = default;
   virtual void complete(TaskResult&& result) = 0;
@@ -142,12 +146,12 @@ class PoolCore;
 using PoolCorePtr = std::shared_ptr<PoolCore>;
 
 /// The pool's internal (strand) executor; submit and cancel must run on it.
-asio::any_io_executor core_executor(const PoolCore& core);
+CORUN_API asio::any_io_executor core_executor(const PoolCore& core);
 /// Queues a task; `done` is called exactly once. Returns the task id.
-std::uint64_t submit_task(PoolCore& core, std::shared_ptr<const TaskSpec> spec, Slice slice,
-                          std::unique_ptr<TaskCompletion> done);
-void cancel_task(PoolCore& core, std::uint64_t task_id, CancelMode mode);
-std::exception_ptr aborted_error();
+CORUN_API std::uint64_t submit_task(PoolCore& core, std::shared_ptr<const TaskSpec> spec,
+                                    Slice slice, std::unique_ptr<TaskCompletion> done);
+CORUN_API void cancel_task(PoolCore& core, std::uint64_t task_id, CancelMode mode);
+CORUN_API std::exception_ptr aborted_error();
 
 template <class R>
 R decode_result(const std::string& payload) {
@@ -239,14 +243,14 @@ struct execute_signature<void> {
   using type = void(std::exception_ptr);
 };
 
-PoolCorePtr make_pool_core(asio::any_io_executor executor, PoolOptions options);
-void async_wait_ready_impl(const PoolCorePtr& core,
-                           std::unique_ptr<TaskCompletion> done);  // error only
-void async_shutdown_impl(const PoolCorePtr& core, std::unique_ptr<TaskCompletion> done);
-void terminate_pool(PoolCore& core) noexcept;
-std::size_t pool_size(const PoolCore& core) noexcept;
-std::vector<pid_t> pool_worker_pids(const PoolCore& core);
-const PoolOptions& pool_options(const PoolCore& core) noexcept;
+CORUN_API PoolCorePtr make_pool_core(asio::any_io_executor executor, PoolOptions options);
+CORUN_API void async_wait_ready_impl(const PoolCorePtr& core,
+                                     std::unique_ptr<TaskCompletion> done);  // error only
+CORUN_API void async_shutdown_impl(const PoolCorePtr& core, std::unique_ptr<TaskCompletion> done);
+CORUN_API void terminate_pool(PoolCore& core) noexcept;
+CORUN_API std::size_t pool_size(const PoolCore& core) noexcept;
+CORUN_API std::vector<pid_t> pool_worker_pids(const PoolCore& core);
+CORUN_API const PoolOptions& pool_options(const PoolCore& core) noexcept;
 
 template <class R, class Handler>
 void start_task(const PoolCorePtr& core, std::shared_ptr<const TaskSpec> spec, Slice slice,
@@ -265,7 +269,7 @@ void start_task(const PoolCorePtr& core, std::shared_ptr<const TaskSpec> spec, S
 
 /// Persistent worker processes, reused across runs. Thread-safe: its state lives on a strand of
 /// the executor it was given.
-class ProcessPool {
+class CORUN_API ProcessPool {
  public:
   using executor_type = asio::any_io_executor;
 
