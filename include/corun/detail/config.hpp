@@ -11,7 +11,7 @@
 
 // Asio reads these when its first header is included; a program that includes Asio before any
 // corun header must define them itself (or compile with a compiler Asio detects).
-#if defined(__cpp_impl_coroutine)
+#if defined(__cpp_impl_coroutine) && __has_include(<coroutine>)
 #ifndef ASIO_HAS_CO_AWAIT
 #define ASIO_HAS_CO_AWAIT 1
 #endif
