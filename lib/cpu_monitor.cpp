@@ -4,9 +4,9 @@
 #include "topology.hpp"
 
 #include <asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
 
 #include <fcntl.h>
-#include <hwloc.h>
 #include <unistd.h>
 #include <algorithm>
 #include <cerrno>
@@ -24,42 +24,7 @@ using detail::write_atomically;
 // ---- topology ----
 
 const CpuTopology& CpuTopology::local() {
-  static const CpuTopology topology = [] {
-    CpuTopology t;
-    hwloc_topology_t topo;
-    if (hwloc_topology_init(&topo) == 0 && hwloc_topology_load(topo) == 0) {
-      const int pus = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PU);
-      std::vector<std::pair<int, int>> by_os;  // (os index, core)
-      for (int i = 0; i < pus; ++i) {
-        hwloc_obj_t pu = hwloc_get_obj_by_type(topo, HWLOC_OBJ_PU, static_cast<unsigned>(i));
-        hwloc_obj_t core = hwloc_get_ancestor_obj_by_type(topo, HWLOC_OBJ_CORE, pu);
-        by_os.emplace_back(static_cast<int>(pu->os_index),
-                           core ? static_cast<int>(core->logical_index) : i);
-      }
-      std::sort(by_os.begin(), by_os.end());
-      for (auto [os, core] : by_os) {
-        t.pu_os_index.push_back(os);
-        t.core_of_pu.push_back(core);
-      }
-      t.cores =
-          static_cast<std::size_t>(std::max(1, hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE)));
-      t.packages =
-          static_cast<std::size_t>(std::max(1, hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PACKAGE)));
-      hwloc_topology_destroy(topo);
-    }
-    if (t.pu_os_index.empty()) {
-      const auto& cores = detail::core_pus();
-      for (std::size_t c = 0; c < cores.size(); ++c)
-        for (int pu : cores[c]) {
-          t.pu_os_index.push_back(pu);
-          t.core_of_pu.push_back(static_cast<int>(c));
-        }
-      t.cores = cores.size();
-      t.packages = 1;
-    }
-    return t;
-  }();
-  return topology;
+  return detail::topology().cpu;
 }
 
 // ---- CSV and JSON ----
@@ -99,22 +64,18 @@ void CpuSeries::write_csv(const std::filesystem::path& path, Columns columns) co
 
 std::string CpuSeries::to_json(std::size_t max_samples) const {
   const std::size_t first = times.size() > max_samples ? times.size() - max_samples : 0;
-  std::string j = "{\"pus\":[";
-  for (std::size_t i = 0; i < pus.size(); ++i) j += (i ? "," : "") + std::to_string(pus[i]);
-  j += "],\"cores\":[";
-  for (std::size_t i = 0; i < core_of_pu.size(); ++i)
-    j += (i ? "," : "") + std::to_string(core_of_pu[i]);
-  j += "],\"times\":[";
-  for (std::size_t s = first; s < times.size(); ++s)
-    j += (s > first ? "," : "") + format_fixed(times[s], 3);
-  j += "],\"busy\":[";
+  // Each number is the double nearest to its fixed-point text, so the JSON carries the values
+  // the CSV shows (times to the millisecond, busy to a tenth of a percent).
+  auto rounded = [](double v, int decimals) { return std::stod(format_fixed(v, decimals)); };
+  nlohmann::ordered_json j{{"pus", pus}, {"cores", core_of_pu}};
+  auto& js_times = j["times"] = nlohmann::ordered_json::array();
+  auto& js_busy = j["busy"] = nlohmann::ordered_json::array();
   for (std::size_t s = first; s < times.size(); ++s) {
-    j += s > first ? ",[" : "[";
-    for (std::size_t i = 0; i < busy[s].size(); ++i)
-      j += (i ? "," : "") + format_fixed(busy[s][i], 1);
-    j += ']';
+    js_times.push_back(rounded(times[s], 3));
+    auto& row = js_busy.emplace_back(nlohmann::ordered_json::array());
+    for (float b : busy[s]) row.push_back(rounded(b, 1));
   }
-  return j + "]}";
+  return j.dump();
 }
 
 // ---- sampling ----

@@ -1,5 +1,6 @@
 #include <corun/data_iterator.hpp>
 
+#include "segment_name.hpp"
 #include "wire.hpp"
 
 #include <algorithm>
@@ -10,7 +11,6 @@ namespace corun {
 
 namespace {
 constexpr std::uint8_t kEncodingVersion = 1;
-constexpr std::size_t kMaxNameLength = 255;  // NAME_MAX of /dev/shm
 constexpr std::size_t kMaxDims = 32;
 constexpr std::size_t kMaxDTypeLength = 32;
 
@@ -62,21 +62,7 @@ DataIterator DataIterator::partitioned(const ArrayInfo& array, std::size_t n) {
 }
 
 void DataIterator::validate() const {
-  if (shm_name.empty()) bad_field("shm_name", "\"\"", "must name a segment");
-  if (shm_name.size() > kMaxNameLength ||
-      shm_name.find_first_of(std::string_view("/\0", 2)) != std::string::npos)
-    bad_field("shm_name", '"' + shm_name + '"',
-              "must be at most 255 characters without '/' or NUL (omit the leading slash)");
-  if (std::any_of(shm_name.begin(), shm_name.end(),
-                  [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
-    std::string shown;
-    for (const unsigned char c : shm_name) {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\x%02x", c);
-      shown += c < 0x20 || c == 0x7f || c == '\\' ? std::string(hex) : std::string(1, char(c));
-    }
-    bad_field("shm_name", '"' + shown + '"', "must not contain control characters");
-  }
+  detail::check_segment_name(shm_name, "corun::DataIterator::shm_name =");
   if (chunk_size == 0) bad_field("chunk_size", "0", "must be at least 1");
   if (shm_shape.empty()) bad_field("shm_shape", "{}", "needs at least one dimension");
   if (shm_shape.size() > kMaxDims)
@@ -142,7 +128,7 @@ DataIterator DataIterator::decode(std::string_view bytes) {
   if (version != kEncodingVersion)
     r.fail("version", "unsupported encoding version " + std::to_string(version));
   DataIterator it;
-  it.shm_name = std::string(r.str("shm_name", kMaxNameLength));
+  it.shm_name = std::string(r.str("shm_name", detail::max_segment_name_length));
   it.chunk_size = r.get<std::uint64_t>("chunk_size");
   it.size_of_data = r.get<std::uint64_t>("size_of_data");
   const auto ndim = r.get<std::uint32_t>("shm_shape");

@@ -91,13 +91,17 @@ std::string DType::str() const {
 
 namespace detail {
 
+namespace {
+// [[noreturn]], so clang sees that `len` is set on every path that goes on.
+[[noreturn]] void bad_utf8(std::string_view s, std::size_t at) {
+  throw std::invalid_argument("invalid UTF-8 at byte " + std::to_string(at) + " of \"" +
+                              std::string(s) + "\"");
+}
+}  // namespace
+
 std::u32string utf8_to_utf32(std::string_view s) {
   std::u32string out;
   out.reserve(s.size());
-  auto bad = [&](std::size_t at) {
-    throw std::invalid_argument("invalid UTF-8 at byte " + std::to_string(at) + " of \"" +
-                                std::string(s) + "\"");
-  };
   for (std::size_t i = 0; i < s.size();) {
     const auto b0 = static_cast<unsigned char>(s[i]);
     std::size_t len;
@@ -111,16 +115,16 @@ std::u32string utf8_to_utf32(std::string_view s) {
     } else if ((b0 & 0xF8) == 0xF0) {
       len = 4, cp = b0 & 0x07;
     } else {
-      bad(i);
+      bad_utf8(s, i);
     }
-    if (i + len > s.size()) bad(i);
+    if (i + len > s.size()) bad_utf8(s, i);
     for (std::size_t j = 1; j < len; ++j) {
       const auto b = static_cast<unsigned char>(s[i + j]);
-      if ((b & 0xC0) != 0x80) bad(i + j);
+      if ((b & 0xC0) != 0x80) bad_utf8(s, i + j);
       cp = (cp << 6) | (b & 0x3F);
     }
     static constexpr char32_t min_for_len[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min_for_len[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) bad(i);
+    if (cp < min_for_len[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) bad_utf8(s, i);
     out.push_back(cp);
     i += len;
   }

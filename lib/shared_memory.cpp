@@ -2,6 +2,8 @@
 #include <corun/shared_array.hpp>
 #include <corun/slice_view.hpp>
 
+#include "segment_name.hpp"
+
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
 
@@ -42,22 +44,8 @@ std::string describe(const ArrayInfo& a) {
 /// Python's SharedMemory takes names without the leading '/', shm_open wants one; corun
 /// accepts both spellings and stores the Python one.
 std::string normalize_name(const std::string& name) {
-  if (std::any_of(name.begin(), name.end(),
-                  [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
-    std::string shown;
-    for (const unsigned char c : name) {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\x%02x", c);
-      shown += c < 0x20 || c == 0x7f || c == '\\' ? std::string(hex) : std::string(1, char(c));
-    }
-    throw std::invalid_argument("corun: invalid shared-memory segment name \"" + shown +
-                                "\": control characters are not allowed");
-  }
   std::string n = (!name.empty() && name[0] == '/') ? name.substr(1) : name;
-  if (n.empty() || n.size() > 250 || n.find_first_of(std::string_view("/\0", 2)) != n.npos ||
-      n == "." || n == "..")
-    throw std::invalid_argument("corun: invalid shared-memory segment name \"" + name +
-                                "\": use 1 to 250 characters without '/' or NUL");
+  detail::check_segment_name(n, "corun: shared-memory segment name");
   return n;
 }
 

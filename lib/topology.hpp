@@ -1,13 +1,27 @@
 #pragma once
-// hwloc queries shared by the pool (default size, pinning) and the CPU monitor.
+/// \file
+/// The machine's hwloc topology, loaded once per process for the pool (default size, pinning)
+/// and the CPU monitor alike.
+
+#include <corun/cpu_monitor.hpp>
 
 #include <cstddef>
 #include <vector>
 
 namespace corun::detail {
 
-/// Physical cores, and for each the OS indexes of its PUs (hardware threads), in hwloc order.
-/// Loaded once per process.
+/// What corun reads from hwloc. Without a topology (an unusual sandbox), one core per online
+/// CPU with one PU each.
+struct Topology {
+  /// Physical cores, and for each the OS indexes of its PUs (hardware threads), in hwloc order.
+  std::vector<std::vector<int>> core_pus;
+  /// Each PU in OS index order with its core, and the counts of cores and packages.
+  CpuTopology cpu;
+};
+
+/// The machine's topology, loaded once per process (thread-safe).
+const Topology& topology();
+/// topology().core_pus.
 const std::vector<std::vector<int>>& core_pus();
 /// Number of physical cores (at least 1).
 std::size_t physical_core_count();

@@ -114,6 +114,22 @@ TEST_CASE("the CSV has a time_s column and one per PU, and parses back to the sa
   std::filesystem::remove(path);
 }
 
+TEST_CASE("the JSON has the PUs, their cores and the last samples, rounded as in the CSV",
+          "[cpu][json]") {
+  CpuSeries s;
+  s.pus = {0, 1, 2, 3};
+  s.core_of_pu = {0, 0, 1, 1};
+  s.times = {0.2, 0.4, 0.6004};
+  s.busy = {{100.f, 50.f, 0.f, 12.34f}, {99.96f, 0.04f, 33.3f, 66.6f}, {1.f, 2.f, 3.f, 4.05f}};
+  // The numbers are those the CSV shows ("0.400" is 0.4 in JSON), keys in this order.
+  CHECK(s.to_json() ==
+        R"({"pus":[0,1,2,3],"cores":[0,0,1,1],"times":[0.2,0.4,0.6],)"
+        R"("busy":[[100.0,50.0,0.0,12.3],[100.0,0.0,33.3,66.6],[1.0,2.0,3.0,4.1]]})");
+  CHECK(s.to_json(1) == R"({"pus":[0,1,2,3],"cores":[0,0,1,1],"times":[0.6],)"
+                        R"("busy":[[1.0,2.0,3.0,4.1]]})");
+  CHECK(CpuSeries{}.to_json() == R"({"pus":[],"cores":[],"times":[],"busy":[]})");
+}
+
 TEST_CASE("a bad CSV path is a clear error and leaves no file", "[cpu][csv][failure]") {
   CpuSeries s;
   s.pus = {0};

@@ -235,10 +235,16 @@ TEST_CASE("bad names and shapes are rejected", "[data_iterator][failure]") {
   it.shm_name = std::string("corun_test\0x", 12);
   CHECK_THROWS_WITH(it.validate(), Catch::Contains("shm_name"));
   it.shm_name = "corun\ttest";
-  CHECK_THROWS_WITH(it.validate(), Catch::Contains("shm_name = \"corun\\x09test\": must not "
-                                                   "contain control characters"));
+  CHECK_THROWS_WITH(it.validate(), Catch::Contains("shm_name = \"corun\\x09test\" is invalid: a "
+                                                   "segment name has no control characters"));
   it.shm_name = std::string(256, 'a');
   CHECK_THROWS_WITH(it.validate(), Catch::Contains("shm_name"));
+  it.shm_name = "..";
+  CHECK_THROWS_WITH(it.validate(),
+                    "corun::DataIterator::shm_name = \"..\" is invalid: a segment name has 1 to "
+                    "255 characters, no '/' or NUL, and is not \".\" or \"..\"");
+  it.shm_name = std::string(255, 'a');
+  CHECK_NOTHROW(it.validate());
   it.shm_name = "corun_test_iter";
   it.shm_shape = {};
   CHECK_THROWS_WITH(it.validate(), Catch::Contains("shm_shape = {}"));

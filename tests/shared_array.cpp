@@ -256,8 +256,8 @@ TEST_CASE("names with control characters are rejected, the name shown escaped",
     CHECK_THROWS_AS(Ints::attach(name, {1}), std::invalid_argument);
   }
   CHECK_THROWS_WITH(Ints::create({1}, "corun_test_\n\\"),
-                    "corun: invalid shared-memory segment name \"corun_test_\\x0a\\x5c\": "
-                    "control characters are not allowed");
+                    "corun: shared-memory segment name \"corun_test_\\x0a\\x5c\" is invalid: a "
+                    "segment name has no control characters");
   CHECK(corun::test::shm_entries("corun_test_").empty());
 }
 
@@ -506,7 +506,7 @@ TEST_CASE("names with a leading slash are stored without it", "[shared_array]") 
 
 TEST_CASE("invalid names are rejected", "[shared_array][failure]") {
   const std::string bad[] = {
-      "a/b", "/a/b", "/", "//", ".", "..", std::string(251, 'n'), std::string("corun_test\0x", 12),
+      "a/b", "/a/b", "/", "//", ".", "..", std::string(256, 'n'), std::string("corun_test\0x", 12),
   };
   for (const std::string& name : bad) {
     INFO("name: " << name);
@@ -514,10 +514,15 @@ TEST_CASE("invalid names are rejected", "[shared_array][failure]") {
     CHECK_THROWS_AS(Ints::attach(name, {1}), std::invalid_argument);
   }
   CHECK_THROWS_AS(Ints::attach("", {1}), std::invalid_argument);
-  CHECK_THROWS_WITH(Ints::create({1}, "a/b"), Catch::Contains("\"a/b\""));
+  CHECK_THROWS_WITH(Ints::create({1}, "a/b"),
+                    "corun: shared-memory segment name \"a/b\" is invalid: a segment name has 1 "
+                    "to 255 characters, no '/' or NUL, and is not \".\" or \"..\"");
   CHECK_FALSE(shm_exists("corun_test"));
-  auto longest = Ints::create({1}, "corun_test_" + std::string(239, 'n'));
-  CHECK(longest.name().size() == 250);
+  // 255 characters (NAME_MAX of /dev/shm) is the longest name shm_open takes.
+  auto longest = Ints::create({1}, "corun_test_" + std::string(244, 'n'));
+  CHECK(longest.name().size() == 255);
+  auto same = Ints::attach("/" + longest.name(), {1});
+  CHECK(same.name() == longest.name());
 }
 
 TEST_CASE("DataIterator helpers take a SharedArray", "[shared_array][data_iterator]") {

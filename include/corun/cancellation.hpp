@@ -2,6 +2,9 @@
 /// \file
 /// CancelMode: what cancelling an operation does with the tasks already at a worker.
 
+#include <corun/detail/config.hpp>
+#include <corun/detail/export.hpp>
+
 #include <asio/cancellation_type.hpp>
 
 namespace corun {

@@ -11,6 +11,9 @@
 /// };
 /// \endcode
 
+#include <corun/detail/config.hpp>
+#include <corun/detail/export.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -31,9 +34,10 @@ template <class T>
 struct codec;
 
 namespace detail {
-[[noreturn]] void codec_size_error(const char* type, std::size_t got, std::size_t expected);
-[[noreturn]] void codec_format_error(const char* type, const std::string& why);
-[[noreturn]] void codec_shape_error(const std::vector<std::size_t>& shape);
+[[noreturn]] CORUN_API void codec_size_error(const char* type, std::size_t got,
+                                             std::size_t expected);
+[[noreturn]] CORUN_API void codec_format_error(const char* type, const std::string& why);
+[[noreturn]] CORUN_API void codec_shape_error(const std::vector<std::size_t>& shape);
 
 template <class T>
 inline constexpr bool is_byte_copyable =

@@ -2,6 +2,9 @@
 /// \file
 /// Everything corun offers, in one include.
 
+#include <corun/detail/config.hpp>
+
+#include <corun/cancellation.hpp>
 #include <corun/codec.hpp>
 #include <corun/cpu_monitor.hpp>
 #include <corun/data_iterator.hpp>
@@ -9,7 +12,9 @@
 #include <corun/error.hpp>
 #include <corun/orchestrator.hpp>
 #include <corun/pool.hpp>
+#include <corun/report.hpp>
 #include <corun/shared_array.hpp>
 #include <corun/slice.hpp>
 #include <corun/slice_view.hpp>
 #include <corun/worker.hpp>
+#include <corun/worker_info.hpp>

@@ -3,6 +3,9 @@
 /// CpuMonitor: per-PU (hardware thread) utilisation sampled on an Asio timer from the kernel's
 /// counters, over the hwloc topology; CpuSeries: the samples, exported as CSV.
 
+#include <corun/detail/config.hpp>
+#include <corun/detail/export.hpp>
+
 #include <asio/any_io_executor.hpp>
 
 #include <chrono>
@@ -15,7 +18,7 @@
 namespace corun {
 
 /// Processing units (hardware threads) and the cores and packages they belong to, from hwloc.
-struct CpuTopology {
+struct CORUN_API CpuTopology {
   std::vector<int> pu_os_index;  ///< OS index of each PU, ascending
   std::vector<int> core_of_pu;   ///< hwloc logical index of each PU's core
   std::size_t cores = 0;
@@ -25,7 +28,7 @@ struct CpuTopology {
 };
 
 /// Utilisation samples over time: one row per sample, one column per PU.
-struct CpuSeries {
+struct CORUN_API CpuSeries {
   /// How write_csv lays out its columns.
   enum class Columns {
     per_pu,    ///< cpu<OS index> for each PU
@@ -54,7 +57,7 @@ struct CpuSeries {
 /// Samples per-PU utilisation every `interval` on the executor, without blocking it: each
 /// sample reads the kernel's /proc/stat counters (user+nice+system+irq+softirq+steal over the
 /// total) and compares them with the previous reading.
-class CpuMonitor {
+class CORUN_API CpuMonitor {
  public:
   static constexpr std::chrono::milliseconds default_interval{200};
   static constexpr std::chrono::milliseconds min_interval{10};

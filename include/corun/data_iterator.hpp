@@ -3,6 +3,9 @@
 /// mpaio's DataIterator: which segment, which element type and shape, and how it is cut into
 /// slices. Plain data, so it travels to worker processes as a few bytes.
 
+#include <corun/detail/config.hpp>
+#include <corun/detail/export.hpp>
+
 #include <corun/dtype.hpp>
 #include <corun/slice.hpp>
 
@@ -15,7 +18,7 @@
 namespace corun {
 
 /// What a process needs to map a shared array: the segment name, its shape and element type.
-struct ArrayInfo {
+struct CORUN_API ArrayInfo {
   std::string name;
   std::vector<std::size_t> shape;
   DType dtype;
@@ -34,7 +37,7 @@ struct ArrayInfo {
 /// end = min(start + chunk_size, size_of_data), from start_idx on; when `partitions` is
 /// non-zero the rows from start_idx on are instead cut into that many slices whose sizes
 /// differ by at most one.
-struct DataIterator {
+struct CORUN_API DataIterator {
   std::string shm_name;                ///< segment name, without the leading '/'
   std::size_t chunk_size = 1;          ///< rows per slice (the last one may be shorter)
   std::size_t size_of_data = 0;        ///< rows along axis 0; must equal shm_shape[0]

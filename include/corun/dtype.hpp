@@ -3,6 +3,9 @@
 /// numpy-compatible element descriptors, fixed-size string elements, and the concept every
 /// element type of a shared array satisfies.
 
+#include <corun/detail/config.hpp>
+#include <corun/detail/export.hpp>
+
 #include <algorithm>
 #include <complex>
 #include <cstddef>
@@ -39,8 +42,8 @@ struct FixedString {
 };
 
 namespace detail {
-std::u32string utf8_to_utf32(std::string_view utf8);
-std::string utf32_to_utf8(std::u32string_view utf32);
+CORUN_API std::u32string utf8_to_utf32(std::string_view utf8);
+CORUN_API std::string utf32_to_utf8(std::u32string_view utf32);
 }  // namespace detail
 
 /// A fixed-width unicode string, numpy's `<UN`: N UTF-32 code points, padded with 0.
@@ -74,7 +77,7 @@ struct FixedUString {
 
 /// A numpy-compatible element descriptor: `"<i8"`, `"<f8"`, `"|b1"`, `"|S16"`, `"<U8"`, ...
 /// Only little-endian and byte-order-free types exist here (corun runs on little-endian hosts).
-class DType {
+class CORUN_API DType {
  public:
   /// numpy's kind characters.
   enum class Kind : char {

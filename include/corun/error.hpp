@@ -2,6 +2,9 @@
 /// \file
 /// corun's error codes, the error category, and the exceptions that carry task failures.
 
+#include <corun/detail/config.hpp>
+#include <corun/detail/export.hpp>
+
 #include <corun/slice.hpp>
 
 #include <sys/types.h>
@@ -44,14 +47,14 @@ enum class errc {
 };
 
 /// The category of corun::errc values.
-const std::error_category& error_category() noexcept;
+CORUN_API const std::error_category& error_category() noexcept;
 
 inline std::error_code make_error_code(errc e) noexcept {
   return {static_cast<int>(e), error_category()};
 }
 
 /// An error raised by corun, with its code and a message naming the bad value.
-class Error : public std::system_error {
+class CORUN_API Error : public std::system_error {
  public:
   Error(errc code, const std::string& what) : std::system_error(make_error_code(code), what) {}
 };
@@ -64,10 +67,10 @@ enum class TaskErrorKind {
   protocol,   ///< the task could not be run: unregistered worker, bad metadata, oversize result.
 };
 
-const char* to_string(TaskErrorKind kind) noexcept;
+CORUN_API const char* to_string(TaskErrorKind kind) noexcept;
 
 /// One failed task: which worker type, which slice, which process, and why.
-struct TaskError {
+struct CORUN_API TaskError {
   TaskErrorKind kind = TaskErrorKind::exception;
   std::string worker;          ///< registered name of the worker type
   Slice slice;                 ///< the slice the task was running
@@ -83,7 +86,7 @@ struct TaskError {
 };
 
 /// A task failed; thrown at the `co_await` of pool.async_execute().
-class TaskFailed : public Error {
+class CORUN_API TaskFailed : public Error {
  public:
   explicit TaskFailed(TaskError error);
   const TaskError& error() const noexcept { return error_; }
@@ -93,7 +96,7 @@ class TaskFailed : public Error {
 };
 
 /// A run stopped on failure (OrchestratorOptions::on_error = fail_fast): carries the failures.
-class RunError : public std::runtime_error {
+class CORUN_API RunError : public std::runtime_error {
  public:
   explicit RunError(std::vector<TaskError> errors);
   const std::vector<TaskError>& errors() const noexcept { return errors_; }

@@ -3,6 +3,9 @@
 /// WorkerOrchestrator: runs every slice of one or more workers over a ProcessPool, and streams
 /// results into each worker's `process_callback` on the pool's executor.
 
+#include <corun/detail/config.hpp>
+#include <corun/detail/export.hpp>
+
 #include <corun/cancellation.hpp>
 #include <corun/detail/completion.hpp>
 #include <corun/detail/task_service.hpp>
@@ -97,7 +100,7 @@ struct RunProgress {
 
 namespace detail {
 
-class RunCompletion {
+class CORUN_API RunCompletion {
  public:
   virtual ~RunCompletion() = default;
   virtual void bind_cancellation(std::function<void(CancelMode)> cancel) = 0;
@@ -120,14 +123,15 @@ class HandlerRunCompletion final : public RunCompletion {
   HandlerHolder<Handler> holder_;
 };
 
-void start_run(const std::shared_ptr<TaskService>& service, std::vector<WorkerRef> workers,
-               OrchestratorOptions options, std::shared_ptr<RunProgress> progress,
-               std::unique_ptr<RunCompletion> done);
+CORUN_API void start_run(const std::shared_ptr<TaskService>& service,
+                         std::vector<WorkerRef> workers, OrchestratorOptions options,
+                         std::shared_ptr<RunProgress> progress,
+                         std::unique_ptr<RunCompletion> done);
 }  // namespace detail
 
 /// Runs all slices of its workers over a pool. Each result triggers the worker's
 /// `process_callback` on the pool's executor, one at a time, as results arrive.
-class WorkerOrchestrator {
+class CORUN_API WorkerOrchestrator {
  public:
   /// Throws corun::Error (worker_not_registered) and std::invalid_argument for bad workers.
   WorkerOrchestrator(ProcessPool& pool, std::vector<WorkerRef> workers,

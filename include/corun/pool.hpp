@@ -2,6 +2,9 @@
 /// \file
 /// ProcessPool: persistent worker processes driven from an Asio executor.
 
+#include <corun/detail/config.hpp>
+#include <corun/detail/export.hpp>
+
 #include <corun/cancellation.hpp>
 #include <corun/data_iterator.hpp>
 #include <corun/detail/completion.hpp>
@@ -84,7 +87,7 @@ struct PoolAccess;
 /// and the destructor kill and reap the workers synchronously and post the rest (completing
 /// queued and running tasks with operation_aborted) to the strand, so they are safe while
 /// other threads run the executor, and also when none does.
-class ProcessPool {
+class CORUN_API ProcessPool {
  public:
   using executor_type = asio::any_io_executor;
 

@@ -2,6 +2,9 @@
 /// \file
 /// What a run reports: one TaskRecord per task, the failures, the wall time and the CPU series.
 
+#include <corun/detail/config.hpp>
+#include <corun/detail/export.hpp>
+
 #include <corun/cpu_monitor.hpp>
 #include <corun/error.hpp>
 #include <corun/slice.hpp>
@@ -17,7 +20,7 @@ namespace corun {
 
 /// How a task ended.
 enum class TaskOutcome { ok, exception, crashed, timeout, protocol, cancelled };
-const char* to_string(TaskOutcome outcome) noexcept;
+CORUN_API const char* to_string(TaskOutcome outcome) noexcept;
 
 /// What happened to one task: where and when it ran, and how it ended.
 struct TaskRecord {
@@ -55,6 +58,6 @@ struct RunReport {
 /// Writes one row per task of a run: task, worker, slice_start, slice_end, pid, pu,
 /// t_start, t_end (seconds since the run started), outcome. Atomic: a temporary file beside
 /// `path` is renamed over it; throws std::system_error naming the path when it cannot be written.
-void write_tasks_csv(const RunReport& report, const std::filesystem::path& path);
+CORUN_API void write_tasks_csv(const RunReport& report, const std::filesystem::path& path);
 
 }  // namespace corun

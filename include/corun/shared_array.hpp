@@ -3,6 +3,9 @@
 /// SharedArray<T>: an n-d array in a named POSIX shared-memory segment, owned (create) or
 /// borrowed (attach). Names interoperate with Python's multiprocessing.shared_memory.
 
+#include <corun/detail/config.hpp>
+#include <corun/detail/export.hpp>
+
 #include <corun/data_iterator.hpp>
 #include <corun/dtype.hpp>
 #include <corun/slice_view.hpp>
@@ -17,7 +20,7 @@ namespace corun {
 
 namespace detail {
 /// A mapped segment; the owner unlinks it on destruction. Implemented with Boost.Interprocess.
-class Segment {
+class CORUN_API Segment {
  public:
   /// Creates `array.name` exclusively, sized for `array`, and maps it.
   static Segment create(const ArrayInfo& array);
@@ -45,11 +48,11 @@ class Segment {
 }  // namespace detail
 
 /// A name for a new segment: `corun_<pid>_<16 random hex digits>`.
-std::string unique_segment_name();
+CORUN_API std::string unique_segment_name();
 
 /// Removes `corun_<pid>_*` segments whose owner process no longer runs (left behind by a
 /// SIGKILLed owner). Returns the names removed.
-std::vector<std::string> sweep_stale_segments();
+CORUN_API std::vector<std::string> sweep_stale_segments();
 
 /// An array of `T` in named shared memory, row-major, shape fixed at creation. Move-only.
 template <element_type T>

@@ -2,6 +2,8 @@
 /// \file
 /// A half-open range of rows along axis 0 of a shared array.
 
+#include <corun/detail/config.hpp>
+
 #include <cstddef>
 #include <ostream>
 

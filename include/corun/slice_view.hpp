@@ -3,6 +3,9 @@
 /// xtensor views of shared arrays and of their slices, mapped without copying. Each process
 /// maps a segment once and keeps the mapping in a cache keyed by name.
 
+#include <corun/detail/config.hpp>
+#include <corun/detail/export.hpp>
+
 #include <corun/data_iterator.hpp>
 #include <corun/dtype.hpp>
 #include <corun/slice.hpp>
@@ -33,14 +36,15 @@ struct MappedRows {
 /// `dtype`, and returns rows `rows`, after checking the element type and that the segment is
 /// large enough. A cached mapping is revalidated against /dev/shm (a stat), unless
 /// `known_inode` says which segment the caller means and the cache holds exactly that one.
-MappedRows map_rows(std::string_view name, const std::vector<std::size_t>& shape, DType dtype,
-                    DType expected, Slice rows, std::uint64_t known_inode = 0);
+CORUN_API MappedRows map_rows(std::string_view name, const std::vector<std::size_t>& shape,
+                              DType dtype, DType expected, Slice rows,
+                              std::uint64_t known_inode = 0);
 inline MappedRows map_rows(const ArrayInfo& array, DType expected, Slice rows,
                            std::uint64_t known_inode = 0) {
   return map_rows(array.name, array.shape, array.dtype, expected, rows, known_inode);
 }
 /// The inode behind /dev/shm/<name> now, 0 when there is no such segment.
-std::uint64_t segment_inode(std::string_view name);
+CORUN_API std::uint64_t segment_inode(std::string_view name);
 
 template <class T>
 SliceView<T> adapt_rows(MappedRows m) {
@@ -75,8 +79,8 @@ requires element_type<std::remove_const_t<T>> SliceView<T> view_array(const Arra
 
 /// Unmaps cached segments that were removed or replaced since they were mapped (all cached
 /// segments when `all` is true). Worker processes call it when idle.
-void release_mappings(bool all = false);
+CORUN_API void release_mappings(bool all = false);
 /// Number of segments this process has mapped through views.
-std::size_t cached_mapping_count();
+CORUN_API std::size_t cached_mapping_count();
 
 }  // namespace corun

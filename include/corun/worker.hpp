@@ -15,6 +15,9 @@
 /// CORUN_REGISTER_WORKER(AddInts);
 /// \endcode
 
+#include <corun/detail/config.hpp>
+#include <corun/detail/export.hpp>
+
 #include <corun/codec.hpp>
 #include <corun/data_iterator.hpp>
 #include <corun/dtype.hpp>
@@ -32,7 +35,7 @@
 namespace corun {
 
 /// What `process` may know about the task it runs.
-struct TaskContext {
+struct CORUN_API TaskContext {
   int worker_id = 0;             ///< the worker process's slot in the pool, stable for a process
   Slice slice;                   ///< rows of this task
   const DataIterator& iterator;  ///< the metadata of the input array
@@ -135,13 +138,13 @@ using TaskInvoker = void (*)(const TaskContext& ctx, std::string& out);
 
 /// Adds a worker type to this process's registry; aborts with a message when `name` is
 /// already taken by another type. Returns true so the macro can initialise a static.
-bool register_worker(const char* name, const std::type_info& type, TaskInvoker invoker);
+CORUN_API bool register_worker(const char* name, const std::type_info& type, TaskInvoker invoker);
 /// The registered name of a type, or nullptr.
-const char* registered_name(const std::type_info& type) noexcept;
+CORUN_API const char* registered_name(const std::type_info& type) noexcept;
 /// The invoker registered under `name`, or nullptr.
-TaskInvoker find_invoker(std::string_view name) noexcept;
+CORUN_API TaskInvoker find_invoker(std::string_view name) noexcept;
 /// The name of W, or throws corun::Error (worker_not_registered) naming the type.
-const char* require_registered(const std::type_info& type);
+CORUN_API const char* require_registered(const std::type_info& type);
 
 template <class W>
 void invoke_process(const TaskContext& ctx, std::string& out) {
@@ -167,7 +170,7 @@ void invoke_process(const TaskContext& ctx, std::string& out) {
 
 /// If this process was started by a ProcessPool (start method spawn), becomes a worker and
 /// never returns; otherwise returns at once. Call it first thing in `main`.
-void enter_worker_if_spawned(int argc, char** argv);
+CORUN_API void enter_worker_if_spawned(int argc, char** argv);
 
 }  // namespace corun
 

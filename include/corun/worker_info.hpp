@@ -2,6 +2,9 @@
 /// \file
 /// WorkerInfo and WorkerHook: what a worker process's init and exit hooks learn about it.
 
+#include <corun/detail/config.hpp>
+#include <corun/detail/export.hpp>
+
 #include <sys/types.h>
 
 namespace corun {

@@ -3,6 +3,9 @@
 /// Adapters from Asio completion handlers to the TaskService seam: keep the handler's executor
 /// busy until it runs, connect its cancellation slot, invoke it on its associated executor.
 
+#include <corun/detail/config.hpp>
+#include <corun/detail/export.hpp>
+
 #include <corun/cancellation.hpp>
 #include <corun/codec.hpp>
 #include <corun/detail/task_service.hpp>

@@ -12,6 +12,9 @@
 /// Threading: submit() and cancel() are called on executor() (a strand), and completions are
 /// delivered there, one at a time.
 
+#include <corun/detail/config.hpp>
+#include <corun/detail/export.hpp>
+
 #include <corun/cancellation.hpp>
 #include <corun/data_iterator.hpp>
 #include <corun/error.hpp>
@@ -39,8 +42,9 @@ struct TaskSpec {
   std::string encoded;
 };
 /// Validates the metadata and encodes it; throws std::invalid_argument naming a bad field.
-std::shared_ptr<const TaskSpec> make_task_spec(std::string worker_name, DataIterator iterator,
-                                               std::optional<ArrayInfo> output);
+CORUN_API std::shared_ptr<const TaskSpec> make_task_spec(std::string worker_name,
+                                                         DataIterator iterator,
+                                                         std::optional<ArrayInfo> output);
 
 /// How one task ended. `error` is null on success (then `payload` holds the encoded result), a
 /// corun::TaskFailed (with `task_error` set), a corun::Error (the service failed or closed), or
@@ -53,14 +57,14 @@ struct TaskResult {
 };
 
 /// Receives a task's result on the service's executor.
-class TaskCompletion {
+class CORUN_API TaskCompletion {
  public:
   virtual ~TaskCompletion() = default;
   virtual void complete(TaskResult&& result) = 0;
 };
 
 /// Something that runs a task spec on a slice and can cancel it.
-class TaskService {
+class CORUN_API TaskService {
  public:
   virtual ~TaskService() = default;
   /// The strand that submit(), cancel() and every completion run on.
@@ -77,8 +81,8 @@ class TaskService {
 };
 
 /// std::system_error(asio::error::operation_aborted).
-std::exception_ptr aborted_error();
+CORUN_API std::exception_ptr aborted_error();
 /// True for the exception aborted_error() makes.
-bool is_aborted(const std::exception_ptr& error);
+CORUN_API bool is_aborted(const std::exception_ptr& error);
 
 }  // namespace corun::detail
