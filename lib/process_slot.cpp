@@ -67,10 +67,8 @@ void ProcessSlot::start() {
 
 void ProcessSlot::run(SlotTask task) {
   proto::append_task(channel_->outbox(), task.id, task.slice, task.spec->encoded);
-  const bool starts_now = tasks_.empty();
   tasks_.push_back(std::move(task));
   set_state(SlotState::busy);
-  if (starts_now) arm_task_timeout();
   channel_->flush();
 }
 
@@ -108,6 +106,7 @@ void ProcessSlot::on_frame(proto::Kind kind, std::string_view body) {
             config_.cpu_binding[static_cast<std::size_t>(index_) % config_.cpu_binding.size()];
       init.worker_init = config_.worker_init;
       init.worker_exit = config_.worker_exit;
+      init.report_starts = config_.task_timeout.count() > 0;
       channel_->send(proto::Kind::init, proto::encode_init(init));
       return;
     }
@@ -125,6 +124,20 @@ void ProcessSlot::on_frame(proto::Kind kind, std::string_view body) {
       return;
     case proto::Kind::result:
       return on_result(body);
+    case proto::Kind::started: {
+      ByteReader r(body, "corun started message");
+      std::uint64_t id = 0;
+      try {
+        id = r.get<std::uint64_t>("task_id");
+        r.expect_end();
+      } catch (const std::exception& e) {
+        return kill_for(EndReason::protocol_violation, e.what());
+      }
+      if (tasks_.empty() || tasks_.front().id != id)
+        return kill_for(EndReason::protocol_violation,
+                        "task " + std::to_string(id) + " started out of order");
+      return arm_task_timeout();
+    }
     default:
       return kill_for(EndReason::protocol_violation,
                       "unexpected message kind " + std::to_string(static_cast<int>(kind)));
@@ -145,7 +158,8 @@ void ProcessSlot::on_result(std::string_view body) {
   SlotTask task = std::move(tasks_.front());
   tasks_.pop_front();
   if (tasks_.empty() && state() == SlotState::busy) set_state(SlotState::ready);
-  arm_task_timeout();
+  // The next task's clock starts with its `started` message.
+  if (config_.task_timeout.count() > 0 && !process_exited_) timer_.cancel();
   if (events()) events()->on_task_result(*this, std::move(task), result);
 }
 
@@ -188,10 +202,6 @@ void ProcessSlot::kill_for(EndReason reason, std::string detail) {
 
 void ProcessSlot::arm_task_timeout() {
   if (config_.task_timeout.count() == 0 || process_exited_) return;
-  if (tasks_.empty()) {
-    timer_.cancel();
-    return;
-  }
   timer_.expires_after(config_.task_timeout);
   timer_.async_wait([self = shared_from_this(), id = tasks_.front().id](std::error_code ec) {
     if (ec || self->state() == SlotState::ended || self->tasks_.empty() ||

@@ -60,6 +60,7 @@ class ProcessSlot final : public WorkerSlot,
   void on_result(std::string_view body);
   /// Kills the process for `reason` (the first reason given is the one reported).
   void kill_for(EndReason reason, std::string detail = {});
+  /// Starts the running task's clock (the worker said it began).
   void arm_task_timeout();
   void on_process_exit();
   /// Reaps the process and tells the pool how the slot ended.

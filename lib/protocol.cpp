@@ -89,6 +89,7 @@ std::string encode_init(const Init& init) {
   w.str(init.cpu_binding);
   put_ref(w, init.worker_init);
   put_ref(w, init.worker_exit);
+  w.put<std::uint8_t>(init.report_starts);
   return body;
 }
 
@@ -100,6 +101,9 @@ Init decode_init(std::string_view body) {
   init.cpu_binding = std::string(r.str("cpu_binding", 65536));
   init.worker_init = get_ref(r, "worker_init");
   init.worker_exit = get_ref(r, "worker_exit");
+  const auto report_starts = r.get<std::uint8_t>("report_starts");
+  if (report_starts > 1) r.fail("report_starts", std::to_string(report_starts));
+  init.report_starts = report_starts == 1;
   r.expect_end();
   return init;
 }

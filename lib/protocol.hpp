@@ -15,7 +15,7 @@
 namespace corun::detail::proto {
 
 inline constexpr std::uint32_t kMagic = 0x4e55524f;  // "ORUN" little-endian
-inline constexpr std::uint16_t kVersion = 1;
+inline constexpr std::uint16_t kVersion = 2;
 inline constexpr std::size_t kHeaderSize = 16;
 /// Bodies the parent sends are small; this bounds what a worker accepts.
 inline constexpr std::uint32_t kMaxRequestBody = 1u << 20;
@@ -28,6 +28,7 @@ enum class Kind : std::uint16_t {
   task = 5,         // parent -> worker
   result = 6,       // worker -> parent
   shutdown = 7,     // parent -> worker: run worker_exit, exit 0
+  started = 8,      // worker -> parent: task id; the task begins now (when Init::report_starts)
 };
 
 struct Header {
@@ -53,7 +54,7 @@ inline Header parse_header(std::string_view bytes, std::uint32_t max_body) {
     r.fail("version",
            std::to_string(h.version) + " (this side speaks " + std::to_string(kVersion) + ")");
   const auto k = static_cast<std::uint16_t>(h.kind);
-  if (k < 1 || k > 7) r.fail("kind", std::to_string(k));
+  if (k < 1 || k > 8) r.fail("kind", std::to_string(k));
   if (h.length > max_body)
     r.fail("length", std::to_string(h.length) + " exceeds " + std::to_string(max_body));
   if (h.reserved != 0) r.fail("reserved", std::to_string(h.reserved));
@@ -78,6 +79,9 @@ struct Init {
   std::string cpu_binding;  // comma-separated PU OS indexes; empty: no binding
   FunctionRef worker_init;
   FunctionRef worker_exit;
+  /// Send `started` before each task, so that task_timeout counts from there, not from the
+  /// moment the parent sent the task (which may wait behind a busy core).
+  bool report_starts = false;
 };
 
 enum class Status : std::uint8_t { ok = 0, exception = 1, protocol = 2 };

@@ -163,6 +163,10 @@ detail::Segment detail::Segment::create(const ArrayInfo& array) {
     }
     seg.mapping_->region = bip::mapped_region(seg.mapping_->shm, bip::read_write);
     seg.data_ = seg.mapping_->region.get_address();
+    // A mapping holds the open file description, and with it the owner's lock: a process
+    // forked later (a worker started with StartMethod::fork) must not inherit it, or the
+    // segment would look alive after its owner died. Workers map segments by name.
+    ::madvise(seg.mapping_->region.get_address(), seg.mapping_->region.get_size(), MADV_DONTFORK);
   }
   seg.bytes_ = bytes;
   return seg;

@@ -6,20 +6,26 @@
 #include "task_runner.hpp"
 #include "worker_channel.hpp"
 
+#include <corun/shared_array.hpp>
 #include <corun/slice_view.hpp>
 #include <corun/worker.hpp>
 #include <corun/worker_info.hpp>
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 
 namespace corun {
 
@@ -42,8 +48,75 @@ std::optional<WorkerChannel::Frame> next_frame(WorkerChannel& channel) {
   }
 }
 
+/// The parent died (SIGKILL, an uncaught exception, Ctrl-C) or dropped this worker. Its
+/// segments' owner locks went with it: remove what it left, then end, even in the middle of
+/// a task.
+[[noreturn]] void parent_gone();
+
+/// The parent's pidfd, readable once it has ended (-1 on kernels without pidfds).
+int parent_pidfd = -1;
+pid_t parent_pid = 0;
+
+bool has_segments_named_for(pid_t pid) {
+  const std::string prefix = "corun_" + std::to_string(pid) + "_";
+  bool found = false;
+  if (DIR* dir = ::opendir("/dev/shm")) {
+    while (const dirent* e = ::readdir(dir))
+      if (std::string_view(e->d_name).starts_with(prefix)) found = true;
+    ::closedir(dir);
+  }
+  return found;
+}
+
+/// Sweeps the segments whose owners are gone. The kernel may release a dead process's locks a
+/// little after it reports the process ended, so segments named for the parent get a few more
+/// tries (a bounded wait: a live owner in another PID namespace may have the same pid).
+void remove_segments_of(pid_t parent) {
+  for (int tries = 0; tries < 100; ++tries) {
+    sweep_stale_segments();
+    if (!has_segments_named_for(parent)) return;
+    ::usleep(1000);
+  }
+}
+
+/// Blocks until the parent has ended, at most `timeout_ms` (-1: no limit).
+void wait_for_parent(int timeout_ms) {
+  if (parent_pidfd < 0) return;
+  pollfd p{parent_pidfd, POLLIN, 0};
+  while (::poll(&p, 1, timeout_ms) < 0 && errno == EINTR) {
+  }
+}
+
+[[noreturn]] void parent_gone() {
+  // The socket closes as the parent's descriptors are closed one by one, maybe before those
+  // holding its segments' locks: wait until it has ended (it has, or it kills this worker).
+  wait_for_parent(1000);
+  remove_segments_of(parent_pid);
+  ::_exit(0);
+}
+
 void send_or_exit(WorkerChannel& channel, proto::Kind kind, std::string_view body) {
-  if (!channel.send_message(kind, body)) ::_exit(0);  // the parent is gone
+  if (!channel.send_message(kind, body)) parent_gone();
+}
+
+/// Ends this worker as soon as `parent` ends, through a pidfd watched by a thread of its own:
+/// the worker notices at once, busy or idle, and its life is tied to the parent process, not
+/// to whichever parent thread started it (as PR_SET_PDEATHSIG would be).
+void watch_parent(pid_t parent) {
+  parent_pid = parent;
+  parent_pidfd = static_cast<int>(::syscall(SYS_pidfd_open, parent, 0));
+  if (parent_pidfd < 0 || ::getppid() != parent) {
+    if (parent_pidfd < 0 && errno != ESRCH) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a kernel before 5.3: the best there is
+      if (::getppid() == parent) return;
+    }
+    parent_gone();  // it is gone already
+  }
+  ::fcntl(parent_pidfd, F_SETFD, FD_CLOEXEC);
+  std::thread([] {
+    wait_for_parent(-1);
+    parent_gone();
+  }).detach();
 }
 
 void bind_to_cpus(const std::string& list) {
@@ -69,9 +142,7 @@ void run_hook(const proto::FunctionRef& ref, const WorkerInfo& info) {
 }  // namespace
 
 void worker_main(int fd, pid_t parent) {
-  // Die with the parent; if it is already gone, do not start at all.
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != parent) ::_exit(1);
+  watch_parent(parent);
   // Ctrl-C in a terminal reaches the whole process group; the parent decides what stops.
   std::signal(SIGINT, SIG_IGN);
   // A crash in `process` must end the worker with its signal, for the parent to report; the
@@ -90,7 +161,7 @@ void worker_main(int fd, pid_t parent) {
     send_or_exit(channel, proto::Kind::hello, hello);
   }
   auto first = next_frame(channel);
-  if (!first) ::_exit(0);
+  if (!first) parent_gone();
   if (first->kind != proto::Kind::init) die("expected init", std::to_string(int(first->kind)));
   proto::Init init;
   try {
@@ -113,18 +184,25 @@ void worker_main(int fd, pid_t parent) {
 
   TaskRunner runner(init.worker_id, init.max_result_bytes);
   std::string out;
+  bool shutdown_requested = false;
   while (auto frame = next_frame(channel)) {
-    if (frame->kind == proto::Kind::shutdown) break;
+    if (frame->kind == proto::Kind::shutdown) {
+      shutdown_requested = true;
+      break;
+    }
     if (frame->kind != proto::Kind::task)
       die("unexpected message kind", std::to_string(int(frame->kind)));
     out.clear();
+    if (init.report_starts && frame->body.size() >= sizeof(std::uint64_t))
+      send_or_exit(channel, proto::Kind::started, frame->body.substr(0, sizeof(std::uint64_t)));
     try {
       runner.run(frame->body, out);
     } catch (const std::exception& e) {
       die("bad task message", e.what());
     }
-    if (!channel.write_all(out)) ::_exit(0);  // the parent is gone: nobody is left to tell
+    if (!channel.write_all(out)) parent_gone();
   }
+  if (!shutdown_requested) parent_gone();
   try {
     run_hook(init.worker_exit, info);
   } catch (const std::exception& e) {

@@ -13,10 +13,12 @@
 #include <asio/executor_work_guard.hpp>
 #include <asio/experimental/deferred.hpp>
 #include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <csignal>
 #include <fstream>
 #include <future>
@@ -235,20 +237,25 @@ TEST_CASE("a pool destroyed without shutdown leaves no process or descriptor",
   CHECK(corun::test::open_fd_count() == fds);
 }
 
-TEST_CASE("workers die when the parent is SIGKILLed", "[pool][lifecycle]") {
+TEST_CASE("when the parent is killed its workers remove its segments and exit",
+          "[pool][lifecycle]") {
   const auto method = GENERATE(StartMethod::spawn, StartMethod::fork);
+  const int signal = GENERATE(SIGKILL, SIGINT);
   int pipe_fds[2];
   REQUIRE(::pipe(pipe_fds) == 0);
   const pid_t parent = ::fork();
   if (parent == 0) {
     ::close(pipe_fds[0]);
+    std::signal(SIGINT, SIG_DFL);  // Ctrl-C's default action, not the test framework's
     asio::io_context io;
+    auto a = iota_array(1000);
+    auto b = iota_array(2000);
     ProcessPool pool{io.get_executor(), {.workers = 2, .start_method = method}};
     auto ready = pool.async_wait_ready(asio::use_future);
     drive(io, ready);
     for (pid_t pid : pool.worker_pids()) (void)!::write(pipe_fds[1], &pid, sizeof pid);
     ::close(pipe_fds[1]);
-    for (;;) ::pause();  // keep the pool alive until killed
+    for (;;) ::pause();  // keep the pool and the arrays alive until killed
   }
   ::close(pipe_fds[1]);
   // Whatever fails below, the pool-owning child must not outlive the test.
@@ -271,9 +278,66 @@ TEST_CASE("workers die when the parent is SIGKILLed", "[pool][lifecycle]") {
   ::close(pipe_fds[0]);
   REQUIRE(got == want);
   for (pid_t pid : workers) REQUIRE(alive(pid));
-  ::kill(parent, SIGKILL);
-  ::waitpid(parent, nullptr, 0);
+  REQUIRE(corun::test::segments_of_pid(parent).size() == 2);
+  const auto killed = std::chrono::steady_clock::now();
+  ::kill(parent, signal);
+  int status = 0;
+  ::waitpid(parent, &status, 0);
+  CHECK(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == signal);
   for (pid_t pid : workers) CHECK(wait_for_exit(pid));
+  // Printed, not asserted: the machine may be loaded.
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - killed).count();
+  WARN("workers ended " << ms << " ms after signal " << signal);
+  CHECK(corun::test::segments_of_pid(parent).empty());
+}
+
+TEST_CASE("a replacement started from a thread that then exits keeps working", "[pool][threads]") {
+  asio::io_context io;
+  ProcessPool pool{io.get_executor(), {.workers = 1}};
+  auto ints = iota_array(4);
+  ints[1] = -2;  // SIGSEGV
+  const auto it = DataIterator::over(ints, 2);
+  // A helper thread runs the loop while the worker crashes and its replacement starts.
+  std::thread helper([&] {
+    auto crash = pool.async_execute<corun::test::Faulty>(it, Slice{0, 2}, asio::use_future);
+    CHECK_THROWS_AS(drive(io, crash), TaskFailed);
+    auto ready = pool.async_wait_ready(asio::use_future);
+    drive(io, ready);
+  });
+  helper.join();  // the thread that saw the replacement start is gone
+  const pid_t replacement = pool.worker_pids().at(0);
+  auto next = pool.async_execute<AddInts>(it, Slice{2, 4}, asio::use_future);
+  CHECK(drive(io, next) == 7);
+  CHECK(pool.worker_pids().at(0) == replacement);
+}
+
+TEST_CASE("task_timeout counts from the moment the worker starts the task", "[pool][failure]") {
+  asio::io_context io;
+  ProcessPool pool{io.get_executor(),
+                   {.workers = 1, .task_timeout = std::chrono::milliseconds(200)}};
+  auto ready = pool.async_wait_ready(asio::use_future);
+  drive(io, ready);
+  const pid_t worker = pool.worker_pids().at(0);
+  auto ints = iota_array(4);
+  const auto it = DataIterator::over(ints, 2);
+  // The worker gets no CPU for 500 ms after the task was sent (as behind a busy core); the
+  // task itself takes microseconds, so it must not time out.
+  REQUIRE(::kill(worker, SIGSTOP) == 0);
+  auto quick = pool.async_execute<AddInts>(it, Slice{0, 2}, asio::use_future);
+  asio::steady_timer stopped_for(io, std::chrono::milliseconds(500));
+  stopped_for.async_wait([worker](std::error_code) { ::kill(worker, SIGCONT); });
+  CHECK(drive(io, quick) == 3);
+  // A task that really runs too long still times out.
+  ints[2] = -5;  // blocks forever
+  auto stuck = pool.async_execute<corun::test::Faulty>(it, Slice{2, 4}, asio::use_future);
+  try {
+    drive(io, stuck);
+    FAIL("a task that never ends did not time out");
+  } catch (const TaskFailed& e) {
+    CHECK(e.code() == errc::task_timeout);
+  }
 }
 
 TEST_CASE("a crashed worker is replaced, with a new pid and the same slot", "[pool][failure]") {

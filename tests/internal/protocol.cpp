@@ -99,10 +99,12 @@ TEST_CASE("a header round-trips and each bad field is named", "[protocol]") {
   std::string bad = bytes;
   bad[6] = 9;  // kind
   CHECK_THROWS_WITH(proto::parse_header(bad, 4096), "corun protocol header: field kind: 9");
+  bad[6] = 0;
+  CHECK_THROWS_WITH(proto::parse_header(bad, 4096), "corun protocol header: field kind: 0");
   bad = bytes;
-  bad[4] = 2;  // version
+  bad[4] = 1;  // version
   CHECK_THROWS_WITH(proto::parse_header(bad, 4096),
-                    "corun protocol header: field version: 2 (this side speaks 1)");
+                    "corun protocol header: field version: 1 (this side speaks 2)");
   CHECK_THROWS_WITH(proto::parse_header(bytes.substr(0, 10), 4096),
                     Catch::Contains("truncated input"));
 }
@@ -113,6 +115,7 @@ TEST_CASE("init and result messages round-trip exactly", "[protocol]") {
   init.max_result_bytes = 1u << 20;
   init.cpu_binding = "0,2";
   init.worker_init = {1, 0x1234, "libx.so"};
+  init.report_starts = true;
   const proto::Init back = proto::decode_init(proto::encode_init(init));
   CHECK(back.worker_id == 3);
   CHECK(back.max_result_bytes == (1u << 20));
@@ -121,6 +124,7 @@ TEST_CASE("init and result messages round-trip exactly", "[protocol]") {
   CHECK(back.worker_init.offset == 0x1234);
   CHECK(back.worker_init.module_name == "libx.so");
   CHECK(back.worker_exit.empty());
+  CHECK(back.report_starts);
 
   std::string body;
   proto::append_result_head(body, {7, proto::Status::ok, 10, 20, 1, 0, 5});
