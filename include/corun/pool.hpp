@@ -134,26 +134,14 @@ class CORUN_API ProcessPool {
   /// Completion signature: `void(std::exception_ptr)`.
   template <class Token = asio::default_completion_token_t<executor_type>>
   auto async_wait_ready(Token&& token = {}) {
-    return asio::async_initiate<Token, void(std::exception_ptr)>(
-        [](auto handler, std::shared_ptr<detail::PoolCore> core,
-           std::shared_ptr<detail::TaskService> service) {
-          wait_ready(core, std::make_unique<detail::HandlerCompletion<void, decltype(handler)>>(
-                               std::move(handler), std::move(service)));
-        },
-        token, core_, service_);
+    return async_lifecycle(&ProcessPool::wait_ready, std::forward<Token>(token));
   }
 
   /// Graceful shutdown: new tasks are refused, queued and running ones finish, then each
   /// worker runs its worker_exit hook and exits. Completion signature: `void(std::exception_ptr)`.
   template <class Token = asio::default_completion_token_t<executor_type>>
   auto async_shutdown(Token&& token = {}) {
-    return asio::async_initiate<Token, void(std::exception_ptr)>(
-        [](auto handler, std::shared_ptr<detail::PoolCore> core,
-           std::shared_ptr<detail::TaskService> service) {
-          shutdown(core, std::make_unique<detail::HandlerCompletion<void, decltype(handler)>>(
-                             std::move(handler), std::move(service)));
-        },
-        token, core_, service_);
+    return async_lifecycle(&ProcessPool::shutdown, std::forward<Token>(token));
   }
 
   /// Kills every worker at once (SIGKILL) and reaps it before returning; queued and running
@@ -164,10 +152,24 @@ class CORUN_API ProcessPool {
  private:
   friend struct detail::PoolAccess;
 
+  using LifecycleOp = void (*)(const std::shared_ptr<detail::PoolCore>&,
+                               std::unique_ptr<detail::TaskCompletion>);
   static void wait_ready(const std::shared_ptr<detail::PoolCore>& core,
                          std::unique_ptr<detail::TaskCompletion> done);
   static void shutdown(const std::shared_ptr<detail::PoolCore>& core,
                        std::unique_ptr<detail::TaskCompletion> done);
+
+  /// An operation on the whole pool that completes with `void(std::exception_ptr)`.
+  template <class Token>
+  auto async_lifecycle(LifecycleOp op, Token&& token) {
+    return asio::async_initiate<Token, void(std::exception_ptr)>(
+        [](auto handler, LifecycleOp operation, std::shared_ptr<detail::PoolCore> core,
+           std::shared_ptr<detail::TaskService> service) {
+          operation(core, std::make_unique<detail::HandlerCompletion<void, decltype(handler)>>(
+                              std::move(handler), std::move(service)));
+        },
+        token, op, core_, service_);
+  }
 
   template <class W, class Token>
   auto async_execute_spec(std::shared_ptr<const detail::TaskSpec> spec, Slice slice,
