@@ -8,7 +8,6 @@
 #include <asio/dispatch.hpp>
 #include <asio/post.hpp>
 
-#include <sys/wait.h>
 #include <algorithm>
 #include <utility>
 
@@ -136,48 +135,17 @@ PoolCore::Task PoolCore::take(std::uint64_t id) {
   return std::move(node.mapped());
 }
 
-TaskRecord PoolCore::record_of(const Task& task, const WorkerSlot& slot) const {
-  TaskRecord rec;
-  rec.worker = task.spec->worker_name;
-  rec.slice = task.slice;
-  rec.worker_id = slot.index();
-  rec.pid = slot.pid();
-  rec.submitted = task.submitted;
-  rec.attempts = task.attempts;
-  return rec;
-}
-
-TaskError PoolCore::error_of(const Task& task, const WorkerSlot& slot) const {
-  TaskError e;
-  e.worker = task.spec->worker_name;
-  e.slice = task.slice;
-  e.pid = slot.pid();
-  e.attempts = task.attempts;
-  return e;
-}
-
 void PoolCore::on_task_result(WorkerSlot& slot, SlotTask done, const proto::Result& result) {
-  const auto& head = result.head;
-  const auto started = Clock::time_point(std::chrono::nanoseconds(head.started_ns));
-  const auto finished = Clock::time_point(std::chrono::nanoseconds(head.finished_ns));
-  dispatcher_.finished(static_cast<std::size_t>(slot.index()), finished - started);
   Task task = take(done.id);
   TaskResult out;
-  out.record = record_of(task, slot);
-  out.record.started = started;
-  out.record.finished = finished;
-  out.record.cpu_start = head.cpu_start;
-  out.record.cpu_end = head.cpu_end;
-  out.record.cpu_time = std::chrono::nanoseconds(head.cpu_time_ns);
-  if (head.status == proto::Status::ok) {
+  out.record = record_of(task, slot, result.head);
+  dispatcher_.finished(static_cast<std::size_t>(slot.index()),
+                       out.record.finished - out.record.started);
+  if (result.head.status == proto::Status::ok) {
     out.payload.assign(result.payload);
     finish(std::move(task), std::move(out));
   } else {
-    TaskError error = error_of(task, slot);
-    error.kind = head.status == proto::Status::exception ? TaskErrorKind::exception
-                                                         : TaskErrorKind::protocol;
-    error.exception_type = result.exception_type;
-    error.message = result.message;
+    TaskError error = error_of(task, slot, result);
     fail_or_retry(done.id, std::move(task), std::move(error), std::move(out));
   }
   pump();
@@ -200,11 +168,7 @@ void PoolCore::fail_or_retry(std::uint64_t id, Task task, TaskError error, TaskR
     dispatcher_.requeue(id);
     return;
   }
-  static constexpr TaskOutcome by_kind[] = {TaskOutcome::exception, TaskOutcome::crashed,
-                                            TaskOutcome::timeout, TaskOutcome::protocol};
-  result.record.outcome = by_kind[static_cast<int>(error.kind)];
-  result.task_error = error;
-  result.error = std::make_exception_ptr(TaskFailed(std::move(error)));
+  mark_failed(result, std::move(error));
   finish(std::move(task), std::move(result));
 }
 
@@ -254,20 +218,7 @@ void PoolCore::handle_unfinished(WorkerSlot& slot, SlotEnd& end) {
   TaskResult result;
   result.record = record_of(running, slot);
   if (running.abandoned) return finish(std::move(running), std::move(result));
-  TaskError error = error_of(running, slot);
-  if (end.reason == EndReason::timed_out) {
-    error.kind = TaskErrorKind::timeout;
-    error.message = "exceeded task_timeout of " + std::to_string(options_.task_timeout.count()) +
-                    " ms; worker killed";
-  } else if (end.reason == EndReason::protocol_violation) {
-    error.kind = TaskErrorKind::protocol;
-    error.message = "protocol violation: " + end.detail;
-  } else {
-    error.kind = TaskErrorKind::crashed;
-    if (WIFSIGNALED(end.wait_status)) error.signal = WTERMSIG(end.wait_status);
-    if (WIFEXITED(end.wait_status)) error.exit_code = WEXITSTATUS(end.wait_status);
-    error.message = "worker process " + describe_wait_status(end.wait_status);
-  }
+  TaskError error = error_of(running, slot, end, options_.task_timeout);
   fail_or_retry(id, std::move(running), std::move(error), std::move(result));
 }
 

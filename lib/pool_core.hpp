@@ -7,6 +7,7 @@
 #include "child_process.hpp"
 #include "dispatcher.hpp"
 #include "process_slot.hpp"
+#include "task_outcome.hpp"
 #include "worker_slot.hpp"
 
 #include <corun/detail/task_service.hpp>
@@ -56,15 +57,7 @@ class PoolCore final : public TaskService,
  private:
   enum class State { running, closing, closed, failed, terminated };
 
-  struct Task {
-    std::shared_ptr<const TaskSpec> spec;
-    Slice slice;
-    std::unique_ptr<TaskCompletion> done;
-    std::chrono::steady_clock::time_point submitted;
-    int attempts = 0;
-    bool abandoned = false;  // cancelled while at a worker: its result is discarded
-    int worker = -1;         // the slot it was sent to
-  };
+  using Task = PoolTask;
 
   void on_slot_ready(WorkerSlot& slot) override;
   void on_task_result(WorkerSlot& slot, SlotTask done, const proto::Result& result) override;
@@ -76,8 +69,6 @@ class PoolCore final : public TaskService,
   void retry_start(int index, const std::string& why);
   void pump();
   Task take(std::uint64_t id);
-  TaskRecord record_of(const Task& task, const WorkerSlot& slot) const;
-  TaskError error_of(const Task& task, const WorkerSlot& slot) const;
   void finish(Task task, TaskResult result);
   void fail_or_retry(std::uint64_t id, Task task, TaskError error, TaskResult result);
   void handle_unfinished(WorkerSlot& slot, SlotEnd& end);
