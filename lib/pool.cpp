@@ -67,6 +67,10 @@ std::vector<pid_t> ProcessPool::worker_pids() const {
   return core_->worker_pids();
 }
 
+PoolHealth ProcessPool::health() const {
+  return core_->health();
+}
+
 void ProcessPool::terminate() noexcept {
   core_->terminate();
 }

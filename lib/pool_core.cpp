@@ -174,9 +174,25 @@ void PoolCore::fail_or_retry(std::uint64_t id, Task task, TaskError error, TaskR
 
 // ---- workers ----
 
+PoolHealth PoolCore::health() const {
+  return {options_.workers, ready_workers_.load(), published_failed_starts_.load(),
+          published_failed_.load()};
+}
+
+void PoolCore::publish_health() {
+  std::size_t ready = 0;
+  for (const auto& slot : slots_)
+    if (slot && slot->accepting() && state_ != State::failed && state_ != State::terminated)
+      ++ready;
+  ready_workers_ = ready;
+  published_failed_starts_ = failed_starts_;
+  published_failed_ = state_ == State::failed;
+}
+
 void PoolCore::on_slot_ready(WorkerSlot& slot) {
   failed_starts_ = 0;
   dispatcher_.set_accepting(static_cast<std::size_t>(slot.index()), true);
+  publish_health();
   notify_ready();
   pump();
 }
@@ -188,6 +204,7 @@ void PoolCore::on_slot_ended(WorkerSlot& slot, SlotEnd end) {
   auto keep = slots_[static_cast<std::size_t>(index)];  // the slot outlives this call
   dispatcher_.reset(static_cast<std::size_t>(index));
   handle_unfinished(slot, end);
+  publish_health();
   const bool start_failed = !end.had_started && end.reason != EndReason::killed;
   if (state_ == State::running) {
     if (start_failed)
@@ -234,7 +251,9 @@ std::string PoolCore::start_failure(const WorkerSlot& slot, const SlotEnd& end) 
 }
 
 void PoolCore::retry_start(int index, const std::string& why) {
-  if (++failed_starts_ >= options_.start_attempts)
+  ++failed_starts_;
+  publish_health();
+  if (failed_starts_ >= options_.start_attempts)
     return fail_pool(why + " (" + std::to_string(failed_starts_) +
                      " consecutive worker starts failed; the pool gives up)");
   const auto backoff =
@@ -303,6 +322,7 @@ void PoolCore::check_shutdown() {
     // A worker still starting is stopped once it is ready, so its hooks run in pairs.
     all_ended &= slot->state() == SlotState::ended;
   }
+  publish_health();
   if (!all_ended) return;
   state_ = State::closed;
   for (auto& timer : restart_timers_) timer->cancel();
@@ -317,6 +337,7 @@ void PoolCore::fail_pool(const std::string& message) {
   for (const auto& slot : slots_)
     if (slot) slot->detach();
   fail_everything(failure_);
+  publish_health();
   for (auto& w : shutdown_waiters_) complete_later(std::move(w), failure_);
   shutdown_waiters_.clear();
 }
@@ -341,6 +362,7 @@ void PoolCore::terminate_on_strand() noexcept {
   state_ = State::terminated;
   for (const auto& slot : slots_)
     if (slot) slot->detach();
+  publish_health();
   for (auto& timer : restart_timers_) timer->cancel();
   fail_everything(aborted_error());
   for (auto& w : shutdown_waiters_) complete_later(std::move(w), failed ? failure_ : nullptr);

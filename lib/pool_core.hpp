@@ -16,6 +16,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -53,6 +54,8 @@ class PoolCore final : public TaskService,
   void terminate() noexcept;
   /// Any thread: the pids of the live worker processes.
   std::vector<pid_t> worker_pids() const { return children_.pids(); }
+  /// Any thread: a snapshot of the workers' readiness.
+  PoolHealth health() const;
 
  private:
   enum class State { running, closing, closed, failed, terminated };
@@ -90,7 +93,13 @@ class PoolCore final : public TaskService,
   std::vector<std::shared_ptr<WorkerSlot>> slots_;
   std::vector<std::optional<LaunchedWorker>> prelaunched_;  // until start()
   std::vector<std::unique_ptr<asio::steady_timer>> restart_timers_;
+  /// Updates the snapshot health() reads.
+  void publish_health();
+
   unsigned failed_starts_ = 0;  // consecutive, over all slots
+  std::atomic<std::size_t> ready_workers_{0};
+  std::atomic<unsigned> published_failed_starts_{0};
+  std::atomic<bool> published_failed_{false};
   std::unordered_map<std::uint64_t, Task> tasks_;
   std::uint64_t next_id_ = 1;
   State state_ = State::running;

@@ -476,6 +476,8 @@ TEST_CASE("a replacement that cannot start (no descriptors left) fails the pool,
   ProcessPool pool{io.get_executor(), {.workers = 1, .start_attempts = 3}};
   auto ready = pool.async_wait_ready(asio::use_future);
   drive(io, ready);
+  CHECK(pool.health().ready == 1);
+  CHECK_FALSE(pool.health().degraded());
   auto ints = iota_array(4);
   ints[1] = -2;  // SIGSEGV: the worker must be replaced
   const auto it = DataIterator::over(ints, 2);
@@ -502,6 +504,11 @@ TEST_CASE("a replacement that cannot start (no descriptors left) fails the pool,
     throw;
   }
   REQUIRE(::setrlimit(RLIMIT_NOFILE, &saved) == 0);
+  const PoolHealth health = pool.health();
+  CHECK(health.failed);
+  CHECK(health.ready == 0);
+  CHECK(health.failed_starts == 3);
+  CHECK_FALSE(health.degraded());
   CHECK(corun::test::child_pids().empty());
 }
 
@@ -521,6 +528,10 @@ TEST_CASE("a worker_init that throws once is retried and the pool heals", "[pool
       pool.async_execute<AddInts>(DataIterator::over(ints, 10), Slice{0, 10}, asio::use_future);
   CHECK(drive(io, sum) == 55);
   CHECK(::access(marker.c_str(), F_OK) == 0);  // it did fail once
+  const PoolHealth health = pool.health();
+  CHECK(health.workers == pool.size());
+  CHECK(health.ready == pool.size());
+  CHECK(health.failed_starts == 0);
   ::unlink(marker.c_str());
   ::rmdir(dir_template);
   ::unsetenv("CORUN_TEST_FLAKY_MARKER");

@@ -74,6 +74,16 @@ struct PoolOptions {
   WorkerHook worker_exit = nullptr;
 };
 
+/// A snapshot of a pool's workers, readable from any thread (for a health check).
+struct PoolHealth {
+  std::size_t workers = 0;     ///< worker slots
+  std::size_t ready = 0;       ///< workers ready for tasks now
+  unsigned failed_starts = 0;  ///< consecutive failed starts (0 once a start succeeds)
+  bool failed = false;         ///< the pool gave up: every task fails (worker_start_failed)
+  /// Some workers are missing (crashed, restarting after a failed start) but tasks still run.
+  bool degraded() const noexcept { return !failed && ready < workers; }
+};
+
 namespace detail {
 class PoolCore;
 struct PoolAccess;
@@ -106,6 +116,8 @@ class CORUN_API ProcessPool {
   const PoolOptions& options() const noexcept { return options_; }
   /// Process ids of the live workers (empty for a serial pool).
   std::vector<pid_t> worker_pids() const;
+  /// How many workers are ready, and whether starts are failing.
+  PoolHealth health() const;
 
   /// Runs worker type W's `process` on `slice` of the array `iterator` describes.
   ///
