@@ -18,6 +18,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -26,6 +27,19 @@
 #include <string>
 #include <string_view>
 #include <thread>
+
+namespace {
+/// Set once this process became a worker.
+std::atomic<bool> is_worker_process{false};
+}  // namespace
+
+/// LeakSanitizer's hook, for sanitizer builds: in a worker, exit() comes from user code in the
+/// middle of a task (the pool reports its status as a crash), and LeakSanitizer would replace
+/// that status with its own; a worker forked from the launcher thread also looks to it like a
+/// process whose other threads were not suspended, so it would report false leaks.
+extern "C" CORUN_API int __lsan_is_turned_off() {
+  return is_worker_process.load() ? 1 : 0;
+}
 
 namespace corun {
 
@@ -142,6 +156,7 @@ void run_hook(const proto::FunctionRef& ref, const WorkerInfo& info) {
 }  // namespace
 
 void worker_main(int fd, pid_t parent) {
+  is_worker_process = true;
   watch_parent(parent);
   // Ctrl-C in a terminal reaches the whole process group; the parent decides what stops.
   std::signal(SIGINT, SIG_IGN);
