@@ -116,8 +116,10 @@ void PoolCore::cancel(std::uint64_t id, CancelMode mode) {
     return;
   }
   it->second.abandoned = true;
-  if (mode == CancelMode::kill && it->second.worker >= 0)
-    slots_[static_cast<std::size_t>(it->second.worker)]->kill_running(id);
+  const auto worker = static_cast<std::size_t>(it->second.worker);
+  // A worker about to die gets no more tasks.
+  if (mode == CancelMode::kill && it->second.worker >= 0 && slots_[worker]->kill_running(id))
+    dispatcher_.set_accepting(worker, false);
 }
 
 void PoolCore::pump() {
@@ -218,8 +220,12 @@ void PoolCore::on_slot_ended(WorkerSlot& slot, SlotEnd end) {
 void PoolCore::handle_unfinished(WorkerSlot& slot, SlotEnd& end) {
   if (end.unfinished.empty()) return;
   // Only the first task was running; the ones behind it never started, so they keep their
-  // place at the front of the queue.
-  for (auto it = end.unfinished.rbegin(); it + 1 != end.unfinished.rend(); ++it) {
+  // place at the front of the queue. So does the running one when the pool killed the worker
+  // for a cancelled task that had just finished: it is not to blame.
+  const Task& front = tasks_.at(end.unfinished.front().id);
+  const bool innocent = end.reason == EndReason::killed && !front.abandoned;
+  const auto last = innocent ? end.unfinished.rend() : end.unfinished.rend() - 1;
+  for (auto it = end.unfinished.rbegin(); it != last; ++it) {
     Task& task = tasks_.at(it->id);
     --task.attempts;
     task.worker = -1;
@@ -230,6 +236,7 @@ void PoolCore::handle_unfinished(WorkerSlot& slot, SlotEnd& end) {
       dispatcher_.requeue(it->id);
     }
   }
+  if (innocent) return;
   const std::uint64_t id = end.unfinished.front().id;
   Task running = take(id);
   TaskResult result;
