@@ -80,16 +80,16 @@ Flags parse(int argc, char** argv) {
   Flags f;
   CLI::App app{"mpaio's example: sum 1..N and concatenate foo_0..foo_99 in worker processes"};
   app.add_option("--n", f.n, "elements of the int64 array")
-      ->check(CLI::NonNegativeNumber)
+      ->check(CLI::Range(0ULL, 1ULL << 40))
       ->capture_default_str();
   app.add_option("--partitions", f.partitions, "slices of the int64 array")
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::Range(1ULL, 1ULL << 40))
       ->capture_default_str();
   app.add_option("--workers", f.workers, "worker processes (0: one per core)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(CLI::Range(0, 1024))
       ->capture_default_str();
   app.add_option("--sample-ms", f.sample_ms, "CPU sampling interval")
-      ->check(CLI::NonNegativeNumber)
+      ->check(CLI::Range(0, 3'600'000))
       ->capture_default_str();
   auto* cpu_csv = app.add_option("--cpu-csv", f.cpu_csv, "write per-PU utilisation here");
   auto* tasks_csv = app.add_option("--tasks-csv", f.tasks_csv, "write one row per task here");

@@ -762,7 +762,7 @@ int main(int argc, char** argv) {
   app.add_flag("--json", cfg.json, "add one JSON object on the last line");
   app.add_option("--cost-csv", cfg.cost_csv, "write the cost per slice here");
   app.add_option("--rss-slices", cfg.rss_slices_forced, "slices of the memory section")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0ULL, 1ULL << 40));
   app.add_option("--only", cfg.only, "sections to run")
       ->delimiter(',')
       ->check(CLI::IsMember({"start", "rtt", "many", "rss", "sum", "compute", "monitor"}));
