@@ -14,6 +14,7 @@
 // SIGTERM or SIGINT: stop accepting connections, cancel the running jobs (slices already at a
 // worker finish), shut the pool down gracefully, exit 0. A second signal kills the workers at
 // once.
+#include "cli.hpp"
 #include "http_server/dashboard.hpp"
 #include "http_server/jobs.hpp"
 
@@ -68,34 +69,19 @@ void lower_worker_priority(const corun::WorkerInfo&) {
     ::setpriority(PRIO_PROCESS, 0, std::atoi(nice));
 }
 
-std::optional<Options> parse_args(int argc, char** argv) {
+Options parse_args(int argc, char** argv) {
   Options options;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    auto number = [&](unsigned long long max) -> std::optional<unsigned long long> {
-      if (i + 1 >= argc) return std::nullopt;
-      char* end = nullptr;
-      const char* text = argv[++i];
-      const unsigned long long v = std::strtoull(text, &end, 10);
-      if (*text == '\0' || *end != '\0' || v > max) return std::nullopt;
-      return v;
-    };
-    if (arg == "--port") {
-      auto v = number(65535);
-      if (!v) return std::nullopt;
-      options.port = static_cast<std::uint16_t>(*v);
-    } else if (arg == "--workers") {
-      auto v = number(1024);
-      if (!v) return std::nullopt;
-      options.workers = static_cast<std::size_t>(*v);
-    } else if (arg == "--worker-nice") {
-      auto v = number(19);
-      if (!v) return std::nullopt;
-      options.worker_nice = static_cast<int>(*v);
-    } else {
-      return std::nullopt;
-    }
-  }
+  CLI::App app{"corun embedded in an HTTP server (RESTinio) on 127.0.0.1"};
+  app.add_option("--port", options.port, "port to listen on (0: a free one)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  app.add_option("--workers", options.workers, "worker processes (0: one per core)")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
+  app.add_option("--worker-nice", options.worker_nice, "nice value of the worker processes")
+      ->check(CLI::Range(0, 19))
+      ->capture_default_str();
+  corun_cli::parse_or_exit(app, argc, argv);
   return options;
 }
 
@@ -342,16 +328,12 @@ struct App {
 
 int main(int argc, char** argv) {
   corun::enter_worker_if_spawned(argc, argv);  // worker processes are this program re-executed
-  const auto options = parse_args(argc, argv);
-  if (!options) {
-    std::cerr << "usage: " << argv[0] << " [--port 0..65535] [--workers N] [--worker-nice 0..19]\n";
-    return 2;
-  }
-  ::setenv(worker_nice_env, std::to_string(options->worker_nice).c_str(), 1);
+  const Options options = parse_args(argc, argv);
+  ::setenv(worker_nice_env, std::to_string(options.worker_nice).c_str(), 1);
 
   asio::io_context io{1};
   corun::ProcessPool pool{io.get_executor(),
-                          {.workers = options->workers, .worker_init = &lower_worker_priority}};
+                          {.workers = options.workers, .worker_init = &lower_worker_priority}};
   corun::CpuMonitor monitor{io.get_executor(), std::chrono::milliseconds(200)};
   corun_server::JobTable jobs{pool};
   BusySampler busy{io, jobs, monitor.interval()};
@@ -362,7 +344,7 @@ int main(int argc, char** argv) {
       restinio::external_io_context(io),
       restinio::server_settings_t<Traits>{}
           .address("127.0.0.1")
-          .port(options->port)
+          .port(options.port)
           .request_handler(app.handler())
           // GET /jobs/{id}?wait=60 may keep a request open for a minute.
           .handle_request_timeout(std::chrono::seconds(App::max_wait_seconds + 5))
@@ -389,7 +371,7 @@ int main(int argc, char** argv) {
     try {
       server.open_sync();
     } catch (const std::exception& e) {
-      std::cerr << "http_server: cannot listen on 127.0.0.1:" << options->port << ": " << e.what()
+      std::cerr << "http_server: cannot listen on 127.0.0.1:" << options.port << ": " << e.what()
                 << '\n';
       exit_code = 1;
       pool.async_shutdown(stop_loop);

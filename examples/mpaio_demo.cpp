@@ -5,13 +5,14 @@
 // Standard output is exactly: sum=<int>, concat=<string>, run_seconds=<float>, samples=<int>.
 #include <corun/corun.hpp>
 
+#include "cli.hpp"
+
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cstdint>
-#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <numeric>
@@ -75,49 +76,25 @@ struct Flags {
   std::string cpu_csv, tasks_csv, plot;
 };
 
-[[noreturn]] void usage(const std::string& problem) {
-  std::cerr << "mpaio_demo: " << problem
-            << "\nusage: mpaio_demo [--n N] [--partitions P] [--workers W] [--sample-ms MS]"
-               " [--cpu-csv PATH] [--tasks-csv PATH] [--plot PNG]\n";
-  std::exit(2);
-}
-
 Flags parse(int argc, char** argv) {
   Flags f;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (i + 1 >= argc) usage("missing value after " + flag);
-    const std::string value = argv[++i];
-    auto number = [&] {
-      try {
-        std::size_t used = 0;
-        const unsigned long long v = std::stoull(value, &used);
-        if (used != value.size() || value[0] == '-') throw std::invalid_argument(value);
-        return static_cast<std::size_t>(v);
-      } catch (const std::exception&) {
-        usage(flag + " needs a non-negative integer, got \"" + value + "\"");
-      }
-    };
-    if (flag == "--n")
-      f.n = number();
-    else if (flag == "--partitions")
-      f.partitions = number();
-    else if (flag == "--workers")
-      f.workers = number();
-    else if (flag == "--sample-ms")
-      f.sample_ms = number();
-    else if (flag == "--cpu-csv")
-      f.cpu_csv = value;
-    else if (flag == "--tasks-csv")
-      f.tasks_csv = value;
-    else if (flag == "--plot")
-      f.plot = value;
-    else
-      usage("unknown flag " + flag);
-  }
-  if (f.partitions == 0) usage("--partitions must be at least 1");
-  if (!f.plot.empty() && (f.cpu_csv.empty() || f.tasks_csv.empty()))
-    usage("--plot needs --cpu-csv and --tasks-csv");
+  CLI::App app{"mpaio's example: sum 1..N and concatenate foo_0..foo_99 in worker processes"};
+  app.add_option("--n", f.n, "elements of the int64 array")
+      ->check(CLI::Range(0ULL, 1ULL << 40))
+      ->capture_default_str();
+  app.add_option("--partitions", f.partitions, "slices of the int64 array")
+      ->check(CLI::Range(1ULL, 1ULL << 40))
+      ->capture_default_str();
+  app.add_option("--workers", f.workers, "worker processes (0: one per core)")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
+  app.add_option("--sample-ms", f.sample_ms, "CPU sampling interval")
+      ->check(CLI::Range(0, 3'600'000))
+      ->capture_default_str();
+  auto* cpu_csv = app.add_option("--cpu-csv", f.cpu_csv, "write per-PU utilisation here");
+  auto* tasks_csv = app.add_option("--tasks-csv", f.tasks_csv, "write one row per task here");
+  app.add_option("--plot", f.plot, "draw both CSVs into this PNG")->needs(cpu_csv, tasks_csv);
+  corun_cli::parse_or_exit(app, argc, argv);
   return f;
 }
 
@@ -155,13 +132,15 @@ int main(int argc, char** argv) {
       {&add, &concat},
       {.monitor_cpu_usage = true, .sample_interval = std::chrono::milliseconds(flags.sample_ms)}};
 
+  corun::GracefulStop stop{pool};  // Ctrl-C or SIGTERM: cancel the run, shut the pool down
+
   int exit_code = 0;
   asio::co_spawn(
       io,
       [&]() -> asio::awaitable<void> {
         // Let the workers start first, so the run measures the work, not process start-up.
         co_await pool.async_wait_ready(asio::use_awaitable);
-        const corun::RunReport report = co_await orch.run();
+        const corun::RunReport report = co_await orch.async_run(stop.bind(asio::use_awaitable));
         co_await pool.async_shutdown(asio::use_awaitable);
         std::cout << "sum=" << add.total << '\n'
                   << "concat=" << concat.joined() << '\n'
@@ -175,7 +154,9 @@ int main(int argc, char** argv) {
         }
       },
       [&](std::exception_ptr e) {
+        stop.cancel();  // no more signals to wait for: lets io.run() return
         if (!e) return;
+        if (!stop.requested()) pool.terminate();  // else the idle pool keeps io.run() going
         try {
           std::rethrow_exception(e);
         } catch (const std::exception& ex) {

@@ -28,14 +28,20 @@ void ParentChannel::send(proto::Kind kind, std::string_view body) {
 }
 
 void ParentChannel::flush() {
-  if (write_in_flight_ || pending_.empty() || !listener_) return;
+  if (write_in_flight_ || write_failed_ || pending_.empty() || !listener_) return;
   std::swap(writing_, pending_);
   write_in_flight_ = true;
   asio::async_write(socket_, asio::buffer(writing_),
                     [self = shared_from_this()](std::error_code ec, std::size_t) {
                       self->write_in_flight_ = false;
                       self->writing_.clear();
-                      if (ec) return self->closed(false, "write failed: " + ec.message());
+                      // The worker closed its end (it died): what it wrote before is still to
+                      // be read, up to end-of-file, which ends the channel.
+                      if (ec) {
+                        self->write_failed_ = true;
+                        self->pending_.clear();
+                        return;
+                      }
                       self->flush();
                     });
 }

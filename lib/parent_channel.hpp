@@ -57,6 +57,7 @@ class ParentChannel : public std::enable_shared_from_this<ParentChannel> {
   std::size_t read_length_ = 0;
   std::string pending_, writing_;
   bool write_in_flight_ = false;
+  bool write_failed_ = false;
 };
 
 }  // namespace corun::detail

@@ -44,8 +44,20 @@ with tempfile.TemporaryDirectory(prefix="corun_test_demo_") as tmp:
         check(header[0] == "time_s" and all(h.startswith("cpu") for h in header[1:]),
               f"n={n}: cpu CSV header {header}")
 
-    bad = subprocess.run([demo, "--partitions", "0"], capture_output=True, encoding="utf-8")
-    check(bad.returncode == 2 and "--partitions" in bad.stderr and bad.stdout == "",
-          "--partitions 0 is rejected on stderr")
+    # Bad command lines: CLI11's message and exit code 2, as in every corun example and bench.
+    hint = "Run with --help for more information.\n"
+    for args, message in [
+        (["--partitions", "0"], "--partitions: Value 0 not in range 1 to 1099511627776\n"),
+        (["--n", "x"], "--n: Value x not in range 0 to 1099511627776\n"),
+        (["--bogus"], "The following argument was not expected: --bogus\n"),
+        (["--plot", "cpu.png"], "--plot requires --cpu-csv\n"),
+    ]:
+        bad = subprocess.run([demo] + args, capture_output=True, encoding="utf-8")
+        check(bad.returncode == 2 and bad.stderr == message + hint and bad.stdout == "",
+              f"{args} is rejected with exit 2 and exactly {message.strip()!r} "
+              f"(got {bad.returncode}, {bad.stderr!r})")
+    usage = subprocess.run([demo, "--help"], capture_output=True, encoding="utf-8")
+    check(usage.returncode == 0 and "--tasks-csv TEXT" in usage.stdout and usage.stderr == "",
+          "--help prints the usage on stdout and exits 0")
 
 sys.exit(1 if failures else 0)

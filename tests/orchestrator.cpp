@@ -18,7 +18,9 @@
 #include <asio/use_future.hpp>
 #include <catch2/catch.hpp>
 #include <set>
+#include <string>
 #include <thread>
+#include <xtensor/xmath.hpp>
 
 using namespace corun;
 using corun::test::AddInts;
@@ -556,4 +558,54 @@ TEST_CASE("terminating or destroying the pool under a run fails the run",
     CHECK_THAT(e.what(), Catch::Contains("terminated during the run"));
   }
   CHECK(corun::test::child_pids().empty());
+}
+
+namespace {
+// Each accepted process_callback form, and a worker without one: results are delivered (or,
+// without a callback, discarded), never silently skipped for a callback that exists.
+struct ByConstRef : Worker<ByConstRef, std::int64_t> {
+  using Worker::Worker;
+  static std::int64_t process(SliceView<const std::int64_t> slice) { return xt::sum(slice)(); }
+  void process_callback(const std::int64_t& partial) { total += partial; }
+  std::int64_t total = 0;
+};
+struct ByRvalue : Worker<ByRvalue, std::int64_t> {
+  using Worker::Worker;
+  static std::string process(SliceView<const std::int64_t> slice) {
+    return std::to_string(slice.size());
+  }
+  void process_callback(std::string&& size) { sizes.insert(std::move(size)); }
+  std::multiset<std::string> sizes;
+};
+struct VoidResult : Worker<VoidResult, std::int64_t> {
+  using Worker::Worker;
+  static void process(SliceView<const std::int64_t>) {}
+  void process_callback() { ++callbacks; }
+  int callbacks = 0;
+};
+struct NoCallback : Worker<NoCallback, std::int64_t> {
+  using Worker::Worker;
+  static std::int64_t process(SliceView<const std::int64_t> slice) { return xt::sum(slice)(); }
+};
+}  // namespace
+CORUN_REGISTER_WORKER(ByConstRef);
+CORUN_REGISTER_WORKER(ByRvalue);
+CORUN_REGISTER_WORKER(VoidResult);
+CORUN_REGISTER_WORKER(NoCallback);
+
+TEST_CASE("process_callback taking R, const R&, R&& or nothing is called once per slice",
+          "[orchestrator]") {
+  const auto method = GENERATE(StartMethod::serial, StartMethod::spawn);
+  asio::io_context io;
+  ProcessPool pool{io.get_executor(), {.workers = 2, .start_method = method}};
+  auto ints = iota_array(10);
+  ByConstRef by_ref{DataIterator::partitioned(ints, 3)};
+  ByRvalue by_rvalue{DataIterator::over(ints, 4)};
+  VoidResult void_result{DataIterator::partitioned(ints, 5)};
+  NoCallback no_callback{DataIterator::partitioned(ints, 2)};
+  const RunReport report = run_to_end(io, pool, {&by_ref, &by_rvalue, &void_result, &no_callback});
+  CHECK(report.tasks_done == 3 + 3 + 5 + 2);
+  CHECK(by_ref.total == 55);
+  CHECK(by_rvalue.sizes == std::multiset<std::string>{"2", "4", "4"});
+  CHECK(void_result.callbacks == 5);
 }

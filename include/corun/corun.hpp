@@ -10,6 +10,7 @@
 #include <corun/data_iterator.hpp>
 #include <corun/dtype.hpp>
 #include <corun/error.hpp>
+#include <corun/graceful_stop.hpp>
 #include <corun/orchestrator.hpp>
 #include <corun/pool.hpp>
 #include <corun/report.hpp>

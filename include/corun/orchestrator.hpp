@@ -72,17 +72,30 @@ class WorkerRef {
  private:
   friend struct detail::RunAccess;
 
+  // The checks are static_asserts of their own (not a silently skipped `if constexpr`), each
+  // followed by code that is only instantiated when it passed, so the message is the only error.
   template <class W>
   static void deliver(void* object, const std::string& payload) {
     using R = detail::worker_result_t<W>;
+    constexpr bool accepts = detail::process_callback_accepts<W, R>;
+    static_assert(accepts || !detail::declares_process_callback<W>,
+                  "corun: the worker's process_callback cannot take the result R of its process: "
+                  "declare process_callback(R), process_callback(const R&) or "
+                  "process_callback(R&&), or process_callback() when process returns void "
+                  "(see the instantiation of WorkerRef::deliver<W> for W)");
     W& w = *static_cast<W*>(object);
     if constexpr (std::is_void_v<R>) {
-      if constexpr (requires { w.process_callback(); }) w.process_callback();
+      if constexpr (accepts) w.process_callback();
     } else {
       using V = std::decay_t<R>;
-      auto value = codec<V>::decode(payload);
-      if constexpr (requires { w.process_callback(std::move(value)); })
-        w.process_callback(std::move(value));
+      static_assert(std::is_default_constructible_v<V>,
+                    "corun: the result type R of a worker's process must be default "
+                    "constructible (results are decoded into a value, and async_execute "
+                    "completes with R{} beside an error)");
+      if constexpr (std::is_default_constructible_v<V>) {
+        auto value = codec<V>::decode(payload);
+        if constexpr (accepts) w.process_callback(std::move(value));
+      }
     }
   }
 

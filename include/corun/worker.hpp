@@ -14,6 +14,13 @@
 /// };
 /// CORUN_REGISTER_WORKER(AddInts);
 /// \endcode
+///
+/// `process_callback` is optional: without it results are decoded and discarded. If the type
+/// declares a member named `process_callback`, it must take the result R of `process` as
+/// `process_callback(R)`, `(const R&)` or `(R&&)` (`process_callback()` when `process` returns
+/// void); any other signature (e.g. `R&`) is a compile error naming these forms. A misspelt
+/// name (`process_callbak`) is just another member and cannot be detected: results are then
+/// discarded. R must be default constructible.
 
 #include <corun/detail/config.hpp>
 #include <corun/detail/export.hpp>
@@ -132,6 +139,40 @@ struct worker_result<W, true> {
 /// The result type of W::process.
 template <class W>
 using worker_result_t = typename worker_result<W>::type;
+
+// A name that a type's own member `process_callback`, if any, makes ambiguous in the derived
+// probe below: that ambiguity is how an overloaded or template member is detected too.
+struct process_callback_probe {
+  int process_callback;
+};
+template <class W>
+struct process_callback_lookup : W, process_callback_probe {};
+
+template <class W, bool = std::is_final_v<W>>
+    struct declares_process_callback_impl : std::bool_constant < !requires {
+  &process_callback_lookup<W>::process_callback;
+} > {};
+// A final W cannot be derived from: the probe is taking the member's address, which finds a
+// single, non-template member only.
+template <class W>
+    struct declares_process_callback_impl<W, true> : std::bool_constant < requires {
+  &W::process_callback;
+} > {};
+
+/// Whether W declares (or inherits) any member named `process_callback`, whatever its
+/// signature.
+template <class W>
+concept declares_process_callback = declares_process_callback_impl<W>::value;
+
+/// Whether `process_callback` takes the result R of W::process: `process_callback(R)`,
+/// `(const R&)` or `(R&&)` (and what implicit conversions allow), or `process_callback()`
+/// when R is void.
+template <class W, class R>
+concept process_callback_accepts = (std::is_void_v<R> &&
+                                    requires(W & w) { w.process_callback(); }) ||
+                                   (!std::is_void_v<R> && requires(W & w, std::decay_t<R>&& value) {
+                                     w.process_callback(std::move(value));
+                                   });
 
 /// Runs W::process on one slice in this process and appends the encoded result to `out`.
 using TaskInvoker = void (*)(const TaskContext& ctx, std::string& out);

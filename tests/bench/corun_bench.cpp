@@ -10,6 +10,8 @@
 #include <corun/corun.hpp>
 #include <corun/cpu_monitor.hpp>
 
+#include "cli.hpp"
+
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -748,36 +750,24 @@ void print_json(const Results& r) {
   std::printf("%s\n", out.c_str());
 }
 
-int usage(const char* argv0) {
-  std::fprintf(stderr,
-               "usage: %s [--quick] [--json] [--cost-csv PATH] [--rss-slices N]\n"
-               "          [--only start,rtt,many,rss,sum,compute,monitor]\n",
-               argv0);
-  return 2;
-}
-
 }  // namespace
 }  // namespace bench
 
 int main(int argc, char** argv) {
   corun::enter_worker_if_spawned(argc, argv);  // a worker process never returns from here
   bench::Config cfg;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--quick")
-      cfg.make_quick();
-    else if (arg == "--json")
-      cfg.json = true;
-    else if (arg == "--cost-csv" && i + 1 < argc)
-      cfg.cost_csv = argv[++i];
-    else if (arg == "--rss-slices" && i + 1 < argc)
-      cfg.rss_slices_forced = std::stoull(argv[++i]);
-    else if (arg == "--only" && i + 1 < argc) {
-      std::stringstream list(argv[++i]);
-      for (std::string section; std::getline(list, section, ',');) cfg.only.push_back(section);
-    } else
-      return bench::usage(argv[0]);
-  }
+  bool quick = false;
+  CLI::App app{"corun against baselines measured in the same run"};
+  app.add_flag("--quick", quick, "small sizes, for CI");
+  app.add_flag("--json", cfg.json, "add one JSON object on the last line");
+  app.add_option("--cost-csv", cfg.cost_csv, "write the cost per slice here");
+  app.add_option("--rss-slices", cfg.rss_slices_forced, "slices of the memory section")
+      ->check(CLI::Range(0ULL, 1ULL << 40));
+  app.add_option("--only", cfg.only, "sections to run")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"start", "rtt", "many", "rss", "sum", "compute", "monitor"}));
+  corun_cli::parse_or_exit(app, argc, argv);
+  if (quick) cfg.make_quick();
 
   bench::Results results;
   results.set("quick", cfg.quick ? 1 : 0);

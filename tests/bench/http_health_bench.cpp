@@ -9,6 +9,7 @@
 // --json adds one JSON object on the last line: health_p50_us_idle, health_p99_us_idle,
 // health_p50_us_busy, health_p99_us_busy (and a few facts about the run).
 #include "../http_support.hpp"
+#include "cli.hpp"
 
 #include <chrono>
 #include <csignal>
@@ -46,33 +47,25 @@ nlohmann::json get_json(HttpClient& client, const std::string& target) {
 }  // namespace
 
 int run(int argc, char** argv) {
-  if (argc < 2) {
-    std::cerr << "usage: " << argv[0]
-              << " <http_server> [--requests N] [--workers N] [--worker-nice N] [--json]\n";
-    return 2;
-  }
+  std::string server_program;
   int requests = 2000;
   std::string workers = "0";  // one per core: the deployment the server is made for
   std::string nice = "10";    // the server's default
   bool json = false;
-  for (int i = 2; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--json") {
-      json = true;
-    } else if (arg == "--requests" && i + 1 < argc) {
-      requests = std::max(10, std::atoi(argv[++i]));
-    } else if (arg == "--workers" && i + 1 < argc) {
-      workers = argv[++i];
-    } else if (arg == "--worker-nice" && i + 1 < argc) {
-      nice = argv[++i];
-    } else {
-      std::cerr << "unknown argument " << arg << '\n';
-      return 2;
-    }
-  }
+  CLI::App app{"GET /health latency of examples/http_server, idle and with a heavy job"};
+  app.add_option("http_server", server_program, "the http_server program")
+      ->required()
+      ->check(CLI::ExistingFile);
+  app.add_option("--requests", requests, "requests per measurement")
+      ->check(CLI::Range(10, 10'000'000))
+      ->capture_default_str();
+  app.add_option("--workers", workers, "the server's --workers")->capture_default_str();
+  app.add_option("--worker-nice", nice, "the server's --worker-nice")->capture_default_str();
+  app.add_flag("--json", json, "add one JSON object on the last line");
+  corun_cli::parse_or_exit(app, argc, argv);
 
   corun::test::ServerProcess server{{"--port", "0", "--workers", workers, "--worker-nice", nice},
-                                    argv[1]};
+                                    server_program};
   HttpClient client{server.port()};
   const auto pool_size = get_json(client, "/health").at("workers").get<int>();
 

@@ -1,0 +1,78 @@
+#pragma once
+/// \file
+/// GracefulStop: SIGINT and SIGTERM become the cancellation of a program's runs and a graceful
+/// shutdown of its pool, in one line:
+/// \code
+/// corun::GracefulStop stop{pool};
+/// co_await orch.async_run(stop.bind(asio::use_awaitable));  // throws operation_aborted on Ctrl-C
+/// \endcode
+/// and `stop.cancel()` when the work is done.
+
+#include <corun/detail/config.hpp>
+#include <corun/detail/export.hpp>
+
+#include <corun/pool.hpp>
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/signal_set.hpp>
+
+#include <csignal>
+#include <initializer_list>
+#include <memory>
+#include <utility>
+
+namespace corun {
+
+/// Turns the first of some signals (SIGINT and SIGTERM by default) into cancellation of every
+/// operation bound with bind(), then a graceful pool.async_shutdown(); a second signal before
+/// the shutdown completed terminates the pool (kills its workers at once). When the shutdown
+/// completes the handlers are removed (as cancel()), so nothing keeps the executor busy.
+///
+/// The cancellation type is `cancellation_type::total`: the runs stop dispatching, the tasks
+/// already at a worker finish (their results discarded; OrchestratorOptions::on_cancel decides
+/// otherwise), and the runs complete with operation_aborted. Killing the workers is left to
+/// the second signal.
+///
+/// The wait for a signal is outstanding work on the executor, as any pending operation: call
+/// cancel() when the program's work is done (e.g. in co_spawn's completion handler), or
+/// `io.run()` does not return.
+///
+/// Lifetime: like an asio::cancellation_signal, it must outlive the operations bound to it.
+///
+/// Threading: the signal handler runs on the pool's executor; call bind(), requested() and
+/// cancel() from the thread that runs it (as the operations you bind are started there).
+class CORUN_API GracefulStop {
+ public:
+  /// Installs handlers for `signals` on the pool's executor. Throws std::system_error when a
+  /// signal cannot be handled.
+  explicit GracefulStop(ProcessPool& pool, std::initializer_list<int> signals = {SIGINT, SIGTERM});
+  /// Removes the handlers (as cancel()).
+  ~GracefulStop();
+  GracefulStop(const GracefulStop&) = delete;
+  GracefulStop& operator=(const GracefulStop&) = delete;
+
+  /// `token` bound to a fresh cancellation signal, which the first signal emits. Each call keeps
+  /// one small cancellation_signal until this object is destroyed. A signal that came before
+  /// an operation started does not cancel it: check requested() before starting another.
+  template <class Token>
+  auto bind(Token&& token) {
+    return asio::bind_cancellation_slot(new_slot(), std::forward<Token>(token));
+  }
+
+  /// Whether a signal came.
+  bool requested() const noexcept;
+
+  /// Removes the signal handlers: the signals get their previous disposition back, and no
+  /// bound operation is cancelled by this object any more.
+  void cancel();
+
+ private:
+  struct State;
+  asio::cancellation_slot new_slot();
+
+  // Shared with the pending handlers, which may run after this object is gone.
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace corun

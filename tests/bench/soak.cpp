@@ -1,0 +1,89 @@
+// Crash soak: orchestrator runs over and over, a segfault in every 7th task, alternating the
+// spawn and fork start methods, for as long as asked. Every good result must be exact, and the
+// parent must end with the descriptors, children and /dev/shm segments it started with.
+//   soak [--seconds S] [--workers W] [--json]
+#include "../support.hpp"
+#include "../workers.hpp"
+
+#include <asio/io_context.hpp>
+#include <asio/use_future.hpp>
+#include <corun/corun.hpp>
+#include "../../examples/cli.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <future>
+
+namespace {
+
+struct Counts {
+  int fds = 0;
+  std::size_t children = 0, segments = 0;
+};
+
+Counts count() {
+  return {corun::test::open_fd_count(), corun::test::child_pids().size(),
+          corun::test::shm_entries("corun").size()};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  corun::enter_worker_if_spawned(argc, argv);
+  CLI::App app{"corun crash soak: a segfault every 7th task, both start methods"};
+  double seconds = 60;
+  std::size_t workers = 2;
+  bool json = false;
+  app.add_option("--seconds", seconds, "how long to run")->check(CLI::PositiveNumber);
+  app.add_option("--workers", workers, "worker processes")->check(CLI::Range(1, 64));
+  app.add_flag("--json", json, "a JSON line at the end");
+  corun_cli::parse_or_exit(app, argc, argv);
+
+  constexpr std::size_t rows = 70, chunk = 1;  // 70 tasks, 10 of them crash
+  auto ints = corun::test::iota_array(rows);
+  std::int64_t good_sum = 0;
+  for (std::size_t i = 0; i < rows; ++i) {
+    if (i % 7 == 6)
+      ints[i] = -2;  // SIGSEGV in the worker
+    else
+      good_sum += ints[i];
+  }
+  const Counts before = count();
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>(seconds));
+  std::size_t runs = 0, tasks = 0, crashes = 0, wrong = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    for (auto method : {corun::StartMethod::spawn, corun::StartMethod::fork}) {
+      asio::io_context io;
+      corun::ProcessPool pool{io.get_executor(), {.workers = workers, .start_method = method}};
+      corun::test::Faulty faulty{corun::DataIterator::over(ints, chunk)};
+      corun::WorkerOrchestrator orch{pool, {&faulty}, {.on_error = corun::ErrorPolicy::collect}};
+      auto future = orch.async_run(asio::use_future);
+      while (future.wait_for(std::chrono::seconds(0)) != std::future_status::ready) io.run_one();
+      const corun::RunReport report = future.get();
+      ++runs;
+      tasks += report.tasks_done + report.tasks_failed;
+      crashes += report.tasks_failed;
+      if (faulty.total != good_sum || report.tasks_failed != rows / 7) {
+        ++wrong;
+        for (const auto& f : report.failures)
+          if (f.slice.start % 7 != 6) std::fprintf(stderr, "wrong: %s\n", f.describe().c_str());
+      }
+    }
+  }
+  const Counts after = count();
+  std::printf("runs=%zu tasks=%zu crashes=%zu wrong_runs=%zu\n", runs, tasks, crashes, wrong);
+  std::printf("fds %d -> %d, children %zu -> %zu, segments %zu -> %zu\n", before.fds, after.fds,
+              before.children, after.children, before.segments, after.segments);
+  if (json)
+    std::printf(
+        "{\"soak_runs\": %zu, \"soak_tasks\": %zu, \"soak_crashes\": %zu, \"soak_wrong_runs\": "
+        "%zu, \"soak_fd_growth\": %d, \"soak_child_growth\": %d, \"soak_segment_growth\": %d}\n",
+        runs, tasks, crashes, wrong, after.fds - before.fds,
+        static_cast<int>(after.children) - static_cast<int>(before.children),
+        static_cast<int>(after.segments) - static_cast<int>(before.segments));
+  const bool clean = wrong == 0 && after.fds == before.fds && after.children == before.children &&
+                     after.segments == before.segments;
+  return clean ? 0 : 1;
+}
