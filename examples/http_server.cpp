@@ -167,11 +167,20 @@ struct App {
   corun_server::JobTable& jobs;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
+  /// "ok", "degraded" (workers missing: crashed or restarting after failed starts; jobs still
+  /// run), "failed" (the pool gave up starting workers: answered 503) or "stopping".
   nlohmann::json health() const {
     nlohmann::json pids = nlohmann::json::array();
     for (pid_t pid : pool.worker_pids()) pids.push_back(pid);
-    return {{"status", jobs.stopping() ? "stopping" : "ok"},
+    const corun::PoolHealth state = pool.health();
+    const char* status = jobs.stopping()    ? "stopping"
+                         : state.failed     ? "failed"
+                         : state.degraded() ? "degraded"
+                                            : "ok";
+    return {{"status", status},
             {"workers", pool.size()},
+            {"workers_ready", state.ready},
+            {"failed_starts", state.failed_starts},
             {"worker_pids", std::move(pids)},
             {"jobs_running", jobs.running()},
             {"worker_busy_seconds", jobs.stats().busy_seconds},
@@ -262,7 +271,10 @@ struct App {
                    "text/html; charset=utf-8");
     });
     r->http_get("/health", [this](const request_handle_t& req, auto) {
-      return reply(req, restinio::status_ok(), health());
+      nlohmann::json state = health();
+      const bool failed = state.at("status") == "failed";
+      return reply(req, failed ? restinio::status_service_unavailable() : restinio::status_ok(),
+                   std::move(state));
     });
     r->http_get("/cpu", [this](const request_handle_t& req, auto) {
       return reply(req, restinio::status_ok(), cpu());

@@ -293,6 +293,8 @@ TEST_CASE("over HTTP, jobs reach their exact results and every endpoint answers"
   CHECK(health.at("status") == "ok");
   CHECK(health.at("workers") == 2);
   CHECK(health.at("worker_pids").size() == 2);
+  CHECK(health.at("workers_ready") == 2);
+  CHECK(health.at("failed_starts") == 0);
   CHECK(health.at("jobs_running") == 0);
 
   const HttpResponse metrics = client.get("/metrics");
