@@ -21,12 +21,6 @@ namespace corun {
 using detail::format_fixed;
 using detail::write_atomically;
 
-// ---- topology ----
-
-const CpuTopology& CpuTopology::local() {
-  return detail::topology().cpu;
-}
-
 // ---- CSV and JSON ----
 
 std::string CpuSeries::to_csv(Columns columns) const {

@@ -86,3 +86,7 @@ std::size_t physical_core_count() {
 }
 
 }  // namespace corun::detail
+
+const corun::CpuTopology& corun::CpuTopology::local() {
+  return detail::topology().cpu;
+}

@@ -3,7 +3,7 @@
 /// The machine's hwloc topology, loaded once per process for the pool (default size, pinning)
 /// and the CPU monitor alike.
 
-#include <corun/cpu_monitor.hpp>
+#include <corun/cpu_topology.hpp>
 
 #include <cstddef>
 #include <vector>

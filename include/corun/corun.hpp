@@ -7,6 +7,7 @@
 #include <corun/cancellation.hpp>
 #include <corun/codec.hpp>
 #include <corun/cpu_monitor.hpp>
+#include <corun/cpu_topology.hpp>
 #include <corun/data_iterator.hpp>
 #include <corun/dtype.hpp>
 #include <corun/error.hpp>

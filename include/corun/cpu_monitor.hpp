@@ -6,6 +6,8 @@
 #include <corun/detail/config.hpp>
 #include <corun/detail/export.hpp>
 
+#include <corun/cpu_topology.hpp>
+
 #include <asio/any_io_executor.hpp>
 
 #include <chrono>
@@ -16,16 +18,6 @@
 #include <vector>
 
 namespace corun {
-
-/// Processing units (hardware threads) and the cores and packages they belong to, from hwloc.
-struct CORUN_API CpuTopology {
-  std::vector<int> pu_os_index;  ///< OS index of each PU, ascending
-  std::vector<int> core_of_pu;   ///< hwloc logical index of each PU's core
-  std::size_t cores = 0;
-  std::size_t packages = 0;
-  /// The machine's topology, loaded once per process.
-  static const CpuTopology& local();
-};
 
 /// Utilisation samples over time: one row per sample, one column per PU.
 struct CORUN_API CpuSeries {
