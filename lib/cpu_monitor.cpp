@@ -1,7 +1,6 @@
 #include <corun/cpu_monitor.hpp>
 
 #include "text_file.hpp"
-#include "topology.hpp"
 
 #include <asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
