@@ -24,7 +24,6 @@ enum class SlotState {
   stopping,      ///< asked to run worker_exit and exit
   ended,
 };
-const char* to_string(SlotState state) noexcept;
 
 /// Why a worker ended: the first cause wins.
 enum class EndReason {
@@ -37,7 +36,6 @@ enum class EndReason {
   protocol_violation,  ///< it sent a malformed or unexpected message
   launch_failed,       ///< the process could not be started at all
 };
-const char* to_string(EndReason reason) noexcept;
 
 /// A task at a worker.
 struct SlotTask {
