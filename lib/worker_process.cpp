@@ -11,7 +11,6 @@
 #include <corun/worker.hpp>
 #include <corun/worker_info.hpp>
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -62,36 +61,8 @@ std::optional<WorkerChannel::Frame> next_frame(WorkerChannel& channel) {
   }
 }
 
-/// The parent died (SIGKILL, an uncaught exception, Ctrl-C) or dropped this worker. Its
-/// segments' owner locks went with it: remove what it left, then end, even in the middle of
-/// a task.
-[[noreturn]] void parent_gone();
-
 /// The parent's pidfd, readable once it has ended (-1 on kernels without pidfds).
 int parent_pidfd = -1;
-pid_t parent_pid = 0;
-
-bool has_segments_named_for(pid_t pid) {
-  const std::string prefix = "corun_" + std::to_string(pid) + "_";
-  bool found = false;
-  if (DIR* dir = ::opendir("/dev/shm")) {
-    while (const dirent* e = ::readdir(dir))
-      if (std::string_view(e->d_name).starts_with(prefix)) found = true;
-    ::closedir(dir);
-  }
-  return found;
-}
-
-/// Sweeps the segments whose owners are gone. The kernel may release a dead process's locks a
-/// little after it reports the process ended, so segments named for the parent get a few more
-/// tries (a bounded wait: a live owner in another PID namespace may have the same pid).
-void remove_segments_of(pid_t parent) {
-  for (int tries = 0; tries < 100; ++tries) {
-    sweep_stale_segments();
-    if (!has_segments_named_for(parent)) return;
-    ::usleep(1000);
-  }
-}
 
 /// Blocks until the parent has ended, at most `timeout_ms` (-1: no limit).
 void wait_for_parent(int timeout_ms) {
@@ -101,11 +72,14 @@ void wait_for_parent(int timeout_ms) {
   }
 }
 
+/// The parent died (SIGKILL, an uncaught exception, Ctrl-C) or dropped this worker. Its
+/// segments' owner locks went with it: remove what it left, then end, even in the middle of
+/// a task.
 [[noreturn]] void parent_gone() {
   // The socket closes as the parent's descriptors are closed one by one, maybe before those
   // holding its segments' locks: wait until it has ended (it has, or it kills this worker).
   wait_for_parent(1000);
-  remove_segments_of(parent_pid);
+  sweep_stale_segments();
   ::_exit(0);
 }
 
@@ -117,7 +91,6 @@ void send_or_exit(WorkerChannel& channel, proto::Kind kind, std::string_view bod
 /// the worker notices at once, busy or idle, and its life is tied to the parent process, not
 /// to whichever parent thread started it (as PR_SET_PDEATHSIG would be).
 void watch_parent(pid_t parent) {
-  parent_pid = parent;
   parent_pidfd = static_cast<int>(::syscall(SYS_pidfd_open, parent, 0));
   if (parent_pidfd < 0 || ::getppid() != parent) {
     if (parent_pidfd < 0 && errno != ESRCH) {
