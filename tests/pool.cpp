@@ -481,14 +481,20 @@ TEST_CASE("a replacement that cannot start (no descriptors left) fails the pool,
   auto ints = iota_array(4);
   ints[1] = -2;  // SIGSEGV: the worker must be replaced
   const auto it = DataIterator::over(ints, 2);
-  rlimit saved{};
-  REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
-  // No new descriptor at all: the replacement's socketpair fails with EMFILE.
-  rlimit low = saved;
-  low.rlim_cur = 3;
   auto crash = pool.async_execute<corun::test::Faulty>(it, Slice{0, 2}, asio::use_future);
-  REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
-  try {
+  {
+    // No new descriptor at all: the replacement's socketpair fails with EMFILE. The limit is
+    // restored at the end of this block, whatever fails inside it.
+    struct FdLimit {
+      rlimit saved{};
+      FdLimit() {
+        REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
+        rlimit low = saved;
+        low.rlim_cur = 3;
+        REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+      }
+      ~FdLimit() { ::setrlimit(RLIMIT_NOFILE, &saved); }
+    } limit;
     CHECK_THROWS_AS(drive(io, crash), TaskFailed);
     auto next = pool.async_execute<AddInts>(it, Slice{2, 4}, asio::use_future);
     try {
@@ -499,11 +505,7 @@ TEST_CASE("a replacement that cannot start (no descriptors left) fails the pool,
       CHECK_THAT(e.what(), Catch::Contains("Too many open files") &&
                                Catch::Contains("3 consecutive worker starts failed"));
     }
-  } catch (...) {
-    ::setrlimit(RLIMIT_NOFILE, &saved);
-    throw;
   }
-  REQUIRE(::setrlimit(RLIMIT_NOFILE, &saved) == 0);
   const PoolHealth health = pool.health();
   CHECK(health.failed);
   CHECK(health.ready == 0);
