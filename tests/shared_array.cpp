@@ -215,32 +215,15 @@ TEST_CASE("attach to a segment this user may not open says permission denied, na
   auto a = Ints::create({4}, "corun_test_perm");
   REQUIRE(::chmod("/dev/shm/corun_test_perm", 0000) == 0);
   // root bypasses permission checks: the attach runs in a child that drops to nobody.
-  int out[2];
-  REQUIRE(::pipe(out) == 0);
-  const pid_t child = ::fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    ::close(out[0]);
+  const auto [report, status] = corun::test::report_from_child([] {
     if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) ::_exit(3);
-    std::string report;
     try {
       (void)Ints::attach("corun_test_perm", {4});
-      report = "attached";
+      return std::string("attached");
     } catch (const corun::Error& e) {
-      report = std::to_string(e.code().value()) + " " + e.what();
+      return std::to_string(e.code().value()) + " " + e.what();
     }
-    const bool sent =
-        ::write(out[1], report.data(), report.size()) == static_cast<ssize_t>(report.size());
-    ::_exit(sent ? 0 : 4);
-  }
-  ::close(out[1]);
-  std::string report;
-  char buf[512];
-  ssize_t n;
-  while ((n = ::read(out[0], buf, sizeof buf)) > 0) report.append(buf, static_cast<std::size_t>(n));
-  ::close(out[0]);
-  int status = 0;
-  REQUIRE(::waitpid(child, &status, 0) == child);
+  });
   REQUIRE(WIFEXITED(status));
   REQUIRE(WEXITSTATUS(status) == 0);
   CHECK_THAT(report,

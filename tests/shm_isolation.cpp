@@ -43,14 +43,6 @@ void write_all(int fd, const std::string& s) {
   if (::write(fd, s.data(), s.size()) != static_cast<ssize_t>(s.size())) ::_exit(3);
 }
 
-std::string read_all(int fd) {
-  std::string s;
-  char buf[256];
-  ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0) s.append(buf, static_cast<std::size_t>(n));
-  return s;
-}
-
 std::string read_line(int fd) {
   std::string s;
   char c;
@@ -78,14 +70,9 @@ pid_t dead_pid() {
 TEST_CASE("two arrays that together exceed /dev/shm: the second create fails, nothing is left",
           "[shared_array][failure][namespace]") {
   constexpr std::size_t elements = 40 * 1024 * 1024 / sizeof(std::int64_t);  // 40 MiB each
-  int out[2];
-  REQUIRE(::pipe(out) == 0);
-  const pid_t child = ::fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    ::close(out[0]);
+  const auto [report, status] = corun::test::report_from_child([] {
     if (const int err = mount_small_shm("64m"); err != 0) ::_exit(4);
-    std::string report;
+    std::string text;
     try {
       // Create both, then write both: the order in which sparse segments end in SIGBUS.
       auto a = Ints::create({elements});
@@ -93,25 +80,19 @@ TEST_CASE("two arrays that together exceed /dev/shm: the second create fails, no
         auto b = Ints::create({elements});
         std::iota(a.begin(), a.end(), 1);
         std::iota(b.begin(), b.end(), 1);
-        report += "second create succeeded\n";
+        text += "second create succeeded\n";
       } catch (const corun::Error& e) {
-        report += "code " + std::to_string(e.code().value()) + "\n" + e.what() + "\n";
+        text += "code " + std::to_string(e.code().value()) + "\n" + e.what() + "\n";
       }
       std::iota(a.begin(), a.end(), 1);
-      report += "left " + std::to_string(shm_count()) + "\n";
-      report += "a[last] " + std::to_string(a[elements - 1]) + "\n";
+      text += "left " + std::to_string(shm_count()) + "\n";
+      text += "a[last] " + std::to_string(a[elements - 1]) + "\n";
     } catch (const std::exception& e) {
-      report += std::string("unexpected: ") + e.what() + "\n";
+      text += std::string("unexpected: ") + e.what() + "\n";
     }
-    report += "after " + std::to_string(shm_count()) + "\n";
-    write_all(out[1], report);
-    ::_exit(0);
-  }
-  ::close(out[1]);
-  const std::string report = read_all(out[0]);
-  ::close(out[0]);
-  int status = 0;
-  REQUIRE(::waitpid(child, &status, 0) == child);
+    text += "after " + std::to_string(shm_count()) + "\n";
+    return text;
+  });
   INFO("child report:\n" << report);
   CHECK_FALSE(WIFSIGNALED(status));  // before the fix: SIGBUS
   REQUIRE(WIFEXITED(status));

@@ -3,8 +3,11 @@
 
 #include <dirent.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -60,6 +63,40 @@ inline std::vector<pid_t> child_pids() {
     ::closedir(dir);
   }
   return kids;
+}
+
+/// What a forked child wrote, and how it ended (a waitpid status).
+struct ChildReport {
+  std::string output;
+  int status = 0;
+};
+
+/// Runs `body` (returning the report text) in a forked child, so that it may drop privileges
+/// or enter namespaces without touching this process, and returns what it reported. The child
+/// never returns into the test framework; `body` may _exit() with a code of its own.
+template <class Body>
+ChildReport report_from_child(Body body) {
+  int out[2];
+  if (::pipe(out) != 0) std::abort();
+  const pid_t child = ::fork();
+  if (child < 0) std::abort();
+  if (child == 0) {
+    ::close(out[0]);
+    const std::string report = body();
+    const bool sent =
+        ::write(out[1], report.data(), report.size()) == static_cast<ssize_t>(report.size());
+    ::_exit(sent ? 0 : 4);
+  }
+  ::close(out[1]);
+  ChildReport r;
+  char buf[512];
+  ssize_t n;
+  while ((n = ::read(out[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0) r.output.append(buf, static_cast<std::size_t>(n));
+  ::close(out[0]);
+  while (::waitpid(child, &r.status, 0) < 0 && errno == EINTR) {
+  }
+  return r;
 }
 
 /// Resident memory of this process in KiB (VmRSS).
