@@ -229,7 +229,7 @@ void PoolCore::handle_unfinished(WorkerSlot& slot, SlotEnd& end) {
     Task& task = tasks_.at(it->id);
     --task.attempts;
     task.worker = -1;
-    if (task.abandoned || state_ == State::terminated) {
+    if (task.abandoned) {
       complete_later(std::move(task.done), aborted_error());
       tasks_.erase(it->id);
     } else {
@@ -338,14 +338,20 @@ void PoolCore::check_shutdown() {
 }
 
 void PoolCore::fail_pool(const std::string& message) {
-  state_ = State::failed;
   failure_ = make_error(errc::worker_start_failed, message);
   children_.close_and_kill_all();
+  end_for_good(State::failed, failure_, failure_);
+}
+
+void PoolCore::end_for_good(State final_state, const std::exception_ptr& task_error,
+                            const std::exception_ptr& shutdown_result) {
+  state_ = final_state;
   for (const auto& slot : slots_)
     if (slot) slot->detach();
-  fail_everything(failure_);
+  for (auto& timer : restart_timers_) timer->cancel();
+  fail_everything(task_error);
   publish_health();
-  for (auto& w : shutdown_waiters_) complete_later(std::move(w), failure_);
+  for (auto& w : shutdown_waiters_) complete_later(std::move(w), shutdown_result);
   shutdown_waiters_.clear();
 }
 
@@ -365,15 +371,9 @@ void PoolCore::terminate() noexcept {
 
 void PoolCore::terminate_on_strand() noexcept {
   if (state_ == State::terminated || state_ == State::closed) return;
-  const bool failed = state_ == State::failed;
-  state_ = State::terminated;
-  for (const auto& slot : slots_)
-    if (slot) slot->detach();
-  publish_health();
-  for (auto& timer : restart_timers_) timer->cancel();
-  fail_everything(aborted_error());
-  for (auto& w : shutdown_waiters_) complete_later(std::move(w), failed ? failure_ : nullptr);
-  shutdown_waiters_.clear();
+  // A failed pool's shutdown waiters hear why it failed; the others that it ended.
+  const std::exception_ptr shutdown_result = state_ == State::failed ? failure_ : nullptr;
+  end_for_good(State::terminated, aborted_error(), shutdown_result);
 }
 
 }  // namespace corun::detail

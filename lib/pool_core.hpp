@@ -80,6 +80,9 @@ class PoolCore final : public TaskService,
   void complete_later(std::unique_ptr<TaskCompletion> done, std::exception_ptr error);
   std::exception_ptr closed_error() const;
   void fail_pool(const std::string& message);
+  /// Ends the pool (failed or terminated): slots detached, every task and waiter completed.
+  void end_for_good(State final_state, const std::exception_ptr& task_error,
+                    const std::exception_ptr& shutdown_result);
   void fail_everything(const std::exception_ptr& error);
   void terminate_on_strand() noexcept;
   void notify_ready();
