@@ -53,8 +53,6 @@ void ProcessSlot::start() {
                       [self = shared_from_this()](std::error_code ec) {
                         if (!ec) self->on_process_exit();
                       });
-  } else {
-    exit_unwatched_ = true;
   }
   timer_.expires_after(config_.handshake_timeout);
   timer_.async_wait([self = shared_from_this()](std::error_code ec) {
@@ -171,10 +169,9 @@ void ProcessSlot::on_channel_closed(bool violation, const std::string& why) {
     // The worker closed its end: it is dying or dead. Make sure it is.
     process_->kill(SIGKILL);
   }
-  if (exit_unwatched_) {
-    process_->reap();  // killed or exiting: this does not block for long
-    process_exited_ = true;
-  }
+  // Without a pidfd (a kernel before 5.3) nothing else says it ended: finish() reaps it, which
+  // does not block for long, as it is killed or exiting.
+  if (!pidfd_.is_open()) process_exited_ = true;
   if (process_exited_) finish();
 }
 

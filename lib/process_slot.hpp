@@ -78,7 +78,6 @@ class ProcessSlot final : public WorkerSlot,
   bool had_started_ = false;
   bool channel_closed_ = false;
   bool process_exited_ = false;
-  bool exit_unwatched_ = false;  // no pidfd (kernel before 5.3): reap when the channel ends
 };
 
 }  // namespace corun::detail
