@@ -4,9 +4,16 @@
 
 #include <corun/cpu_monitor.hpp>
 
+#include "progress_bar.hpp"
+#include "worker_timeline.hpp"
+
 #include <asio/dispatch.hpp>
 
+#include <algorithm>
+#include <deque>
+#include <optional>
 #include <stdexcept>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace corun {
@@ -15,8 +22,8 @@ namespace detail {
 
 struct RunAccess {
   static const std::shared_ptr<const TaskSpec>& spec(const WorkerRef& w) { return w.spec_; }
-  static void deliver(const WorkerRef& w, const std::string& payload) {
-    w.deliver_(w.object_, payload);
+  static void deliver(const WorkerRef& w, const std::string& payload, const Slice& slice) {
+    w.deliver_(w.object_, payload, slice);
   }
 };
 
@@ -32,7 +39,8 @@ class RunState : public std::enable_shared_from_this<RunState> {
         options_(std::move(options)),
         progress_(std::move(progress)),
         done_(std::move(done)),
-        next_slice_(workers_.size(), 0) {
+        next_slice_(workers_.size(), 0),
+        order_(options_.ordered ? workers_.size() : 0) {
     window_ =
         options_.max_tasks_active != 0 ? options_.max_tasks_active : service_->max_tasks_active();
     std::size_t total = 0;
@@ -49,13 +57,18 @@ class RunState : public std::enable_shared_from_this<RunState> {
     }
     report_.started = std::chrono::steady_clock::now();
     report_.started_wall = std::chrono::system_clock::now();
+    bar_ = TerminalProgress::open(options_.progress_bar, service_->executor(),
+                                  progress_->total.load(), "slices");
     fill();
   }
 
-  void on_result(std::size_t worker, std::uint64_t id, TaskResult&& result) {
+  void on_result(std::size_t worker, std::uint64_t id, std::size_t index, Slice slice,
+                 TaskResult&& result) {
     --active_;
     outstanding_.erase(id);
     result.record.worker_index = worker;
+    account(result.record);
+    bool deliverable = false;
     if (result.error) {
       if (result.task_error) {
         ++report_.tasks_failed;
@@ -66,31 +79,110 @@ class RunState : public std::enable_shared_from_this<RunState> {
         // The pool failed, closed or was terminated under the run: the run cannot complete.
         fatal(is_aborted(result.error) ? terminated_error() : result.error);
       }
-    } else if (!stopping_) {
-      try {
-        RunAccess::deliver(workers_[worker], result.payload);
-        ++report_.tasks_done;
-        ++progress_->done;
-      } catch (...) {
-        fatal(std::current_exception());
-      }
+    } else {
+      deliverable = !stopping_;
+    }
+    if (options_.ordered) {
+      if (!stopping_) arrive(worker, index, slice, deliverable, std::move(result.payload));
+    } else if (deliverable) {
+      deliver(worker, result.payload, slice);
     }
     if (options_.record_tasks) report_.tasks.push_back(std::move(result.record));
+    if (bar_) bar_->update(progress_->done + progress_->failed, progress_->failed);
     fill();
   }
 
  private:
   class TaskDone final : public TaskCompletion {
    public:
-    TaskDone(std::shared_ptr<RunState> run, std::size_t worker)
-        : run_(std::move(run)), worker_(worker) {}
-    void complete(TaskResult&& result) override { run_->on_result(worker_, id, std::move(result)); }
+    TaskDone(std::shared_ptr<RunState> run, std::size_t worker, std::size_t index, Slice slice)
+        : run_(std::move(run)), worker_(worker), index_(index), slice_(slice) {}
+    void complete(TaskResult&& result) override {
+      run_->on_result(worker_, id, index_, slice_, std::move(result));
+    }
     std::uint64_t id = 0;
 
    private:
     std::shared_ptr<RunState> run_;
     std::size_t worker_;
+    std::size_t index_;  // of the slice in its worker's iterator
+    Slice slice_;
   };
+
+  /// A result of an ordered run that finished before the ones ahead of it.
+  struct Held {
+    bool arrived = false;
+    bool deliverable = false;  // false: its task failed; the order skips it
+    Slice slice;
+    std::string payload;
+  };
+  struct Order {
+    std::size_t next = 0;   // the index of the slice whose result is due
+    std::deque<Held> held;  // from `next` on
+  };
+
+  void deliver(std::size_t worker, const std::string& payload, const Slice& slice) {
+    try {
+      RunAccess::deliver(workers_[worker], payload, slice);
+      ++report_.tasks_done;
+      ++progress_->done;
+    } catch (...) {
+      fatal(std::current_exception());
+    }
+  }
+
+  /// Ordered runs: holds the result of slice `index` until the ones before it were delivered.
+  void arrive(std::size_t worker, std::size_t index, Slice slice, bool deliverable,
+              std::string payload) {
+    Order& order = order_[worker];
+    const std::size_t offset = index - order.next;
+    if (order.held.size() <= offset) order.held.resize(offset + 1);
+    order.held[offset] = Held{true, deliverable, slice, std::move(payload)};
+    ++held_;
+    while (!stopping_ && !order.held.empty() && order.held.front().arrived) {
+      Held due = std::move(order.held.front());
+      order.held.pop_front();
+      ++order.next;
+      --held_;
+      if (due.deliverable) deliver(worker, due.payload, due.slice);
+    }
+  }
+
+  /// Adds a task's work to the record of the process that ran it.
+  void account(const TaskRecord& record) {
+    if (record.pid == 0) return;  // never reached a worker
+    auto [it, added] = process_index_.try_emplace(record.pid, report_.processes.size());
+    if (added) {
+      WorkerProcessRecord& p = report_.processes.emplace_back();
+      p.worker_id = record.worker_id;
+      p.pid = record.pid;
+    }
+    if (record.started == TaskRecord::time_point{} || record.finished < record.started) return;
+    WorkerProcessRecord& p = report_.processes[it->second];
+    ++p.tasks;
+    p.working += record.finished - record.started;
+  }
+
+  /// What the pool knows of its processes' start-up (a service without a timeline: nothing).
+  void add_timeline(std::chrono::steady_clock::time_point end) {
+    const auto* source = dynamic_cast<const WorkerTimelineSource*>(service_.get());
+    if (source == nullptr || report_.started == std::chrono::steady_clock::time_point{}) return;
+    for (const WorkerProcessRecord& t :
+         source->worker_timeline().overlapping(report_.started, end)) {
+      auto [it, added] = process_index_.try_emplace(t.pid, report_.processes.size());
+      if (added) report_.processes.emplace_back();
+      WorkerProcessRecord& p = report_.processes[it->second];
+      const std::size_t tasks = p.tasks;
+      const auto working = p.working;
+      p = t;
+      p.tasks = tasks;
+      p.working = working;
+    }
+    std::stable_sort(report_.processes.begin(), report_.processes.end(),
+                     [](const WorkerProcessRecord& a, const WorkerProcessRecord& b) {
+                       return a.worker_id < b.worker_id;
+                     });
+  }
 
   static std::exception_ptr terminated_error() {
     return std::make_exception_ptr(
@@ -98,7 +190,7 @@ class RunState : public std::enable_shared_from_this<RunState> {
   }
 
   void fill() {
-    while (!stopping_ && active_ < window_) {
+    while (!stopping_ && active_ + held_ < window_) {
       std::size_t chosen = workers_.size();
       for (std::size_t k = 0; k < workers_.size(); ++k) {
         const std::size_t w = (round_robin_ + k) % workers_.size();
@@ -110,8 +202,9 @@ class RunState : public std::enable_shared_from_this<RunState> {
       if (chosen == workers_.size()) break;
       round_robin_ = chosen + 1;
       const auto& spec = RunAccess::spec(workers_[chosen]);
-      const Slice slice = spec->iterator.slice(next_slice_[chosen]++);
-      auto done = std::make_unique<TaskDone>(shared_from_this(), chosen);
+      const std::size_t index = next_slice_[chosen]++;
+      const Slice slice = spec->iterator.slice(index);
+      auto done = std::make_unique<TaskDone>(shared_from_this(), chosen, index, slice);
       TaskDone* raw = done.get();
       ++active_;
       raw->id = service_->submit(spec, slice, std::move(done));
@@ -162,6 +255,9 @@ class RunState : public std::enable_shared_from_this<RunState> {
   void stop(CancelMode mode) {
     if (stopping_ && mode == CancelMode::drain) return;
     stopping_ = true;
+    // Held results are never delivered now.
+    for (Order& order : order_) order.held.clear();
+    held_ = 0;
     const std::vector<std::uint64_t> ids(outstanding_.begin(), outstanding_.end());
     for (std::uint64_t id : ids) service_->cancel(id, mode);
   }
@@ -172,7 +268,14 @@ class RunState : public std::enable_shared_from_this<RunState> {
       for (std::size_t w = 0; w < workers_.size(); ++w)
         if (next_slice_[w] < RunAccess::spec(workers_[w])->iterator.slice_count()) return;
     finished_ = true;
-    report_.wall_time = std::chrono::steady_clock::now() - report_.started;
+    const auto end = std::chrono::steady_clock::now();
+    report_.wall_time = end - report_.started;
+    add_timeline(end);
+    if (bar_) {
+      bar_->update(progress_->done + progress_->failed, progress_->failed);
+      bar_->finish();
+      bar_.reset();
+    }
     if (monitor_) {
       monitor_->stop();
       report_.cpu = monitor_->take_series();
@@ -195,6 +298,8 @@ class RunState : public std::enable_shared_from_this<RunState> {
   std::shared_ptr<RunProgress> progress_;
   std::unique_ptr<RunCompletion> done_;
   std::vector<std::size_t> next_slice_;
+  std::vector<Order> order_;  // per worker object, when ordered
+  std::size_t held_ = 0;      // results held back in order_
   std::size_t round_robin_ = 0;
   std::size_t window_ = 1;
   std::size_t active_ = 0;
@@ -202,7 +307,9 @@ class RunState : public std::enable_shared_from_this<RunState> {
   bool stopping_ = false, cancelled_ = false, finished_ = false, started_ = false;
   std::exception_ptr fatal_;
   RunReport report_;
+  std::unordered_map<pid_t, std::size_t> process_index_;  // into report_.processes
   std::unique_ptr<CpuMonitor> monitor_;
+  std::shared_ptr<TerminalProgress> bar_;
 };
 
 }  // namespace

@@ -49,6 +49,7 @@ PoolCore::PoolCore(asio::any_io_executor executor, PoolOptions options)
         proto::function_ref(reinterpret_cast<const void*>(options_.worker_exit));
     slot_config_.cpu_binding = cpu_bindings(options_.cpu_pinning);
     slot_config_.children = &children_;
+    slot_config_.timeline = &timeline_;
   }
   slots_.resize(options_.workers);
   prelaunched_.resize(options_.workers);
@@ -88,7 +89,13 @@ void PoolCore::start_slot(int index) {
   auto slot = make_slot(index);
   slots_[static_cast<std::size_t>(index)] = slot;
   dispatcher_.reset(static_cast<std::size_t>(index));
+  const auto began = Clock::now();
   slot->start();
+  // A serial slot is this process: it starts (and says hello) at once.
+  if (options_.start_method == StartMethod::serial) {
+    timeline_.launched(slot->pid(), began);
+    timeline_.hello(slot->pid(), index, began);
+  }
 }
 
 // ---- tasks ----
@@ -192,6 +199,7 @@ void PoolCore::publish_health() {
 }
 
 void PoolCore::on_slot_ready(WorkerSlot& slot) {
+  timeline_.ready(slot.pid(), slot.index());
   failed_starts_ = 0;
   dispatcher_.set_accepting(static_cast<std::size_t>(slot.index()), true);
   publish_health();
@@ -201,6 +209,7 @@ void PoolCore::on_slot_ready(WorkerSlot& slot) {
 
 void PoolCore::on_slot_ended(WorkerSlot& slot, SlotEnd end) {
   // terminate() on another thread killed it: its tasks were aborted, not crashed.
+  timeline_.ended(slot.pid());
   if (children_.closed() && state_ != State::failed) return terminate_on_strand();
   const int index = slot.index();
   auto keep = slots_[static_cast<std::size_t>(index)];  // the slot outlives this call

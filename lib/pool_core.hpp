@@ -9,6 +9,7 @@
 #include "process_slot.hpp"
 #include "task_outcome.hpp"
 #include "worker_slot.hpp"
+#include "worker_timeline.hpp"
 
 #include <corun/detail/task_service.hpp>
 #include <corun/pool.hpp>
@@ -29,6 +30,7 @@ namespace corun::detail {
 
 class PoolCore final : public TaskService,
                        public SlotEvents,
+                       public WorkerTimelineSource,
                        public std::enable_shared_from_this<PoolCore> {
  public:
   /// `options` are validated, with defaults resolved. Launches the worker processes at once
@@ -56,6 +58,8 @@ class PoolCore final : public TaskService,
   std::vector<pid_t> worker_pids() const { return children_.pids(); }
   /// Any thread: a snapshot of the workers' readiness.
   PoolHealth health() const;
+  /// Any thread: when each worker process was launched, said hello, was ready and ended.
+  const WorkerTimeline& worker_timeline() const noexcept override { return timeline_; }
 
  private:
   enum class State { running, closing, closed, failed, terminated };
@@ -90,6 +94,7 @@ class PoolCore final : public TaskService,
 
   asio::strand<asio::any_io_executor> strand_;
   PoolOptions options_;
+  WorkerTimeline timeline_;  // before slot_config_, which points to it
   ProcessSlotConfig slot_config_;
   ChildRegistry children_;
   Dispatcher dispatcher_;

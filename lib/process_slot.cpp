@@ -20,7 +20,11 @@ std::uint32_t max_incoming_body(std::uint64_t max_result_bytes) {
 }  // namespace
 
 LaunchedWorker launch_and_register(const ProcessSlotConfig& config) {
-  return config.children->start([&config] { return launch_worker(config.method, config.argv); });
+  const auto began = std::chrono::steady_clock::now();
+  auto launched =
+      config.children->start([&config] { return launch_worker(config.method, config.argv); });
+  if (config.timeline) config.timeline->launched(launched.process->pid(), began);
+  return launched;
 }
 
 ProcessSlot::ProcessSlot(int index, SlotEvents& events, const asio::any_io_executor& strand,
@@ -95,6 +99,7 @@ void ProcessSlot::on_frame(proto::Kind kind, std::string_view body) {
       if (state() != SlotState::starting)
         return kill_for(EndReason::protocol_violation, "unexpected hello");
       set_state(SlotState::initializing);
+      if (config_.timeline) config_.timeline->hello(pid_, index_);
       timer_.cancel();
       proto::Init init;
       init.worker_id = index_;

@@ -7,6 +7,7 @@
 #include "launcher.hpp"
 #include "parent_channel.hpp"
 #include "worker_slot.hpp"
+#include "worker_timeline.hpp"
 
 #include <asio/any_io_executor.hpp>
 #include <asio/posix/stream_descriptor.hpp>
@@ -30,6 +31,7 @@ struct ProcessSlotConfig {
   proto::FunctionRef worker_init, worker_exit;
   std::vector<std::string> cpu_binding;  ///< per slot index (modulo), empty: no pinning
   ChildRegistry* children = nullptr;
+  WorkerTimeline* timeline = nullptr;  ///< told when a worker is launched and says hello
 };
 
 /// Launches a worker and adds it to config.children; throws std::system_error naming the step

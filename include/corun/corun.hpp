@@ -14,6 +14,7 @@
 #include <corun/graceful_stop.hpp>
 #include <corun/orchestrator.hpp>
 #include <corun/pool.hpp>
+#include <corun/progress.hpp>
 #include <corun/report.hpp>
 #include <corun/shared_array.hpp>
 #include <corun/slice.hpp>

@@ -11,7 +11,9 @@
 #include <corun/detail/task_service.hpp>
 #include <corun/error.hpp>
 #include <corun/pool.hpp>
+#include <corun/progress.hpp>
 #include <corun/report.hpp>
+#include <corun/slice.hpp>
 #include <corun/worker.hpp>
 
 #include <asio/async_result.hpp>
@@ -48,14 +50,35 @@ struct OrchestratorOptions {
   std::size_t max_tasks_active = 0;
   /// Keep a TaskRecord per task in the report (turn off for runs of millions of tiny slices).
   bool record_tasks = true;
+  /// Call each worker object's process_callback in slice order, holding back results that
+  /// finish early. Held results count against max_tasks_active, so at most that many results
+  /// are in flight or held at once. Results of failed tasks are skipped in the order.
+  bool ordered = false;
+  /// A terminal progress bar of the run's slices on stderr (see corun/progress.hpp).
+  ProgressBar progress_bar = ProgressBar::off;
 };
 
 namespace detail {
 struct RunAccess;
+
+/// Whether `process_callback` takes the result R of W::process and the task's Slice:
+/// `process_callback(R, Slice)` (R by value, const R& or R&&), or `process_callback(Slice)`
+/// when R is void.
+template <class W, class R>
+concept process_callback_takes_slice =
+    (std::is_void_v<R> && requires(W & w, const Slice& slice) { w.process_callback(slice); }) ||
+    (!std::is_void_v<R> && requires(W & w, std::decay_t<R>&& value, const Slice& slice) {
+      w.process_callback(std::move(value), slice);
+    });
 }  // namespace detail
 
 /// A worker object taking part in a run: any type derived from corun::Worker and registered
 /// with CORUN_REGISTER_WORKER. Converts implicitly from a pointer, so `{&add, &concat}` works.
+///
+/// Its `process_callback`, if it declares one, takes the result R of `process` as R, const R&
+/// or R&&, optionally followed by the task's corun::Slice: `process_callback(R)`,
+/// `process_callback(R, corun::Slice)`; when `process` returns void, `process_callback()` or
+/// `process_callback(corun::Slice)`. Any other signature is a compile error naming these forms.
 class WorkerRef {
  public:
   template <class W>
@@ -75,17 +98,23 @@ class WorkerRef {
   // The checks are static_asserts of their own (not a silently skipped `if constexpr`), each
   // followed by code that is only instantiated when it passed, so the message is the only error.
   template <class W>
-  static void deliver(void* object, const std::string& payload) {
+  static void deliver(void* object, const std::string& payload, const Slice& slice) {
     using R = detail::worker_result_t<W>;
-    constexpr bool accepts = detail::process_callback_accepts<W, R>;
+    constexpr bool with_slice = detail::process_callback_takes_slice<W, R>;
+    constexpr bool accepts = with_slice || detail::process_callback_accepts<W, R>;
     static_assert(accepts || !detail::declares_process_callback<W>,
                   "corun: the worker's process_callback cannot take the result R of its process: "
                   "declare process_callback(R), process_callback(const R&) or "
-                  "process_callback(R&&), or process_callback() when process returns void "
+                  "process_callback(R&&), each optionally followed by corun::Slice, e.g. "
+                  "process_callback(R, corun::Slice); or process_callback() or "
+                  "process_callback(corun::Slice) when process returns void "
                   "(see the instantiation of WorkerRef::deliver<W> for W)");
     W& w = *static_cast<W*>(object);
     if constexpr (std::is_void_v<R>) {
-      if constexpr (accepts) w.process_callback();
+      if constexpr (with_slice)
+        w.process_callback(slice);
+      else if constexpr (accepts)
+        w.process_callback();
     } else {
       using V = std::decay_t<R>;
       static_assert(std::is_default_constructible_v<V>,
@@ -94,14 +123,17 @@ class WorkerRef {
                     "completes with R{} beside an error)");
       if constexpr (std::is_default_constructible_v<V>) {
         auto value = codec<V>::decode(payload);
-        if constexpr (accepts) w.process_callback(std::move(value));
+        if constexpr (with_slice)
+          w.process_callback(std::move(value), slice);
+        else if constexpr (accepts)
+          w.process_callback(std::move(value));
       }
     }
   }
 
   void* object_;
   std::shared_ptr<const detail::TaskSpec> spec_;
-  void (*deliver_)(void*, const std::string&);
+  void (*deliver_)(void*, const std::string&, const Slice&);
 };
 
 /// Slices finished so far and in all, readable from any thread while a run is in flight.

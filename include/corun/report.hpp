@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstddef>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,48 @@ struct TaskRecord {
   int attempts = 0;
 };
 
+/// One worker process as a run saw it: when the pool started it (from the pool's own record;
+/// a default time_point when the pool does not know) and what it did for the run.
+struct WorkerProcessRecord {
+  using time_point = std::chrono::steady_clock::time_point;
+  int worker_id = -1;  ///< pool slot
+  pid_t pid = 0;
+  time_point launched{};  ///< the pool started launching it
+  time_point hello{};     ///< it reported to the pool (start-up = hello - launched)
+  time_point ready{};     ///< worker_init returned (init = ready - hello)
+  time_point ended{};     ///< it ended; {} while it lives
+  std::size_t tasks = 0;  ///< tasks of the run it ran to the end (a result or an exception)
+  std::chrono::nanoseconds working{0};  ///< their time in `process`, measured in the worker
+};
+
+/// One row of RunInsights: a worker process during a run.
+struct WorkerInsight {
+  int worker_id = -1;
+  pid_t pid = 0;
+  std::optional<std::chrono::nanoseconds> start_up;  ///< launch to hello, if the pool knows
+  std::optional<std::chrono::nanoseconds> init;      ///< hello to ready (worker_init), if known
+  std::size_t tasks = 0;
+  std::chrono::nanoseconds working{0};  ///< in `process`
+  /// Alive and ready during the run, but not in `process`: waiting for work, or for the
+  /// parent to send, receive and call back.
+  std::chrono::nanoseconds waiting{0};
+};
+
+/// mpire's worker insights for a corun run: where each worker process's time went.
+struct CORUN_API RunInsights {
+  std::vector<WorkerInsight> workers;  ///< by worker_id, then by launch
+  std::size_t worker_slots = 0;        ///< distinct worker_ids
+  std::chrono::nanoseconds wall_time{0};
+  std::chrono::nanoseconds working{0};  ///< sum over the workers
+  std::chrono::nanoseconds waiting{0};  ///< sum over the workers
+  /// working / (wall_time x worker_slots): the share of the pool's capacity spent in
+  /// `process` (0 when the run took no time).
+  double efficiency = 0;
+
+  /// A table, one row per worker process, then the totals and the efficiency.
+  std::string to_string() const;
+};
+
 /// The outcome of a run.
 struct RunReport {
   std::vector<TaskRecord> tasks;    ///< one per task, in completion order (if record_tasks)
@@ -51,8 +94,13 @@ struct RunReport {
   std::chrono::nanoseconds wall_time{0};
   /// Per-PU utilisation while the run was in flight (empty unless monitor_cpu_usage).
   CpuSeries cpu;
+  /// The worker processes that were alive during the run or ran its tasks (kept even
+  /// without record_tasks).
+  std::vector<WorkerProcessRecord> processes;
 
   double wall_seconds() const { return std::chrono::duration<double>(wall_time).count(); }
+  /// Per worker process: start-up and init time, tasks, time working and waiting; efficiency.
+  CORUN_API RunInsights insights() const;
 };
 
 /// Writes one row per task of a run: task, worker, slice_start, slice_end, pid, pu,
