@@ -72,9 +72,12 @@ RunInsights RunReport::insights() const {
     if (p.hello != time_point{} && p.ready != time_point{}) w.init = p.ready - p.hello;
     w.tasks = p.tasks;
     w.working = p.working;
-    // The share of the run it could take work in: from when it was ready (or the run began)
-    // until it ended (or the run did).
-    const time_point from = std::max(started, p.ready);
+    // The share of the run it could take work in: from when it was ready (or the run began,
+    // when the pool does not say) until it ended (or the run did).
+    // A process the pool launched but which never became ready did not wait for work.
+    const time_point from = p.ready != time_point{}      ? std::max(started, p.ready)
+                            : p.launched != time_point{} ? run_end
+                                                         : started;
     const time_point to = p.ended == time_point{} ? run_end : std::min(run_end, p.ended);
     const nanoseconds available = std::max(nanoseconds{0}, nanoseconds{to - from});
     w.waiting = std::max(nanoseconds{0}, available - p.working);
