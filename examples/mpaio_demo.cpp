@@ -2,7 +2,9 @@
 // foo_0..foo_99 concatenated by ConcatStrWorker, both in one orchestrator run over a pool of
 // worker processes, with per-core CPU utilisation sampled, exported as CSV, and plotted.
 //
-// Standard output is exactly: sum=<int>, concat=<string>, run_seconds=<float>, samples=<int>.
+// Standard output is exactly: sum=<int>, concat=<string>, run_seconds=<float>, samples=<int>;
+// with --insights, then the table of RunReport::insights() (per worker process: start-up and
+// init time, tasks, time working and waiting; the run's efficiency).
 #include <corun/corun.hpp>
 
 #include "cli.hpp"
@@ -74,6 +76,7 @@ struct Flags {
   std::size_t workers = 0;  // hwloc core count
   std::size_t sample_ms = 50;
   std::string cpu_csv, tasks_csv, plot;
+  bool insights = false;
 };
 
 Flags parse(int argc, char** argv) {
@@ -94,6 +97,8 @@ Flags parse(int argc, char** argv) {
   auto* cpu_csv = app.add_option("--cpu-csv", f.cpu_csv, "write per-PU utilisation here");
   auto* tasks_csv = app.add_option("--tasks-csv", f.tasks_csv, "write one row per task here");
   app.add_option("--plot", f.plot, "draw both CSVs into this PNG")->needs(cpu_csv, tasks_csv);
+  app.add_flag("--insights", f.insights,
+               "print per worker process: start-up, init, tasks, working and waiting time");
   corun_cli::parse_or_exit(app, argc, argv);
   return f;
 }
@@ -146,6 +151,7 @@ int main(int argc, char** argv) {
                   << "concat=" << concat.joined() << '\n'
                   << "run_seconds=" << report.wall_seconds() << '\n'
                   << "samples=" << report.cpu.size() << '\n';
+        if (flags.insights) std::cout << report.insights().to_string();
         if (!flags.cpu_csv.empty()) report.cpu.write_csv(flags.cpu_csv);
         if (!flags.tasks_csv.empty()) corun::write_tasks_csv(report, flags.tasks_csv);
         if (!flags.plot.empty() && !draw_plot(flags)) {

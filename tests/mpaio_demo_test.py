@@ -44,6 +44,27 @@ with tempfile.TemporaryDirectory(prefix="corun_test_demo_") as tmp:
         check(header[0] == "time_s" and all(h.startswith("cpu") for h in header[1:]),
               f"n={n}: cpu CSV header {header}")
 
+    # --insights: the four lines, then one row per worker process, the totals and the
+    # efficiency. The demo waits for its workers before the run, so each has its start-up
+    # and init times; its 8 + 8 slices are all counted.
+    run = subprocess.run([demo, "--n", "1000000", "--workers", "2", "--insights"],
+                         capture_output=True, encoding="utf-8", timeout=100)
+    lines = run.stdout.splitlines()
+    check(run.returncode == 0 and len(lines) == 4 + 1 + 2 + 2,
+          f"--insights: exit 0 and 4 + 5 lines (got {run.returncode}, {lines!r})")
+    if len(lines) == 9:
+        check(lines[4].split() == ["worker", "pid", "start-up", "ms", "init", "ms", "tasks",
+                                   "working", "ms", "waiting", "ms"], f"header: {lines[4]!r}")
+        rows = [line.split() for line in lines[5:7]]
+        check([r[0] for r in rows] == ["0", "1"] and all(len(r) == 7 for r in rows)
+              and all(re.fullmatch(r"[0-9]+\.[0-9]", c) for r in rows for c in r[2:4] + r[5:]),
+              f"one row per worker, every time known: {rows!r}")
+        total = lines[7].split()
+        check(total[0] == "total" and total[1] == "16" and
+              sum(int(r[4]) for r in rows) == 16, f"16 tasks in all: {lines[7]!r}")
+        check(re.fullmatch(r"efficiency [0-9.]+% \(working / \(2 workers x [0-9.]+ ms wall\)\)",
+                           lines[8]) is not None, lines[8])
+
     # Bad command lines: CLI11's message and exit code 2, as in every corun example and bench.
     hint = "Run with --help for more information.\n"
     for args, message in [
@@ -57,7 +78,8 @@ with tempfile.TemporaryDirectory(prefix="corun_test_demo_") as tmp:
               f"{args} is rejected with exit 2 and exactly {message.strip()!r} "
               f"(got {bad.returncode}, {bad.stderr!r})")
     usage = subprocess.run([demo, "--help"], capture_output=True, encoding="utf-8")
-    check(usage.returncode == 0 and "--tasks-csv TEXT" in usage.stdout and usage.stderr == "",
+    check(usage.returncode == 0 and "--tasks-csv TEXT" in usage.stdout and "--insights" in
+          usage.stdout and usage.stderr == "",
           "--help prints the usage on stdout and exits 0")
 
 sys.exit(1 if failures else 0)
