@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <string_view>
 
@@ -17,9 +18,12 @@ constexpr std::size_t kBarWidth = 30;
 /// "MM:SS", or "H:MM:SS" from an hour on.
 std::string clock_time(double seconds) {
   const auto s = static_cast<long long>(seconds);
-  auto two = [](long long v) { return (v < 10 ? "0" : "") + std::to_string(v); };
-  const std::string mm_ss = two(s / 60 % 60) + ':' + two(s % 60);
-  return s >= 3600 ? std::to_string(s / 3600) + ':' + mm_ss : mm_ss;
+  char text[32];
+  if (s >= 3600)
+    std::snprintf(text, sizeof text, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
+  else
+    std::snprintf(text, sizeof text, "%02lld:%02lld", s / 60, s % 60);
+  return text;
 }
 
 std::string rate_text(double per_second) {
