@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <algorithm>
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
 #include <asio/io_context.hpp>
 #include <asio/use_future.hpp>
 #include <catch2/catch.hpp>
@@ -17,6 +19,7 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <vector>
 #include <xtensor/xmath.hpp>
 
@@ -231,6 +234,44 @@ TEST_CASE("an ordered run failing fast delivers the slices before the failure, t
   auto future = orch.async_run(asio::use_future);
   CHECK_THROWS_AS(drive(io, future), RunError);
   CHECK(relay.slices == std::vector<std::size_t>{0, 1});
+}
+
+TEST_CASE("cancelling an ordered run drops the held results; the pool then runs in order again",
+          "[orchestrator][ordered][cancel]") {
+  RelayFifo fifo;
+  asio::io_context io;
+  ProcessPool pool{io.get_executor(), {.workers = 2, .pipeline_depth = 1, .max_pipeline_depth = 1}};
+  // Slice 0 waits for bytes nobody writes; slices 1..3 fail, 4..9 succeed and are held.
+  auto rows = relay_rows(10, -50);
+  for (std::size_t i = 1; i < 10; ++i) rows[i] = i <= 3 ? -100 : static_cast<std::int64_t>(i);
+  Relay relay{DataIterator::over(rows, 1)};
+  WorkerOrchestrator orch{pool, {&relay}, {.on_error = ErrorPolicy::collect, .ordered = true}};
+  asio::cancellation_signal signal;
+  std::exception_ptr error;
+  bool done = false;
+  orch.async_run(asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e, RunReport) {
+    error = e;
+    done = true;
+  }));
+  // Once the three failures are in, slice 0 is stuck at its worker: kill it.
+  while (orch.progress()->failed.load() < 3) io.run_one();
+  signal.emit(asio::cancellation_type::terminal);
+  while (!done) io.run_one();
+  REQUIRE(error);
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::system_error& e) {
+    CHECK(e.code() == asio::error::operation_aborted);
+  }
+  CHECK(relay.slices.empty());  // nothing passes slice 0, which never finished
+
+  rows[0] = 0;
+  Relay again{DataIterator::over(rows, 1)};
+  rows[2] = 2;
+  const RunReport report =
+      run_to_end(io, pool, {&again}, {.on_error = ErrorPolicy::collect, .ordered = true});
+  CHECK(again.slices == std::vector<std::size_t>{0, 2, 4, 5, 6, 7, 8, 9});
+  CHECK(report.tasks_failed == 2);
 }
 
 TEST_CASE("process_callback may take the Slice after the result, or only the Slice for void",
