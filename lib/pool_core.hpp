@@ -45,6 +45,7 @@ class PoolCore final : public TaskService,
                        std::unique_ptr<TaskCompletion> done) override;
   void cancel(std::uint64_t task_id, CancelMode mode) override;
   std::size_t max_tasks_active() const override { return options_.max_tasks_active; }
+  std::size_t concurrency() const override { return options_.workers; }
 
   /// On the strand: completes `done` once every worker is ready, or the pool failed.
   void wait_ready(std::unique_ptr<TaskCompletion> done);

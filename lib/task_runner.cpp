@@ -2,10 +2,12 @@
 /// The worker registry, and running one task in this process.
 #include "task_runner.hpp"
 
+#include "demangle.hpp"
+
+#include <corun/detail/map_engine.hpp>
 #include <corun/error.hpp>
 #include <corun/worker.hpp>
 
-#include <cxxabi.h>
 #include <sched.h>
 #include <time.h>
 #include <cstddef>
@@ -38,13 +40,6 @@ struct Registry {
 Registry& registry() {
   static Registry* r = new Registry;  // used from static initialisers of other objects
   return *r;
-}
-
-std::string demangle(const char* mangled) {
-  int status = 0;
-  std::unique_ptr<char, void (*)(void*)> p(abi::__cxa_demangle(mangled, nullptr, nullptr, &status),
-                                           std::free);
-  return status == 0 && p ? p.get() : mangled;
 }
 
 /// Sets the length field of the frame starting at `frame_start` to the bytes after its header.
@@ -128,6 +123,10 @@ void run_task(std::uint64_t task_id, Slice slice, std::string_view argument,
                             spec.output,      spec.input_inode, spec.output_inode,
                             argument,         spec.params};
       invoker(ctx, out);
+    } catch (const ItemFailure& e) {
+      head.status = proto::Status::exception;
+      exception_type = e.type_name();
+      message = "input " + std::to_string(e.index()) + ": " + e.what();
     } catch (const std::exception& e) {
       head.status = proto::Status::exception;
       exception_type = demangle(typeid(e).name());

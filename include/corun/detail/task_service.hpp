@@ -89,6 +89,9 @@ class CORUN_API TaskService {
   virtual void cancel(std::uint64_t task_id, CancelMode mode) = 0;
   /// How many tasks a front-end should keep submitted at once (backpressure).
   virtual std::size_t max_tasks_active() const = 0;
+  /// How many tasks run at the same time (worker processes): what a front-end spreads work
+  /// over to keep them balanced.
+  virtual std::size_t concurrency() const = 0;
 };
 
 /// std::system_error(asio::error::operation_aborted).
