@@ -42,8 +42,8 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
         settings_(settings),
         source_(std::move(source)),
         sink_(std::move(sink)) {
-    window_ = settings_.max_tasks_active != 0 ? settings_.max_tasks_active
-                                              : service_->max_tasks_active();
+    window_ =
+        settings_.max_tasks_active != 0 ? settings_.max_tasks_active : service_->max_tasks_active();
     window_ = std::max<std::size_t>(window_, 1);
     workers_ = std::max<std::size_t>(service_->concurrency(), 1);
     total_ = source_->size();
@@ -82,9 +82,7 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
   class ChunkDone final : public TaskCompletion {
    public:
     ChunkDone(std::shared_ptr<MapRun> run, Chunk chunk) : run_(std::move(run)), chunk_(chunk) {}
-    void complete(TaskResult&& result) override {
-      run_->on_result(id, chunk_, std::move(result));
-    }
+    void complete(TaskResult&& result) override { run_->on_result(id, chunk_, std::move(result)); }
     std::uint64_t id = 0;
 
    private:
@@ -189,7 +187,8 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
       if (auto it = waiting_.find(next_delivery_); it != waiting_.end()) {
         Waiting w = std::move(it->second);
         waiting_.erase(it);
-        if (!stopping_) deliver(Chunk{next_delivery_, w.count}, w.payload);
+        if (!stopping_)
+          deliver(Chunk{next_delivery_, w.count}, w.payload);
         else {
           --in_window_;
           next_delivery_ += w.count;
@@ -261,8 +260,8 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
   std::optional<std::size_t> total_;
   std::size_t next_index_ = 0;     ///< the first input of the next chunk
   std::size_t next_delivery_ = 0;  ///< the first input whose result is not delivered yet
-  std::size_t in_window_ = 0;  ///< chunks in flight or waiting for delivery
-  std::size_t active_ = 0;     ///< chunks at the service
+  std::size_t in_window_ = 0;      ///< chunks in flight or waiting for delivery
+  std::size_t active_ = 0;         ///< chunks at the service
   std::size_t done_items_ = 0;
   std::size_t measured_ = 0;
   double ns_per_item_ = 0;

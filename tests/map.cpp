@@ -4,8 +4,8 @@
 #include "drive.hpp"
 #include "support.hpp"
 
-#include <asio/cancellation_signal.hpp>
 #include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
 #include <asio/io_context.hpp>
 #include <asio/use_future.hpp>
 #include <catch2/catch.hpp>
@@ -26,7 +26,9 @@ using corun::test::drive;
 
 namespace {
 
-std::int64_t square(const std::int64_t& x) { return x * x; }
+std::int64_t square(const std::int64_t& x) {
+  return x * x;
+}
 
 std::string shout(const std::string& s) {
   std::string out = s;
@@ -38,7 +40,9 @@ struct Scale {
   std::int64_t factor = 1;
   std::int64_t offset = 0;
 };
-std::int64_t scaled(const std::int64_t& x, const Scale& s) { return x * s.factor + s.offset; }
+std::int64_t scaled(const std::int64_t& x, const Scale& s) {
+  return x * s.factor + s.offset;
+}
 
 std::int64_t fails_on_13(const std::int64_t& x) {
   if (x == 13) throw std::domain_error("13 is unlucky");
@@ -51,7 +55,9 @@ std::vector<std::int64_t> digits(const std::int64_t& x) {
   return d;
 }
 
-double identity(const double& x) { return x; }
+double identity(const double& x) {
+  return x;
+}
 
 std::int64_t takes_2ms(const std::int64_t& x) {
   ::usleep(2000);  // stands for 2 ms of work
@@ -94,8 +100,8 @@ TEST_CASE("async_map returns f of every input in input order, in every start met
     for (std::size_t chunk : {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{5000}}) {
       INFO("start method " << int(method) << ", chunk_size " << chunk);
       const auto inputs = iota(10'007);
-      auto future = async_map<&square>(pool, inputs, MapOptions<>{.chunk_size = chunk},
-                                       asio::use_future);
+      auto future =
+          async_map<&square>(pool, inputs, MapOptions<>{.chunk_size = chunk}, asio::use_future);
       const std::vector<std::int64_t> out = drive(io, future);
       REQUIRE(out.size() == inputs.size());
       for (std::size_t i = 0; i < out.size(); ++i) REQUIRE(out[i] == inputs[i] * inputs[i]);
@@ -111,31 +117,29 @@ TEST_CASE("async_map takes inputs of any codec type, owned or borrowed, and empt
                                    MapOptions<>{}, asio::use_future);
   CHECK(drive(io, strings) == std::vector<std::string>{"A!", "!", "CORUN!", "ZZ!"});
 
-  auto none = async_map<&square>(pool, std::vector<std::int64_t>{}, MapOptions<>{},
-                                 asio::use_future);
+  auto none =
+      async_map<&square>(pool, std::vector<std::int64_t>{}, MapOptions<>{}, asio::use_future);
   CHECK(drive(io, none).empty());
 
   // A lazy range of unknown length: the results vector grows as chunks come back.
-  auto lazy = std::views::iota(std::int64_t{0}) | std::views::take_while([](auto x) {
-                return x < 1000;
-              });
+  auto lazy =
+      std::views::iota(std::int64_t{0}) | std::views::take_while([](auto x) { return x < 1000; });
   auto from_lazy = async_map<&square>(pool, lazy, MapOptions<>{.chunk_size = 64}, asio::use_future);
   const auto out = drive(io, from_lazy);
   REQUIRE(out.size() == 1000);
   CHECK(out[999] == 999 * 999);
 
   // Inputs convert to the function's input type (int -> std::int64_t).
-  auto converted = async_map<&square>(pool, std::vector<int>{1, 2, 3}, MapOptions<>{},
-                                      asio::use_future);
+  auto converted =
+      async_map<&square>(pool, std::vector<int>{1, 2, 3}, MapOptions<>{}, asio::use_future);
   CHECK(drive(io, converted) == std::vector<std::int64_t>{1, 4, 9});
 }
 
 TEST_CASE("a map function's params reach spawned workers", "[map][params]") {
   asio::io_context io;
   ProcessPool pool(io.get_executor(), options_for(StartMethod::spawn));
-  auto future = async_map<&scaled>(pool, iota(1000),
-                                   MapOptions<Scale>{.chunk_size = 10, .params = {3, 1}},
-                                   asio::use_future);
+  auto future = async_map<&scaled>(
+      pool, iota(1000), MapOptions<Scale>{.chunk_size = 10, .params = {3, 1}}, asio::use_future);
   const auto out = drive(io, future);
   REQUIRE(out.size() == 1000);
   CHECK(out[0] == 1);
@@ -190,8 +194,8 @@ TEST_CASE("a failing input is named, other results stay exact, and the pool goes
           "[map][failure]") {
   asio::io_context io;
   ProcessPool pool(io.get_executor(), options_for(StartMethod::fork));
-  auto future = async_map<&fails_on_13>(pool, iota(100), MapOptions<>{.chunk_size = 10},
-                                        asio::use_future);
+  auto future =
+      async_map<&fails_on_13>(pool, iota(100), MapOptions<>{.chunk_size = 10}, asio::use_future);
   try {
     drive(io, future);
     FAIL("no error");
@@ -240,12 +244,13 @@ TEST_CASE("async_map_reduce reduces inside the workers with ready-made reduction
   CHECK(run(false, reduce::any{}));
   CHECK_FALSE(run(true, reduce::all{}));  // 0 * 0 is false
   // A user's associative operation, as a captureless lambda.
-  CHECK(run(std::int64_t{0}, [](std::int64_t a, std::int64_t b) { return a + b; }, 17) ==
+  CHECK(run(
+            std::int64_t{0}, [](std::int64_t a, std::int64_t b) { return a + b; }, 17) ==
         333'283'335'000);
 
-  auto concat = async_map_reduce<&square>(pool, iota(100), std::vector<std::int64_t>{},
-                                          reduce::concat{}, MapOptions<>{.chunk_size = 7},
-                                          asio::use_future);
+  auto concat =
+      async_map_reduce<&square>(pool, iota(100), std::vector<std::int64_t>{}, reduce::concat{},
+                                MapOptions<>{.chunk_size = 7}, asio::use_future);
   const auto concatenated = drive(io, concat);
   REQUIRE(concatenated.size() == 100);
   for (std::size_t i = 0; i < 100; ++i) REQUIRE(concatenated[i] == std::int64_t(i * i));
@@ -257,8 +262,8 @@ TEST_CASE("async_map_reduce reduces inside the workers with ready-made reduction
 
   std::vector<double> samples;
   for (int i = 0; i < 1000; ++i) samples.push_back(i / 100.0);  // 0.00 .. 9.99
-  samples.push_back(10.0);   // the last bin includes hi
-  samples.push_back(-1.0);   // outside: not counted
+  samples.push_back(10.0);                                      // the last bin includes hi
+  samples.push_back(-1.0);                                      // outside: not counted
   samples.push_back(std::nan(""));
   auto hist = async_map_reduce<&identity>(pool, samples, std::vector<std::uint64_t>{},
                                           reduce::histogram{0.0, 10.0, 5},
@@ -277,21 +282,20 @@ TEST_CASE("automatic chunks batch tiny inputs and spread expensive ones", "[map]
     const std::array<std::int64_t, 2> counted = drive(io, future);
     return counted;
   };
-  const auto tiny = chunks_for(async_map_reduce<&square>(
-      pool, iota(200'000), std::array<std::int64_t, 2>{}, CountChunks{}, MapOptions<>{},
-      asio::use_future));
+  const auto tiny =
+      chunks_for(async_map_reduce<&square>(pool, iota(200'000), std::array<std::int64_t, 2>{},
+                                           CountChunks{}, MapOptions<>{}, asio::use_future));
   CHECK(tiny[0] == 200'000);
   // One task per input would be 200,000 tasks; a few probes, then chunks of ~2 ms of work.
   CHECK(tiny[1] < 1000);
-  const auto slow = chunks_for(async_map_reduce<&takes_2ms>(
-      pool, iota(20), std::array<std::int64_t, 2>{}, CountChunks{}, MapOptions<>{},
-      asio::use_future));
+  const auto slow =
+      chunks_for(async_map_reduce<&takes_2ms>(pool, iota(20), std::array<std::int64_t, 2>{},
+                                              CountChunks{}, MapOptions<>{}, asio::use_future));
   CHECK(slow[0] == 20);
   CHECK(slow[1] == 20);  // each input is worth a task of its own
 }
 
-TEST_CASE("cancelling a map kills its running chunks and leaves the pool usable",
-          "[map][cancel]") {
+TEST_CASE("cancelling a map kills its running chunks and leaves the pool usable", "[map][cancel]") {
   asio::io_context io;
   ProcessPool pool(io.get_executor(), options_for(StartMethod::fork));
   asio::cancellation_signal signal;

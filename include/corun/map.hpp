@@ -122,8 +122,8 @@ struct item_format {
     std::size_t n = 0;
     if constexpr (raw) {
       if (bytes.size() % sizeof(T) != 0)
-        codec_format_error("corun map chunk", std::to_string(bytes.size()) +
-                                                  " bytes is not a whole number of items");
+        codec_format_error("corun map chunk",
+                           std::to_string(bytes.size()) + " bytes is not a whole number of items");
       for (; !bytes.empty(); bytes.remove_prefix(sizeof(T)), ++n) {
         T value;
         std::memcpy(static_cast<void*>(&value), bytes.data(), sizeof(T));
@@ -257,7 +257,8 @@ Reduction<P, Op, A> decode_reduction(std::string_view bytes) {
   std::string_view parts[3];
   for (auto& part : parts) {
     std::uint64_t n = 0;
-    if (bytes.size() < sizeof n || (std::memcpy(&n, bytes.data(), sizeof n), bytes.size() - sizeof n < n))
+    if (bytes.size() < sizeof n ||
+        (std::memcpy(&n, bytes.data(), sizeof n), bytes.size() - sizeof n < n))
       codec_format_error("corun reduction", "truncated parameters");
     part = bytes.substr(sizeof n, n);
     bytes.remove_prefix(sizeof n + n);
@@ -274,17 +275,15 @@ struct MapReduceFunction {
   using P = typename traits::params;
 
   static void invoke(const TaskContext& ctx, std::string& out) {
-    const auto& red = decoded_once<Reduction<P, Op, A>>(ctx.params, [](std::string_view b) {
-      return decode_reduction<P, Op, A>(b);
-    });
+    const auto& red = decoded_once<Reduction<P, Op, A>>(
+        ctx.params, [](std::string_view b) { return decode_reduction<P, Op, A>(b); });
     std::optional<A> acc;
     if constexpr (has_identity<Op, A>) acc.emplace(red.op.identity(red.init));
     std::size_t index = ctx.slice.start;
     const std::size_t n = item_format<In>::for_each(ctx.argument, [&](In&& x) {
       auto value = call_on_item(index, [&] { return traits::call(x, red.params); });
       if (!acc) {
-        if constexpr (std::is_constructible_v<A, decltype(value)>)
-          acc.emplace(std::move(value));
+        if constexpr (std::is_constructible_v<A, decltype(value)>) acc.emplace(std::move(value));
       } else {
         acc = call_on_item(index, [&] { return A(red.op(std::move(*acc), std::move(value))); });
       }
@@ -304,8 +303,7 @@ class RangeSource final : public MapSource {
  public:
   explicit RangeSource(View view) : view_(std::move(view)), it_(std::ranges::begin(view_)) {}
 
-  std::size_t encode_next(std::size_t max_items, std::size_t max_bytes,
-                          std::string& out) override {
+  std::size_t encode_next(std::size_t max_items, std::size_t max_bytes, std::string& out) override {
     using Value = std::ranges::range_value_t<View>;
     if constexpr (std::ranges::contiguous_range<View> && std::is_same_v<Value, In> &&
                   item_format<In>::raw) {
@@ -395,13 +393,13 @@ template <class A, class Op, class Handler>
 class ReduceSink final : public SinkBase<Handler> {
  public:
   ReduceSink(Handler handler, const asio::any_io_executor& fallback, A init, Op op)
-      : SinkBase<Handler>(std::move(handler), fallback), acc_(std::move(init)), op_(std::move(op)) {}
+      : SinkBase<Handler>(std::move(handler), fallback),
+        acc_(std::move(init)),
+        op_(std::move(op)) {}
   void deliver(std::size_t, std::size_t, std::string_view payload) override {
     acc_ = merge_partials<Op, A>(op_, std::move(acc_), codec<A>::decode(payload));
   }
-  void complete(std::exception_ptr error) override {
-    this->holder_.invoke(error, std::move(acc_));
-  }
+  void complete(std::exception_ptr error) override { this->holder_.invoke(error, std::move(acc_)); }
 
  private:
   A acc_;
@@ -432,7 +430,8 @@ void check_params() {
 /// operation) or a range it owns (an rvalue, moved in).
 template <class Range>
 auto keep_inputs(Range&& inputs) {
-  static_assert(std::ranges::input_range<Range>, "corun: async_map's inputs must be an input range");
+  static_assert(std::ranges::input_range<Range>,
+                "corun: async_map's inputs must be an input range");
   return std::views::all(std::forward<Range>(inputs));
 }
 
@@ -487,8 +486,8 @@ auto async_map(ProcessPool& pool, Range&& inputs, MapOptions<Params> options = {
 /// `void(std::exception_ptr)`; an exception thrown by on_result ends the map with it.
 template <auto F, class Range, class Params, class OnResult,
           class Token = asio::default_completion_token_t<ProcessPool::executor_type>>
-auto async_imap(ProcessPool& pool, Range&& inputs, MapOptions<Params> options,
-                OnResult on_result, Token&& token = {}) {
+auto async_imap(ProcessPool& pool, Range&& inputs, MapOptions<Params> options, OnResult on_result,
+                Token&& token = {}) {
   using traits = detail::map_function_traits<F>;
   using R = std::decay_t<typename traits::result>;
   detail::check_map_types<traits>();

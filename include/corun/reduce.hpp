@@ -142,8 +142,8 @@ struct histogram {
   histogram() = default;
   histogram(double lo_, double hi_, std::size_t bins_) : lo(lo_), hi(hi_), bins(bins_) {
     if (!(lo < hi) || bins == 0)
-      throw std::invalid_argument("corun::reduce::histogram: range [" + std::to_string(lo) +
-                                  ", " + std::to_string(hi) + "] with " + std::to_string(bins) +
+      throw std::invalid_argument("corun::reduce::histogram: range [" + std::to_string(lo) + ", " +
+                                  std::to_string(hi) + "] with " + std::to_string(bins) +
                                   " bins: lo must be below hi and bins at least 1");
   }
 

@@ -26,7 +26,9 @@
 
 namespace {
 
-std::int64_t square(const std::int64_t& x) { return x * x; }
+std::int64_t square(const std::int64_t& x) {
+  return x * x;
+}
 
 template <class T>
 T wait(asio::io_context& io, std::future<T>& future) {
@@ -80,9 +82,8 @@ int main(int argc, char** argv) {
   }
 
   start = std::chrono::steady_clock::now();
-  auto reduced = corun::async_map_reduce<&square>(pool, inputs, std::int64_t{0},
-                                                  corun::reduce::sum{}, corun::MapOptions<>{},
-                                                  asio::use_future);
+  auto reduced = corun::async_map_reduce<&square>(
+      pool, inputs, std::int64_t{0}, corun::reduce::sum{}, corun::MapOptions<>{}, asio::use_future);
   const std::int64_t sum = wait(io, reduced);
   const double reduce_s = seconds_since(start);
   // (n-1) n (2n-1) / 6 without overflowing on the way: one of n-1, n is even, and one of the
@@ -98,15 +99,17 @@ int main(int argc, char** argv) {
 
   double joblib_rate = -1;
   if (!joblib.empty()) {
-    const std::string command = "/usr/bin/python3 " + joblib + " --items " +
-                                std::to_string(items) + " --workers " + std::to_string(workers);
+    const std::string command = "/usr/bin/python3 " + joblib + " --items " + std::to_string(items) +
+                                " --workers " + std::to_string(workers);
     if (FILE* p = ::popen(command.c_str(), "r")) {
       char line[512] = {};
       std::string last;
       while (std::fgets(line, sizeof line, p)) last = line;
       const int status = ::pclose(p);
-      if (status == 0) joblib_rate = json_number(last, "joblib_items_per_s");
-      else std::cerr << "map_bench: the joblib baseline did not run (status " << status << ")\n";
+      if (status == 0)
+        joblib_rate = json_number(last, "joblib_items_per_s");
+      else
+        std::cerr << "map_bench: the joblib baseline did not run (status " << status << ")\n";
     }
   }
 
