@@ -139,7 +139,7 @@ class BusySampler {
     timer_.expires_at(timer_.expiry() + interval_);
     timer_.async_wait([this](const std::error_code& ec) {
       if (ec || stopped_) return;
-      const auto& b = jobs_.stats().busy_seconds;
+      const std::vector<double> b = jobs_.stats().busy_seconds();
       samples_.emplace_back(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(),
           std::accumulate(b.begin(), b.end(), 0.0));
@@ -183,7 +183,7 @@ struct App {
             {"failed_starts", state.failed_starts},
             {"worker_pids", std::move(pids)},
             {"jobs_running", jobs.running()},
-            {"worker_busy_seconds", jobs.stats().busy_seconds},
+            {"worker_busy_seconds", jobs.stats().busy_seconds()},
             {"uptime_seconds",
              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()}};
   }

@@ -181,8 +181,9 @@ TEST_CASE("jobs of every kind reach their exact result, with 1, 2 and 3 workers"
   CHECK(errors[0].at("worker") == "corun_server::SumOrFail");
   CHECK_FALSE(fail->to_json().contains("result"));
 
-  CHECK(table.stats().busy_seconds.size() == workers);
-  CHECK(table.stats().tasks_done >= 14 + 10 + 12);
+  CHECK(table.stats().busy_seconds().size() == workers);
+  CHECK(table.stats().tasks_done() >= 14 + 10 + 12);
+  CHECK(table.stats().tasks_failed() == 1);
 }
 
 TEST_CASE("two jobs submitted together interleave their slices and each gets its own result",
