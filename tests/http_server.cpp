@@ -1,6 +1,7 @@
 // The HTTP embedding example: its job table driven in-process (exact results, fairness,
 // cancellation), then the http_server program itself over loopback (the API, bad input,
-// /health under load, SIGTERM).
+// /health under load, /health of a pool whose worker starts fail, a /dev/shm too small for a
+// job, SIGTERM).
 #include "http_server/jobs.hpp"
 
 #include "http_support.hpp"
