@@ -2,8 +2,10 @@
 // a CpuMonitor share one io_context, run by one thread. Slices run in worker processes; the
 // loop only routes requests and collects results, so GET /health answers at once whatever runs.
 //
-//   http_server [--port 8080] [--workers N] [--worker-nice 10]
-//   (binds 127.0.0.1; --port 0 picks a free port; workers default to one per core)
+//   http_server [--port 8080] [--workers N] [--worker-nice 10] [--start-attempts 5]
+//   (binds 127.0.0.1; --port 0 picks a free port; workers default to one per core; after
+//   --start-attempts failed worker starts in a row the pool gives up and GET /health answers
+//   503 "failed"; until then it retries with a backoff and answers "degraded")
 //
 //   POST   /jobs       {"kind": "sum"|"primes"|"concat"|"fail", "n": ..., "partitions": ...}
 //   GET    /jobs       all jobs;   GET /jobs/{id}: status, progress, result or errors
@@ -56,6 +58,7 @@ struct Options {
   std::uint16_t port = 8080;
   std::size_t workers = 0;  // one per core
   int worker_nice = 10;
+  unsigned start_attempts = corun::PoolOptions{}.start_attempts;
 };
 
 // Worker processes run at a lower priority (nice 10 unless --worker-nice says otherwise): when
@@ -80,6 +83,11 @@ Options parse_args(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--worker-nice", options.worker_nice, "nice value of the worker processes")
       ->check(CLI::Range(0, 19))
+      ->capture_default_str();
+  app.add_option("--start-attempts", options.start_attempts,
+                 "failed worker starts in a row before the pool gives up (retried with a "
+                 "backoff of 10 ms doubling to 1 s until then)")
+      ->check(CLI::Range(1u, 1'000'000u))
       ->capture_default_str();
   corun_cli::parse_or_exit(app, argc, argv);
   return options;
@@ -139,7 +147,7 @@ class BusySampler {
     timer_.expires_at(timer_.expiry() + interval_);
     timer_.async_wait([this](const std::error_code& ec) {
       if (ec || stopped_) return;
-      const auto& b = jobs_.stats().busy_seconds;
+      const std::vector<double> b = jobs_.stats().busy_seconds();
       samples_.emplace_back(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(),
           std::accumulate(b.begin(), b.end(), 0.0));
@@ -183,7 +191,7 @@ struct App {
             {"failed_starts", state.failed_starts},
             {"worker_pids", std::move(pids)},
             {"jobs_running", jobs.running()},
-            {"worker_busy_seconds", jobs.stats().busy_seconds},
+            {"worker_busy_seconds", jobs.stats().busy_seconds()},
             {"uptime_seconds",
              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()}};
   }
@@ -345,7 +353,9 @@ int main(int argc, char** argv) {
 
   asio::io_context io{1};
   corun::ProcessPool pool{io.get_executor(),
-                          {.workers = options.workers, .worker_init = &lower_worker_priority}};
+                          {.workers = options.workers,
+                           .start_attempts = options.start_attempts,
+                           .worker_init = &lower_worker_priority}};
   corun::CpuMonitor monitor{io.get_executor(), std::chrono::milliseconds(200)};
   corun_server::JobTable jobs{pool};
   BusySampler busy{io, jobs, monitor.interval()};

@@ -207,7 +207,7 @@ class RunState : public std::enable_shared_from_this<RunState> {
       auto done = std::make_unique<TaskDone>(shared_from_this(), chosen, index, slice);
       TaskDone* raw = done.get();
       ++active_;
-      raw->id = service_->submit(spec, slice, std::move(done));
+      raw->id = service_->submit(spec, slice, {}, std::move(done));
       if (raw->id != 0) outstanding_.insert(raw->id);
     }
     maybe_finish();

@@ -101,13 +101,16 @@ void PoolCore::start_slot(int index) {
 // ---- tasks ----
 
 std::uint64_t PoolCore::submit(std::shared_ptr<const TaskSpec> spec, Slice slice,
-                               std::unique_ptr<TaskCompletion> done) {
+                               std::string argument, std::unique_ptr<TaskCompletion> done) {
   if (state_ != State::running) {
     complete_later(std::move(done), closed_error());
     return 0;
   }
   const std::uint64_t id = next_id_++;
-  tasks_.emplace(id, Task{std::move(spec), slice, std::move(done), Clock::now()});
+  auto shared_argument =
+      argument.empty() ? nullptr : std::make_shared<const std::string>(std::move(argument));
+  tasks_.emplace(id, Task{std::move(spec), slice, std::move(shared_argument), std::move(done),
+                          Clock::now()});
   dispatcher_.enqueue(id);
   pump();
   return id;
@@ -134,7 +137,7 @@ void PoolCore::pump() {
     Task& task = tasks_.at(next->task);
     ++task.attempts;
     task.worker = static_cast<int>(next->worker);
-    slots_[next->worker]->run(SlotTask{next->task, task.spec, task.slice});
+    slots_[next->worker]->run(SlotTask{next->task, task.spec, task.slice, task.argument});
   }
   check_shutdown();
 }

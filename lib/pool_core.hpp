@@ -43,10 +43,11 @@ class PoolCore final : public TaskService,
   const PoolOptions& options() const noexcept { return options_; }
 
   asio::any_io_executor executor() const override { return strand_; }
-  std::uint64_t submit(std::shared_ptr<const TaskSpec> spec, Slice slice,
+  std::uint64_t submit(std::shared_ptr<const TaskSpec> spec, Slice slice, std::string argument,
                        std::unique_ptr<TaskCompletion> done) override;
   void cancel(std::uint64_t task_id, CancelMode mode) override;
   std::size_t max_tasks_active() const override { return options_.max_tasks_active; }
+  std::size_t concurrency() const override { return options_.workers; }
 
   /// On the strand: completes `done` once every worker is ready, or the pool failed.
   void wait_ready(std::unique_ptr<TaskCompletion> done);

@@ -68,7 +68,9 @@ void ProcessSlot::start() {
 }
 
 void ProcessSlot::run(SlotTask task) {
-  proto::append_task(channel_->outbox(), task.id, task.slice, task.spec->encoded);
+  proto::append_task(channel_->outbox(), task.id, task.slice,
+                     task.argument ? std::string_view(*task.argument) : std::string_view(),
+                     task.spec->encoded);
   tasks_.push_back(std::move(task));
   set_state(SlotState::busy);
   channel_->flush();

@@ -108,12 +108,15 @@ Init decode_init(std::string_view body) {
   return init;
 }
 
-void append_task(std::string& out, std::uint64_t task_id, Slice slice, std::string_view spec) {
-  append_header(out, Kind::task, 3 * sizeof(std::uint64_t) + spec.size());
+void append_task(std::string& out, std::uint64_t task_id, Slice slice, std::string_view argument,
+                 std::string_view spec) {
+  append_header(out, Kind::task,
+                3 * sizeof(std::uint64_t) + sizeof(std::uint32_t) + argument.size() + spec.size());
   ByteWriter w(out);
   w.put(task_id);
   w.put<std::uint64_t>(slice.start);
   w.put<std::uint64_t>(slice.end);
+  w.str(argument);
   w.bytes(spec);
 }
 

@@ -15,10 +15,11 @@
 namespace corun::detail::proto {
 
 inline constexpr std::uint32_t kMagic = 0x4e55524f;  // "ORUN" little-endian
-inline constexpr std::uint16_t kVersion = 2;
+inline constexpr std::uint16_t kVersion = 3;
 inline constexpr std::size_t kHeaderSize = 16;
-/// Bodies the parent sends are small; this bounds what a worker accepts.
-inline constexpr std::uint32_t kMaxRequestBody = 1u << 20;
+/// What a worker accepts from the parent: a task's spec is small, but its argument (a chunk of
+/// async_map's inputs) may not be.
+inline constexpr std::uint32_t kMaxRequestBody = 1u << 28;
 
 enum class Kind : std::uint16_t {
   hello = 1,        // worker -> parent: pid; sent first thing, before worker_init
@@ -99,8 +100,10 @@ struct ResultHead {
 std::string encode_init(const Init& init);
 Init decode_init(std::string_view body);
 
-/// Task body: u64 task id, u64 slice start, u64 slice end, then the encoded TaskSpec.
-void append_task(std::string& out, std::uint64_t task_id, Slice slice, std::string_view spec);
+/// Task body: u64 task id, u64 slice start, u64 slice end, the argument (u32 length, bytes),
+/// then the encoded TaskSpec.
+void append_task(std::string& out, std::uint64_t task_id, Slice slice, std::string_view argument,
+                 std::string_view spec);
 
 /// Result body: ResultHead fields, then the payload (ok) or two strings (exception type,
 /// message).

@@ -60,10 +60,10 @@ void SerialSlot::schedule() {
 void SerialSlot::run_front() {
   if (tasks_.empty() || !events()) return;
   const SlotTask& task = tasks_.front();
-  const DecodedSpec spec{task.spec->worker_name, task.spec->iterator, task.spec->output,
-                         task.spec->input_inode, task.spec->output_inode};
+  const DecodedSpec spec = decoded_copy(*task.spec);
   frame_.clear();
-  run_task(task.id, task.slice, spec, index_, options_.max_result_bytes, frame_);
+  run_task(task.id, task.slice, task.argument ? std::string_view(*task.argument) : std::string_view(),
+           spec, index_, options_.max_result_bytes, frame_);
   const proto::Result result =
       proto::decode_result(std::string_view(frame_).substr(proto::kHeaderSize));
   SlotTask done = std::move(tasks_.front());

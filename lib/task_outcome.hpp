@@ -15,6 +15,7 @@ namespace corun::detail {
 struct PoolTask {
   std::shared_ptr<const TaskSpec> spec;
   Slice slice;
+  std::shared_ptr<const std::string> argument;  ///< shared with the slot it is sent to
   std::unique_ptr<TaskCompletion> done;
   std::chrono::steady_clock::time_point submitted;
   int attempts = 0;

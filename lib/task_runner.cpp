@@ -2,10 +2,12 @@
 /// The worker registry, and running one task in this process.
 #include "task_runner.hpp"
 
+#include "demangle.hpp"
+
+#include <corun/detail/map_engine.hpp>
 #include <corun/error.hpp>
 #include <corun/worker.hpp>
 
-#include <cxxabi.h>
 #include <sched.h>
 #include <time.h>
 #include <cstddef>
@@ -38,13 +40,6 @@ struct Registry {
 Registry& registry() {
   static Registry* r = new Registry;  // used from static initialisers of other objects
   return *r;
-}
-
-std::string demangle(const char* mangled) {
-  int status = 0;
-  std::unique_ptr<char, void (*)(void*)> p(abi::__cxa_demangle(mangled, nullptr, nullptr, &status),
-                                           std::free);
-  return status == 0 && p ? p.get() : mangled;
 }
 
 /// Sets the length field of the frame starting at `frame_start` to the bytes after its header.
@@ -95,8 +90,9 @@ TaskInvoker find_invoker(std::string_view name) noexcept {
 
 // ---- running ----
 
-void run_task(std::uint64_t task_id, Slice slice, const DecodedSpec& spec, int worker_id,
-              std::size_t max_result_bytes, std::string& out) {
+void run_task(std::uint64_t task_id, Slice slice, std::string_view argument,
+              const DecodedSpec& spec, int worker_id, std::size_t max_result_bytes,
+              std::string& out) {
   const std::size_t frame_start = out.size();
   proto::append_header(out, proto::Kind::result, 0);  // length patched below
   proto::ResultHead head;
@@ -115,16 +111,22 @@ void run_task(std::uint64_t task_id, Slice slice, const DecodedSpec& spec, int w
     exception_type = "corun::Error";
     message = "worker type '" + spec.worker_name +
               "' is not registered in the worker process (CORUN_REGISTER_WORKER missing there?)";
-  } else if (slice.start > slice.end || slice.end > spec.iterator.size_of_data) {
+  } else if (slice.start > slice.end ||
+             (spec.reads_array && slice.end > spec.iterator.size_of_data)) {
     head.status = proto::Status::protocol;
     exception_type = "std::invalid_argument";
     message = "slice [" + std::to_string(slice.start) + ", " + std::to_string(slice.end) +
               ") is outside the array of " + std::to_string(spec.iterator.size_of_data) + " rows";
   } else {
     try {
-      const TaskContext ctx{worker_id,        slice, spec.iterator, spec.output, spec.input_inode,
-                            spec.output_inode};
+      const TaskContext ctx{worker_id,        slice,           spec.iterator,
+                            spec.output,      spec.input_inode, spec.output_inode,
+                            argument,         spec.params};
       invoker(ctx, out);
+    } catch (const ItemFailure& e) {
+      head.status = proto::Status::exception;
+      exception_type = e.type_name();
+      message = "input " + std::to_string(e.index()) + ": " + e.what();
     } catch (const std::exception& e) {
       head.status = proto::Status::exception;
       exception_type = demangle(typeid(e).name());
@@ -162,6 +164,7 @@ void TaskRunner::run(std::string_view body, std::string& out) {
   ByteReader r(body, "corun task message");
   const auto task_id = r.get<std::uint64_t>("task_id");
   const Slice slice{r.get<std::uint64_t>("slice_start"), r.get<std::uint64_t>("slice_end")};
+  const std::string_view argument = r.str("argument", proto::kMaxRequestBody);
   const std::string_view spec_bytes = r.rest();
   if (!last_spec_ || spec_bytes != last_spec_bytes_) {
     last_spec_.reset();
@@ -180,7 +183,7 @@ void TaskRunner::run(std::string_view body, std::string& out) {
       return;
     }
   }
-  run_task(task_id, slice, *last_spec_, worker_id_, max_result_bytes_, out);
+  run_task(task_id, slice, argument, *last_spec_, worker_id_, max_result_bytes_, out);
 }
 
 }  // namespace detail

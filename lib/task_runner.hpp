@@ -16,10 +16,11 @@ namespace corun::detail {
 
 /// Runs task `task_id` over `slice` and appends a whole result frame (header included) to
 /// `out`. Never throws for task failures: they become exception or protocol results.
-void run_task(std::uint64_t task_id, Slice slice, const DecodedSpec& spec, int worker_id,
-              std::size_t max_result_bytes, std::string& out);
+void run_task(std::uint64_t task_id, Slice slice, std::string_view argument,
+              const DecodedSpec& spec, int worker_id, std::size_t max_result_bytes,
+              std::string& out);
 
-/// Runs a task message body (task id, slice, spec) as run_task does; caches the last decoded
+/// Runs a task message body (task id, slice, argument, spec) as run_task does; caches the last decoded
 /// spec, since consecutive tasks usually share it.
 class TaskRunner {
  public:

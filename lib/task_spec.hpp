@@ -4,6 +4,7 @@
 /// encodes it once per worker object; a worker decodes it when it changes.
 
 #include <corun/data_iterator.hpp>
+#include <corun/detail/task_service.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -14,15 +15,18 @@ namespace corun::detail {
 
 struct DecodedSpec {
   std::string worker_name;
+  bool reads_array = true;
   DataIterator iterator;
   std::optional<ArrayInfo> output;
   std::uint64_t input_inode = 0;
   std::uint64_t output_inode = 0;
+  std::string params;
 };
 
-std::string encode_spec(std::string_view worker_name, const DataIterator& iterator,
-                        const std::optional<ArrayInfo>& output, std::uint64_t input_inode,
-                        std::uint64_t output_inode);
+/// Encodes every field but `encoded`.
+std::string encode_spec(const TaskSpec& spec);
+/// The fields a worker decodes, from a spec this process made (the serial pool's path).
+DecodedSpec decoded_copy(const TaskSpec& spec);
 /// Throws std::invalid_argument naming the malformed field.
 DecodedSpec decode_spec(std::string_view bytes);
 

@@ -42,6 +42,7 @@ struct SlotTask {
   std::uint64_t id = 0;
   std::shared_ptr<const TaskSpec> spec;
   Slice slice;
+  std::shared_ptr<const std::string> argument;  ///< null when the task has none
 };
 
 /// How a slot ended, with the tasks still at it (the first had started, the others had not).

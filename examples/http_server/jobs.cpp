@@ -4,13 +4,15 @@
 #include <asio/error.hpp>
 #include <asio/post.hpp>
 
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/text_serializer.h>
 #include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <numeric>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <stdexcept>
 #include <system_error>
 #include <utility>
@@ -335,11 +337,90 @@ std::variant<JobRequest, BadRequest> parse_job_request(std::string_view body,
 
 // ---- jobs ---------------------------------------------------------------------------------
 
+namespace {
+constexpr JobStatus all_statuses[] = {JobStatus::running, JobStatus::cancelling, JobStatus::done,
+                                      JobStatus::failed, JobStatus::cancelled};
+}  // namespace
+
+Stats::Stats(std::size_t workers)
+    : tasks_done_(prometheus::BuildCounter()
+                      .Name("corun_tasks_done_total")
+                      .Help("Slices whose result reached the server (fill and compute passes of "
+                            "every job).")
+                      .Register(registry_)
+                      .Add({})),
+      tasks_failed_(prometheus::BuildCounter()
+                        .Name("corun_tasks_failed_total")
+                        .Help("Slices that failed: exception, crash or timeout.")
+                        .Register(registry_)
+                        .Add({})),
+      tasks_in_flight_(prometheus::BuildGauge()
+                           .Name("corun_tasks_in_flight")
+                           .Help("Slices submitted to the pool and not finished yet.")
+                           .Register(registry_)
+                           .Add({})),
+      busy_family_(prometheus::BuildCounter()
+                       .Name("corun_worker_busy_seconds_total")
+                       .Help("Seconds each worker process spent in process(), by pool slot.")
+                       .Register(registry_)),
+      workers_(prometheus::BuildGauge()
+                   .Name("corun_workers")
+                   .Help("Worker processes in the pool.")
+                   .Register(registry_)
+                   .Add({})),
+      submitted_(prometheus::BuildCounter()
+                     .Name("corun_jobs_submitted_total")
+                     .Help("Jobs accepted by POST /jobs.")
+                     .Register(registry_)
+                     .Add({})) {
+  auto& by_status = prometheus::BuildGauge()
+                        .Name("corun_jobs")
+                        .Help("Jobs the server remembers, by status.")
+                        .Register(registry_);
+  for (JobStatus status : all_statuses)
+    jobs_.push_back(&by_status.Add({{"status", to_string(status)}}));
+  for (std::size_t w = 0; w < workers; ++w)
+    busy_.push_back(&busy_family_.Add({{"worker", std::to_string(w)}}));
+}
+
 void Stats::record(const Timing& timing) {
-  ++tasks_done;
+  tasks_done_.Increment();
   const auto slot = static_cast<std::size_t>(std::max(timing.worker_id, 0));
-  if (slot >= busy_seconds.size()) busy_seconds.resize(slot + 1, 0.0);
-  busy_seconds[slot] += static_cast<double>(timing.busy_ns) * 1e-9;
+  while (busy_.size() <= slot)
+    busy_.push_back(&busy_family_.Add({{"worker", std::to_string(busy_.size())}}));
+  busy_[slot]->Increment(static_cast<double>(timing.busy_ns) * 1e-9);
+}
+
+void Stats::record_failed(std::size_t n) {
+  tasks_failed_.Increment(static_cast<double>(n));
+}
+
+void Stats::record_submitted() {
+  submitted_.Increment();
+}
+
+prometheus::Gauge& Stats::jobs(JobStatus status) {
+  return *jobs_.at(static_cast<std::size_t>(status));
+}
+
+std::uint64_t Stats::tasks_done() const {
+  return static_cast<std::uint64_t>(tasks_done_.Value());
+}
+
+std::uint64_t Stats::tasks_failed() const {
+  return static_cast<std::uint64_t>(tasks_failed_.Value());
+}
+
+std::vector<double> Stats::busy_seconds() const {
+  std::vector<double> seconds;
+  for (const prometheus::Counter* c : busy_) seconds.push_back(c->Value());
+  return seconds;
+}
+
+std::string Stats::text(std::size_t in_flight, std::size_t workers) {
+  tasks_in_flight_.Set(static_cast<double>(in_flight));
+  workers_.Set(static_cast<double>(workers));
+  return prometheus::TextSerializer().Serialize(registry_.Collect());
 }
 
 Job::Job(std::uint64_t id, JobRequest request, corun::ProcessPool& pool, Stats& stats)
@@ -388,6 +469,7 @@ void Job::note_result(const Timing& timing) {
 }
 
 void Job::start(std::function<void()> on_finished) {
+  stats_.jobs(status_).Increment();
   on_finished_ = std::move(on_finished);
   started_ = std::chrono::steady_clock::now();
   run_pass(0);
@@ -407,7 +489,7 @@ void Job::run_pass(std::size_t i) {
 void Job::cancel(asio::cancellation_type type) {
   if (finished() || cancel_requested_) return;
   cancel_requested_ = true;
-  status_ = JobStatus::cancelling;
+  set_status(JobStatus::cancelling);
   cancel_.emit(type);
 }
 
@@ -415,7 +497,7 @@ void Job::pass_done(std::size_t i, std::exception_ptr error, corun::RunReport re
   pass_running_ = false;
   done_before_ += report.tasks_done;
   failed_before_ += report.tasks_failed;
-  stats_.tasks_failed += report.tasks_failed;
+  stats_.record_failed(report.tasks_failed);
   if (error) {
     try {
       std::rethrow_exception(error);
@@ -447,8 +529,14 @@ void Job::pass_done(std::size_t i, std::exception_ptr error, corun::RunReport re
   finish(JobStatus::done);
 }
 
-void Job::finish(JobStatus status) {
+void Job::set_status(JobStatus status) {
+  stats_.jobs(status_).Decrement();
   status_ = status;
+  stats_.jobs(status_).Increment();
+}
+
+void Job::finish(JobStatus status) {
+  set_status(status);
   elapsed_ = std::chrono::steady_clock::now() - started_;
   // Free the array once the run that used it has fully unwound.
   asio::post(pool_.get_executor(), [self = shared_from_this()] { self->release(); });
@@ -595,7 +683,7 @@ std::shared_ptr<Job> JobTable::submit(const JobRequest& request, std::string& re
   }
   auto job = make_job(next_id_, request, pool_, stats_);
   jobs_.emplace(next_id_++, job);
-  ++submitted_;
+  stats_.record_submitted();
   job->start([this] { job_finished(); });
   return job;
 }
@@ -610,6 +698,7 @@ void JobTable::job_finished() {
   std::size_t finished = jobs_.size() - running();
   for (auto it = jobs_.begin(); it != jobs_.end() && finished > limits_.max_kept_jobs;) {
     if (it->second->finished()) {
+      stats_.jobs(it->second->status()).Decrement();
       it = jobs_.erase(it);
       --finished;
     } else {
@@ -635,44 +724,13 @@ nlohmann::json JobTable::to_json() const {
   return {{"jobs", std::move(list)}};
 }
 
-std::string JobTable::metrics() const {
-  std::size_t in_flight = 0, failed_running = 0;
-  std::map<std::string, std::size_t> by_status;
-  for (JobStatus s : {JobStatus::running, JobStatus::cancelling, JobStatus::done, JobStatus::failed,
-                      JobStatus::cancelled})
-    by_status[to_string(s)] = 0;
-  for (const auto& [id, job] : jobs_) {
-    ++by_status[to_string(job->status())];
-    if (!job->finished()) {
-      const Progress p = job->progress();
-      in_flight += p.in_flight;
-      failed_running += p.failed;
-    }
-  }
-  std::ostringstream out;
-  auto metric = [&](const char* name, const char* type, const char* help) {
-    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
-  };
-  metric("corun_tasks_done_total", "counter",
-         "Slices whose result reached the server (fill and compute passes of every job).");
-  out << "corun_tasks_done_total " << stats_.tasks_done << '\n';
-  metric("corun_tasks_failed_total", "counter", "Slices that failed: exception, crash or timeout.");
-  out << "corun_tasks_failed_total " << stats_.tasks_failed + failed_running << '\n';
-  metric("corun_tasks_in_flight", "gauge", "Slices submitted to the pool and not finished yet.");
-  out << "corun_tasks_in_flight " << in_flight << '\n';
-  metric("corun_worker_busy_seconds_total", "counter",
-         "Seconds each worker process spent in process(), by pool slot.");
-  for (std::size_t w = 0; w < stats_.busy_seconds.size(); ++w)
-    out << "corun_worker_busy_seconds_total{worker=\"" << w << "\"} " << stats_.busy_seconds[w]
-        << '\n';
-  metric("corun_workers", "gauge", "Worker processes in the pool.");
-  out << "corun_workers " << pool_.worker_pids().size() << '\n';
-  metric("corun_jobs", "gauge", "Jobs the server remembers, by status.");
-  for (const auto& [status, count] : by_status)
-    out << "corun_jobs{status=\"" << status << "\"} " << count << '\n';
-  metric("corun_jobs_submitted_total", "counter", "Jobs accepted by POST /jobs.");
-  out << "corun_jobs_submitted_total " << submitted_ << '\n';
-  return out.str();
+std::string JobTable::metrics() {
+  // In flight: each running pass keeps min(its window, its slices left) at the pool. The
+  // orchestrator does not say when it submits a slice, so this gauge is read from the passes.
+  std::size_t in_flight = 0;
+  for (const auto& [id, job] : jobs_)
+    if (!job->finished()) in_flight += job->progress().in_flight;
+  return stats_.text(in_flight, pool_.worker_pids().size());
 }
 
 }  // namespace corun_server

@@ -8,6 +8,10 @@
 #include <asio/cancellation_signal.hpp>
 #include <asio/cancellation_type.hpp>
 
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -73,14 +77,47 @@ struct Timing {
   std::int32_t reserved = 0;
 };
 
-/// Counters over all jobs, updated by the workers' process_callback.
-struct Stats {
-  explicit Stats(std::size_t workers) : busy_seconds(workers, 0.0) {}
+/// The server's counters, in a prometheus-cpp Registry: its core library only (metric
+/// families and the text format); GET /metrics is served by RESTinio like every other route,
+/// not by prometheus-cpp's civetweb exposer, so the one loop keeps all sockets. Everything is
+/// counted on the loop as it happens (results by the workers' process_callback); the few
+/// values that are state rather than events are set when the metrics are read.
+class Stats {
+ public:
+  explicit Stats(std::size_t workers);
+  Stats(const Stats&) = delete;
+  Stats& operator=(const Stats&) = delete;
+
+  /// A slice's result arrived: one more task done, and its busy time for its worker.
   void record(const Timing& timing);
-  std::uint64_t tasks_done = 0;
-  std::uint64_t tasks_failed = 0;  ///< from finished passes; running ones add their progress
-  std::uint64_t results = 0;       ///< sequence number of the latest result, over all jobs
-  std::vector<double> busy_seconds;
+  /// A pass ended with `n` failed slices (exception, crash or timeout).
+  void record_failed(std::size_t n);
+  /// POST /jobs accepted a job.
+  void record_submitted();
+  /// Jobs remembered by status (corun_jobs{status}): count one in, or one out.
+  prometheus::Gauge& jobs(JobStatus status);
+
+  std::uint64_t tasks_done() const;
+  std::uint64_t tasks_failed() const;
+  /// Seconds each worker spent in `process`, by pool slot.
+  std::vector<double> busy_seconds() const;
+
+  /// The Prometheus text exposition (format 0.0.4) of every metric, names prefixed corun_;
+  /// `in_flight` and `workers` are the gauges of state, set now.
+  std::string text(std::size_t in_flight, std::size_t workers);
+
+  std::uint64_t results = 0;  ///< sequence number of the latest result, over all jobs
+
+ private:
+  prometheus::Registry registry_;
+  prometheus::Counter& tasks_done_;
+  prometheus::Counter& tasks_failed_;
+  prometheus::Gauge& tasks_in_flight_;
+  prometheus::Family<prometheus::Counter>& busy_family_;
+  std::vector<prometheus::Counter*> busy_;  // by pool slot
+  prometheus::Gauge& workers_;
+  std::vector<prometheus::Gauge*> jobs_;  // by JobStatus
+  prometheus::Counter& submitted_;
 };
 
 /// Slices done, failed and in all, over both passes of a job.
@@ -141,6 +178,7 @@ class Job : public std::enable_shared_from_this<Job> {
 
  private:
   void run_pass(std::size_t i);
+  void set_status(JobStatus status);
   void pass_done(std::size_t i, std::exception_ptr error, corun::RunReport report);
   void finish(JobStatus status);
 
@@ -185,8 +223,8 @@ class JobTable {
 
   /// `{"jobs": [...]}`, newest first, without long text results.
   nlohmann::json to_json() const;
-  /// Prometheus text exposition, names prefixed corun_.
-  std::string metrics() const;
+  /// Prometheus text exposition, names prefixed corun_ (Stats::text).
+  std::string metrics();
 
  private:
   void job_finished();
@@ -196,7 +234,6 @@ class JobTable {
   Stats stats_;
   std::map<std::uint64_t, std::shared_ptr<Job>> jobs_;
   std::uint64_t next_id_ = 1;
-  std::uint64_t submitted_ = 0;
   bool stopping_ = false;
   std::function<void()> on_idle_;
 };

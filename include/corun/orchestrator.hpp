@@ -10,6 +10,7 @@
 #include <corun/detail/completion.hpp>
 #include <corun/detail/task_service.hpp>
 #include <corun/error.hpp>
+#include <corun/error_policy.hpp>
 #include <corun/pool.hpp>
 #include <corun/progress.hpp>
 #include <corun/report.hpp>
@@ -32,12 +33,6 @@
 #include <vector>
 
 namespace corun {
-
-/// What a run does when a task fails.
-enum class ErrorPolicy {
-  fail_fast,  ///< stop dispatching, drain, and fail the run with corun::RunError
-  collect,    ///< run every slice; the report lists the failures
-};
 
 struct OrchestratorOptions {
   /// Sample per-PU utilisation while the run is in flight (RunReport::cpu).

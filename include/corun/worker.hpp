@@ -51,6 +51,10 @@ struct CORUN_API TaskContext {
   /// reuse its mappings without asking the file system on every task.
   std::uint64_t input_inode = 0;
   std::uint64_t output_inode = 0;
+  /// The task's own encoded input (a chunk of async_map's inputs); empty for array workers.
+  std::string_view argument{};
+  /// The encoded parameters of the run (Worker's Params, MapOptions' params).
+  std::string_view params{};
 
   /// The whole input array, for stencil-style reads beyond the slice.
   template <class T>

@@ -80,10 +80,23 @@ std::string header_bytes(proto::Kind kind, std::size_t length) {
 }
 
 std::string sample_spec() {
-  const DataIterator it =
+  TaskSpec spec;
+  spec.worker_name = "corun::test::AddInts";
+  spec.iterator =
       DataIterator::over(ArrayInfo{"corun_proto_test", {10, 3}, DType::of<double>()}, 4);
-  const ArrayInfo output{"corun_proto_out", {10}, DType::of<std::int64_t>()};
-  return encode_spec("corun::test::AddInts", it, output, 42, 43);
+  spec.output = ArrayInfo{"corun_proto_out", {10}, DType::of<std::int64_t>()};
+  spec.input_inode = 42;
+  spec.output_inode = 43;
+  spec.params = std::string("p\0rams", 6);
+  return encode_spec(spec);
+}
+
+std::string sample_function_spec() {
+  TaskSpec spec;
+  spec.worker_name = "square";
+  spec.reads_array = false;
+  spec.params = "xyz";
+  return encode_spec(spec);
 }
 
 }  // namespace
@@ -104,7 +117,7 @@ TEST_CASE("a header round-trips and each bad field is named", "[protocol]") {
   bad = bytes;
   bad[4] = 1;  // version
   CHECK_THROWS_WITH(proto::parse_header(bad, 4096),
-                    "corun protocol header: field version: 1 (this side speaks 2)");
+                    "corun protocol header: field version: 1 (this side speaks 3)");
   CHECK_THROWS_WITH(proto::parse_header(bytes.substr(0, 10), 4096),
                     Catch::Contains("truncated input"));
 }
@@ -157,6 +170,12 @@ TEST_CASE("a task spec round-trips exactly", "[protocol]") {
   CHECK(spec.output->name == "corun_proto_out");
   CHECK(spec.input_inode == 42);
   CHECK(spec.output_inode == 43);
+  CHECK(spec.params == std::string("p\0rams", 6));
+
+  const DecodedSpec function = decode_spec(sample_function_spec());
+  CHECK(function.worker_name == "square");
+  CHECK_FALSE(function.reads_array);
+  CHECK(function.params == "xyz");
 }
 
 TEST_CASE("every decoder takes random and corrupted bytes cleanly", "[protocol][fuzz]") {
@@ -179,7 +198,7 @@ TEST_CASE("every decoder takes random and corrupted bytes cleanly", "[protocol][
        {header_bytes(proto::Kind::task, 100)}},
       {"init", [](std::string_view b) { proto::decode_init(b); }, {proto::encode_init(init)}},
       {"result", [](std::string_view b) { proto::decode_result(b); }, {result_sample}},
-      {"spec", [](std::string_view b) { decode_spec(b); }, {sample_spec()}},
+      {"spec", [](std::string_view b) { decode_spec(b); }, {sample_spec(), sample_function_spec()}},
   };
   for (const Decoder& d : decoders) {
     const FuzzTally tally = fuzz(d.decode, d.samples);
@@ -192,7 +211,7 @@ TEST_CASE("every decoder takes random and corrupted bytes cleanly", "[protocol][
 TEST_CASE("a worker answers any task message with a well-formed result frame or a clean error",
           "[protocol][fuzz]") {
   std::string task;
-  proto::append_task(task, 5, Slice{0, 4}, sample_spec());
+  proto::append_task(task, 5, Slice{0, 4}, "argument", sample_spec());
   const std::string body = task.substr(proto::kHeaderSize);
   TaskRunner runner(0, 1u << 20);
   std::size_t frames = 0;

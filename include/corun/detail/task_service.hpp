@@ -32,19 +32,28 @@
 
 namespace corun::detail {
 
-/// Everything a worker needs to know about the work, encoded once per worker object.
+/// Everything a worker needs to know about the work, encoded once per worker object (or per
+/// async_map call).
 struct TaskSpec {
   std::string worker_name;
+  /// Whether tasks read rows of `iterator`'s array (a Worker), or only their argument (a
+  /// function of async_map; then `iterator` is empty and slices number the inputs).
+  bool reads_array = true;
   DataIterator iterator;
   std::optional<ArrayInfo> output;
   std::uint64_t input_inode = 0;   // which segments the names meant when the spec was made,
   std::uint64_t output_inode = 0;  // so workers need not revalidate their mappings per task
+  std::string params;              ///< the encoded parameters every task of this spec sees
   std::string encoded;
 };
 /// Validates the metadata and encodes it; throws std::invalid_argument naming a bad field.
 CORUN_API std::shared_ptr<const TaskSpec> make_task_spec(std::string worker_name,
                                                          DataIterator iterator,
-                                                         std::optional<ArrayInfo> output);
+                                                         std::optional<ArrayInfo> output,
+                                                         std::string params = {});
+/// A spec for a registered function that reads no array, only each task's argument.
+CORUN_API std::shared_ptr<const TaskSpec> make_function_spec(std::string function_name,
+                                                             std::string params = {});
 
 /// How one task ended. `error` is null on success (then `payload` holds the encoded result), a
 /// corun::TaskFailed (with `task_error` set), a corun::Error (the service failed or closed), or
@@ -69,15 +78,20 @@ class CORUN_API TaskService {
   virtual ~TaskService() = default;
   /// The strand that submit(), cancel() and every completion run on.
   virtual asio::any_io_executor executor() const = 0;
-  /// Queues a task; `done` is completed exactly once, never from inside this call. Returns the
-  /// task's id, or 0 when the service is closed (then `done` gets the reason).
+  /// Queues a task: `spec` over `slice`, with `argument` (encoded bytes only this task sees,
+  /// such as a chunk of async_map's inputs; empty for array workers). `done` is completed
+  /// exactly once, never from inside this call. Returns the task's id, or 0 when the service
+  /// is closed (then `done` gets the reason).
   virtual std::uint64_t submit(std::shared_ptr<const TaskSpec> spec, Slice slice,
-                               std::unique_ptr<TaskCompletion> done) = 0;
+                               std::string argument, std::unique_ptr<TaskCompletion> done) = 0;
   /// Cancels a task: a queued one completes with operation_aborted at once; a running one is
   /// drained (its result discarded) or its worker killed. Unknown ids are ignored.
   virtual void cancel(std::uint64_t task_id, CancelMode mode) = 0;
   /// How many tasks a front-end should keep submitted at once (backpressure).
   virtual std::size_t max_tasks_active() const = 0;
+  /// How many tasks run at the same time (worker processes): what a front-end spreads work
+  /// over to keep them balanced.
+  virtual std::size_t concurrency() const = 0;
 };
 
 /// std::system_error(asio::error::operation_aborted).

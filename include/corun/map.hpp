@@ -1,0 +1,548 @@
+#pragma once
+/// \file
+/// async_map, async_imap and async_map_reduce: a free function over a range of plain inputs,
+/// in the pool's worker processes.
+///
+/// \code
+/// double square(const double& x) { return x * x; }
+/// ...
+/// std::vector<double> squares = co_await corun::async_map<&square>(pool, inputs);
+/// \endcode
+///
+/// The function needs no registration: the class template that holds it registers it, at
+/// start-up, in every process of the program (spawned workers included). Inputs are cut into
+/// chunks (MapOptions::chunk_size, or automatically from the time inputs take), each chunk is
+/// one task; results come back one chunk at a time. Inputs and results travel through
+/// corun::codec (trivially copyable types as their bytes, std::string, vectors, xtensor
+/// containers, user specialisations).
+
+#include <corun/detail/config.hpp>
+
+#include <corun/cancellation.hpp>
+#include <corun/codec.hpp>
+#include <corun/detail/completion.hpp>
+#include <corun/detail/map_engine.hpp>
+#include <corun/error_policy.hpp>
+#include <corun/params.hpp>
+#include <corun/pool.hpp>
+
+#include <asio/async_result.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <ranges>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
+#include <vector>
+
+namespace corun {
+
+/// How a map runs. `Params` reach the function's second argument in every worker process.
+template <class Params = NoParams>
+struct MapOptions {
+  /// Inputs per task; 0: automatic (tiny inputs are batched so that a task takes about 2 ms;
+  /// expensive ones go one per task; the last chunks shrink so that workers finish together).
+  std::size_t chunk_size = 0;
+  /// async_imap: results in input order (buffering at most what is in flight), or as they
+  /// come (imap_unordered).
+  bool ordered = true;
+  /// Chunks kept in flight at once; 0: PoolOptions::max_tasks_active.
+  std::size_t max_tasks_active = 0;
+  /// fail_fast: stop at the first failed chunk; collect: map every chunk. Either way the
+  /// operation then fails with corun::RunError, whose TaskErrors name the failed input.
+  ErrorPolicy on_error = ErrorPolicy::fail_fast;
+  /// What cancellation does with chunks already at a worker.
+  CancelMode on_cancel = CancelMode::drain;
+  /// Draw a progress bar on stderr (when it is a terminal).
+  bool progress_bar = false;
+  Params params{};
+};
+
+namespace detail {
+
+/// What a map function takes and returns: `R f(In)` or `R f(In, P)` (by value or const&).
+template <auto F>
+struct map_function_traits {
+  static_assert(sizeof(F) == 0,
+                "corun: a map function must be a free function R f(const In&) or "
+                "R f(const In&, const Params&)");
+};
+template <class R, class A, R (*F)(A)>
+struct map_function_traits<F> {
+  using input = std::remove_cvref_t<A>;
+  using result = R;
+  using params = NoParams;
+  static R call(const input& x, const params&) { return F(x); }
+};
+template <class R, class A, R (*F)(A) noexcept>
+struct map_function_traits<F> : map_function_traits<static_cast<R (*)(A)>(F)> {};
+template <class R, class A, class B, R (*F)(A, B)>
+struct map_function_traits<F> {
+  using input = std::remove_cvref_t<A>;
+  using result = R;
+  using params = std::remove_cvref_t<B>;
+  static R call(const input& x, const params& p) { return F(x, p); }
+};
+template <class R, class A, class B, R (*F)(A, B) noexcept>
+struct map_function_traits<F> : map_function_traits<static_cast<R (*)(A, B)>(F)> {};
+
+/// How one item is laid out in a chunk: trivially copyable items as their bytes, others with a
+/// u32 length before their codec's bytes.
+template <class T>
+struct item_format {
+  static constexpr bool raw = is_byte_copyable<T>;
+
+  static void put(const T& value, std::string& out) {
+    if constexpr (raw) {
+      out.append(reinterpret_cast<const char*>(&value), sizeof(T));
+    } else {
+      const std::size_t at = out.size();
+      out.append(sizeof(std::uint32_t), '\0');
+      codec<T>::encode(value, out);
+      const std::size_t n = out.size() - at - sizeof(std::uint32_t);
+      if (n > UINT32_MAX) codec_format_error("corun map item", "an item of over 4 GiB");
+      const auto n32 = static_cast<std::uint32_t>(n);
+      std::memcpy(out.data() + at, &n32, sizeof n32);
+    }
+  }
+
+  /// Calls `each(T&&)` for every item of `bytes`; returns how many there were.
+  template <class Each>
+  static std::size_t for_each(std::string_view bytes, Each&& each) {
+    std::size_t n = 0;
+    if constexpr (raw) {
+      if (bytes.size() % sizeof(T) != 0)
+        codec_format_error("corun map chunk",
+                           std::to_string(bytes.size()) + " bytes is not a whole number of items");
+      for (; !bytes.empty(); bytes.remove_prefix(sizeof(T)), ++n) {
+        T value;
+        std::memcpy(static_cast<void*>(&value), bytes.data(), sizeof(T));
+        each(std::move(value));
+      }
+    } else {
+      while (!bytes.empty()) {
+        std::uint32_t len = 0;
+        if (bytes.size() < sizeof len) codec_format_error("corun map chunk", "truncated length");
+        std::memcpy(&len, bytes.data(), sizeof len);
+        bytes.remove_prefix(sizeof len);
+        if (bytes.size() < len) codec_format_error("corun map chunk", "truncated item");
+        each(codec<T>::decode(bytes.substr(0, len)));
+        bytes.remove_prefix(len);
+        ++n;
+      }
+    }
+    return n;
+  }
+};
+
+inline void check_item_count(std::size_t got, std::size_t expected) {
+  if (got != expected)
+    throw std::invalid_argument("corun map chunk: " + std::to_string(got) + " items where " +
+                                std::to_string(expected) + " were expected");
+}
+
+/// `decode(bytes)`, decoded again only when the bytes change (consecutive tasks of a map
+/// share their parameters).
+template <class T, class Decode>
+const T& decoded_once(std::string_view bytes, Decode decode) {
+  thread_local std::string last;
+  thread_local std::optional<T> value;
+  if (!value || bytes != last) {
+    value.reset();
+    value.emplace(decode(bytes));
+    last.assign(bytes);
+  }
+  return *value;
+}
+
+/// The decoded parameters of the task at hand.
+template <class P>
+const P& task_params(std::string_view bytes) {
+  if constexpr (std::is_empty_v<P>) {
+    static const P none{};
+    return none;
+  } else {
+    return decoded_once<P>(bytes, [](std::string_view b) { return decode_params<P>(b); });
+  }
+}
+
+/// Calls `f` on one input; an exception becomes an ItemFailure naming the input's index.
+template <class Call>
+decltype(auto) call_on_item(std::size_t index, Call&& call) {
+  try {
+    return call();
+  } catch (const std::exception& e) {
+    throw ItemFailure(index, typeid(e), e.what());
+  }
+}
+
+template <class Traits>
+void check_map_types() {
+  using In = typename Traits::input;
+  using R = typename Traits::result;
+  static_assert(!std::is_void_v<R>, "corun: a map function must return a value");
+  static_assert(encodable<In>,
+                "corun: the map function's input type has no corun::codec: specialise it");
+  static_assert(encodable<std::decay_t<R>>,
+                "corun: the map function's result type has no corun::codec: specialise it");
+}
+
+/// The home of map function F in every process: its invoker, registered at start-up.
+template <auto F>
+struct MapFunction {
+  using traits = map_function_traits<F>;
+  using In = typename traits::input;
+  using R = std::decay_t<typename traits::result>;
+
+  static void invoke(const TaskContext& ctx, std::string& out) {
+    const auto& params = task_params<typename traits::params>(ctx.params);
+    std::size_t index = ctx.slice.start;
+    const std::size_t n = item_format<In>::for_each(ctx.argument, [&](In&& x) {
+      item_format<R>::put(call_on_item(index, [&] { return traits::call(x, params); }), out);
+      ++index;
+    });
+    check_item_count(n, ctx.slice.end - ctx.slice.start);
+  }
+
+  inline static const char* const name = register_function(typeid(MapFunction), &invoke);
+};
+
+/// Reduction Op's starting value for a chunk, when it has one (ready-made reductions do).
+template <class Op, class A>
+concept has_identity = requires(const Op& op, const A& init) {
+  { op.identity(init) } -> std::convertible_to<A>;
+};
+
+/// Joins two partial results: Op::merge when it has one, else Op itself.
+template <class Op, class A>
+A merge_partials(const Op& op, A a, A b) {
+  if constexpr (requires { op.merge(std::move(a), std::move(b)); })
+    return op.merge(std::move(a), std::move(b));
+  else
+    return op(std::move(a), std::move(b));
+}
+
+/// The encoded parameters of a reduction: the function's params, then the operation.
+template <class P, class Op, class A>
+std::string encode_reduction(const P& params, const Op& op, const A& init) {
+  std::string out;
+  const std::string p = encode_params(params), o = encode_params(op), i = encode_params(init);
+  for (const std::string* part : {&p, &o, &i}) {
+    const auto n = static_cast<std::uint64_t>(part->size());
+    out.append(reinterpret_cast<const char*>(&n), sizeof n);
+    out.append(*part);
+  }
+  return out;
+}
+
+template <class P, class Op, class A>
+struct Reduction {
+  P params;
+  Op op;
+  A init;
+};
+
+template <class P, class Op, class A>
+Reduction<P, Op, A> decode_reduction(std::string_view bytes) {
+  std::string_view parts[3];
+  for (auto& part : parts) {
+    std::uint64_t n = 0;
+    if (bytes.size() < sizeof n ||
+        (std::memcpy(&n, bytes.data(), sizeof n), bytes.size() - sizeof n < n))
+      codec_format_error("corun reduction", "truncated parameters");
+    part = bytes.substr(sizeof n, n);
+    bytes.remove_prefix(sizeof n + n);
+  }
+  return {decode_params<P>(parts[0]), decode_params<Op>(parts[1]), decode_params<A>(parts[2])};
+}
+
+/// The home of map function F reduced by Op into an A: each task folds its chunk's results,
+/// so one A per chunk crosses the process boundary.
+template <auto F, class Op, class A>
+struct MapReduceFunction {
+  using traits = map_function_traits<F>;
+  using In = typename traits::input;
+  using P = typename traits::params;
+
+  static void invoke(const TaskContext& ctx, std::string& out) {
+    const auto& red = decoded_once<Reduction<P, Op, A>>(
+        ctx.params, [](std::string_view b) { return decode_reduction<P, Op, A>(b); });
+    std::optional<A> acc;
+    if constexpr (has_identity<Op, A>) acc.emplace(red.op.identity(red.init));
+    std::size_t index = ctx.slice.start;
+    const std::size_t n = item_format<In>::for_each(ctx.argument, [&](In&& x) {
+      auto value = call_on_item(index, [&] { return traits::call(x, red.params); });
+      if (!acc) {
+        if constexpr (std::is_constructible_v<A, decltype(value)>) acc.emplace(std::move(value));
+      } else {
+        acc = call_on_item(index, [&] { return A(red.op(std::move(*acc), std::move(value))); });
+      }
+      ++index;
+    });
+    check_item_count(n, ctx.slice.end - ctx.slice.start);
+    codec<A>::encode(*acc, out);
+  }
+
+  inline static const char* const name = register_function(typeid(MapReduceFunction), &invoke);
+};
+
+/// Feeds a range to the engine; ranges that are contiguous runs of trivially copyable inputs
+/// are copied in one piece.
+template <class View, class In>
+class RangeSource final : public MapSource {
+ public:
+  explicit RangeSource(View view) : view_(std::move(view)), it_(std::ranges::begin(view_)) {}
+
+  std::size_t encode_next(std::size_t max_items, std::size_t max_bytes, std::string& out) override {
+    using Value = std::ranges::range_value_t<View>;
+    if constexpr (std::ranges::contiguous_range<View> && std::is_same_v<Value, In> &&
+                  item_format<In>::raw) {
+      const auto left = static_cast<std::size_t>(std::ranges::end(view_) - it_);
+      const std::size_t n =
+          std::min({max_items, left, std::max<std::size_t>(1, max_bytes / sizeof(In))});
+      out.append(reinterpret_cast<const char*>(std::to_address(it_)), n * sizeof(In));
+      it_ += static_cast<std::ranges::range_difference_t<View>>(n);
+      return n;
+    } else {
+      std::size_t n = 0;
+      for (; n < max_items && it_ != std::ranges::end(view_) && out.size() < max_bytes; ++it_, ++n)
+        item_format<In>::put(static_cast<In>(*it_), out);
+      return n;
+    }
+  }
+
+  std::optional<std::size_t> size() const override {
+    if constexpr (std::ranges::sized_range<const View>)
+      return static_cast<std::size_t>(std::ranges::size(view_));
+    else
+      return std::nullopt;
+  }
+
+ private:
+  View view_;
+  std::ranges::iterator_t<View> it_;
+};
+
+/// The part of every sink that holds the handler.
+template <class Handler>
+class SinkBase : public MapSink {
+ public:
+  SinkBase(Handler handler, const asio::any_io_executor& fallback)
+      : holder_(std::move(handler), fallback) {}
+  void bind_cancellation(std::function<void(CancelMode)> cancel) override {
+    holder_.on_cancellation(std::move(cancel));
+  }
+
+ protected:
+  HandlerHolder<Handler> holder_;
+};
+
+/// async_map: results placed by index; completes with the vector.
+template <class R, class Handler>
+class VectorSink final : public SinkBase<Handler> {
+ public:
+  VectorSink(Handler handler, const asio::any_io_executor& fallback, std::optional<std::size_t> n)
+      : SinkBase<Handler>(std::move(handler), fallback) {
+    if (n) results_.resize(*n);
+  }
+  void deliver(std::size_t first, std::size_t count, std::string_view payload) override {
+    if (results_.size() < first + count) results_.resize(first + count);
+    std::size_t i = first;
+    check_item_count(
+        item_format<R>::for_each(payload, [&](R&& value) { results_[i++] = std::move(value); }),
+        count);
+  }
+  void complete(std::exception_ptr error) override {
+    this->holder_.invoke(error, std::move(results_));
+  }
+
+ private:
+  std::vector<R> results_;
+};
+
+/// async_imap: each result to the user's callback.
+template <class R, class OnResult, class Handler>
+class CallbackSink final : public SinkBase<Handler> {
+ public:
+  CallbackSink(Handler handler, const asio::any_io_executor& fallback, OnResult on_result)
+      : SinkBase<Handler>(std::move(handler), fallback), on_result_(std::move(on_result)) {}
+  void deliver(std::size_t first, std::size_t count, std::string_view payload) override {
+    std::size_t i = first;
+    check_item_count(
+        item_format<R>::for_each(payload, [&](R&& value) { on_result_(i++, std::move(value)); }),
+        count);
+  }
+  void complete(std::exception_ptr error) override { this->holder_.invoke(error); }
+
+ private:
+  OnResult on_result_;
+};
+
+/// async_map_reduce: joins the chunks' partial results in input order.
+template <class A, class Op, class Handler>
+class ReduceSink final : public SinkBase<Handler> {
+ public:
+  ReduceSink(Handler handler, const asio::any_io_executor& fallback, A init, Op op)
+      : SinkBase<Handler>(std::move(handler), fallback),
+        acc_(std::move(init)),
+        op_(std::move(op)) {}
+  void deliver(std::size_t, std::size_t, std::string_view payload) override {
+    acc_ = merge_partials<Op, A>(op_, std::move(acc_), codec<A>::decode(payload));
+  }
+  void complete(std::exception_ptr error) override { this->holder_.invoke(error, std::move(acc_)); }
+
+ private:
+  A acc_;
+  Op op_;
+};
+
+template <class P>
+MapSettings settings_of(const MapOptions<P>& o) {
+  MapSettings s;
+  s.chunk_size = o.chunk_size;
+  s.ordered = o.ordered;
+  s.max_tasks_active = o.max_tasks_active;
+  s.on_error = o.on_error;
+  s.on_cancel = o.on_cancel;
+  s.progress_bar = o.progress_bar;
+  return s;
+}
+
+template <class Traits, class Params>
+void check_params() {
+  static_assert(std::is_same_v<typename Traits::params, Params>,
+                "corun: the map function's parameters and MapOptions<Params> differ: a function "
+                "R f(const In&, const P&) needs MapOptions<P>{.params = ...}, and a function "
+                "without parameters MapOptions<> (corun::NoParams)");
+}
+
+/// The view async_map keeps of its inputs: a borrowed lvalue range (which must outlive the
+/// operation) or a range it owns (an rvalue, moved in).
+template <class Range>
+auto keep_inputs(Range&& inputs) {
+  static_assert(std::ranges::input_range<Range>,
+                "corun: async_map's inputs must be an input range");
+  return std::views::all(std::forward<Range>(inputs));
+}
+
+/// Starts a map whose results go to the sink `make_sink(handler, executor, input count)`
+/// makes, once the token has turned into a handler.
+template <class Signature, class In, class Token, class View, class MakeSink>
+auto initiate_map(Token&& token, const std::shared_ptr<TaskService>& service, View view,
+                  std::shared_ptr<const TaskSpec> spec, MapSettings settings, MakeSink make_sink) {
+  return asio::async_initiate<Token, Signature>(
+      [](auto handler, std::shared_ptr<TaskService> on, View inputs,
+         std::shared_ptr<const TaskSpec> what, MapSettings how, MakeSink make) {
+        auto source = std::make_unique<RangeSource<View, In>>(std::move(inputs));
+        std::unique_ptr<MapSink> sink = make(std::move(handler), on->executor(), source->size());
+        start_map(on, std::move(what), how, std::move(source), std::move(sink));
+      },
+      token, service, std::move(view), std::move(spec), settings, std::move(make_sink));
+}
+
+}  // namespace detail
+
+/// Maps F over `inputs` in the pool's workers. Completes with `void(std::exception_ptr,
+/// std::vector<R>)`, the results in input order. Failures: corun::RunError whose TaskErrors
+/// name the inputs that failed (the vector holds R{} there); cancellation: operation_aborted.
+/// An lvalue `inputs` must outlive the operation; an rvalue is moved in.
+template <auto F, class Range, class Params = NoParams,
+          class Token = asio::default_completion_token_t<ProcessPool::executor_type>>
+auto async_map(ProcessPool& pool, Range&& inputs, MapOptions<Params> options = {},
+               Token&& token = {}) {
+  using traits = detail::map_function_traits<F>;
+  using R = std::decay_t<typename traits::result>;
+  detail::check_map_types<traits>();
+  detail::check_params<traits, Params>();
+  static_assert(std::is_default_constructible_v<R>,
+                "corun: async_map's result type must be default constructible");
+  auto settings = detail::settings_of(options);
+  settings.ordered = false;  // results are placed by index
+  return detail::initiate_map<void(std::exception_ptr, std::vector<R>), typename traits::input>(
+      std::forward<Token>(token), detail::PoolAccess::service(pool),
+      detail::keep_inputs(std::forward<Range>(inputs)),
+      detail::make_function_spec(detail::MapFunction<F>::name,
+                                 detail::encode_params(options.params)),
+      settings, [](auto handler, const asio::any_io_executor& executor, auto size) {
+        return std::make_unique<detail::VectorSink<R, decltype(handler)>>(std::move(handler),
+                                                                          executor, size);
+      });
+}
+
+/// Maps F over `inputs`, calling `on_result(std::size_t index, R value)` on the pool's
+/// executor for each result: in input order (MapOptions::ordered, the default) or as they
+/// come. `inputs` may be lazy and of unknown length: at most MapOptions::max_tasks_active
+/// chunks are in flight (or waiting for their turn), so memory stays bounded. Completes with
+/// `void(std::exception_ptr)`; an exception thrown by on_result ends the map with it.
+template <auto F, class Range, class Params, class OnResult,
+          class Token = asio::default_completion_token_t<ProcessPool::executor_type>>
+auto async_imap(ProcessPool& pool, Range&& inputs, MapOptions<Params> options, OnResult on_result,
+                Token&& token = {}) {
+  using traits = detail::map_function_traits<F>;
+  using R = std::decay_t<typename traits::result>;
+  detail::check_map_types<traits>();
+  detail::check_params<traits, Params>();
+  static_assert(std::is_invocable_v<OnResult&, std::size_t, R&&>,
+                "corun: async_imap's on_result must take (std::size_t index, R value)");
+  return detail::initiate_map<void(std::exception_ptr), typename traits::input>(
+      std::forward<Token>(token), detail::PoolAccess::service(pool),
+      detail::keep_inputs(std::forward<Range>(inputs)),
+      detail::make_function_spec(detail::MapFunction<F>::name,
+                                 detail::encode_params(options.params)),
+      detail::settings_of(options),
+      [each = std::move(on_result)](auto handler, const asio::any_io_executor& executor,
+                                    auto) mutable {
+        return std::make_unique<detail::CallbackSink<R, OnResult, decltype(handler)>>(
+            std::move(handler), executor, std::move(each));
+      });
+}
+
+/// Maps F over `inputs` and reduces the results with `op`, starting from `init`: each worker
+/// folds its chunk (so one value per chunk crosses the process boundary), and the partial
+/// results are joined in input order. Completes with `void(std::exception_ptr, A)`.
+///
+/// `op` is a reduction from corun/reduce.hpp or any trivially copyable callable (a
+/// captureless lambda) with `A op(A, R)` that also joins two partials as `A op(A, A)` (or has
+/// `merge(A, A)`); a chunk's fold starts from `op.identity(init)` when it has one, else from
+/// its first result. `op` must be associative.
+template <auto F, class Range, class A, class Op, class Params = NoParams,
+          class Token = asio::default_completion_token_t<ProcessPool::executor_type>>
+auto async_map_reduce(ProcessPool& pool, Range&& inputs, A init, Op op,
+                      MapOptions<Params> options = {}, Token&& token = {}) {
+  using traits = detail::map_function_traits<F>;
+  using R = std::decay_t<typename traits::result>;
+  detail::check_map_types<traits>();
+  detail::check_params<traits, Params>();
+  static_assert(encodable<A>, "corun: the reduction's value type has no corun::codec");
+  static_assert(std::is_empty_v<Op> || detail::is_byte_copyable<Op> || encodable<Op>,
+                "corun: the reduction must be trivially copyable (it travels to the workers)");
+  static_assert(std::is_invocable_r_v<A, const Op&, A, R>,
+                "corun: the reduction must be callable as A op(A, R)");
+  static_assert(detail::has_identity<Op, A> || std::is_constructible_v<A, R>,
+                "corun: a reduction without identity(init) starts each chunk from its first "
+                "result, so A must be constructible from R");
+  auto settings = detail::settings_of(options);
+  settings.ordered = true;  // partials join in input order (concat is not commutative)
+  auto spec = detail::make_function_spec(detail::MapReduceFunction<F, Op, A>::name,
+                                         detail::encode_reduction(options.params, op, init));
+  return detail::initiate_map<void(std::exception_ptr, A), typename traits::input>(
+      std::forward<Token>(token), detail::PoolAccess::service(pool),
+      detail::keep_inputs(std::forward<Range>(inputs)), std::move(spec), settings,
+      [start = std::move(init), reduction = std::move(op)](
+          auto handler, const asio::any_io_executor& executor, auto) mutable {
+        return std::make_unique<detail::ReduceSink<A, Op, decltype(handler)>>(
+            std::move(handler), executor, std::move(start), std::move(reduction));
+      });
+}
+
+}  // namespace corun

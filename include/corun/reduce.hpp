@@ -1,0 +1,173 @@
+#pragma once
+/// \file
+/// Ready-made reductions for async_map_reduce: sum, product, min, max, all, any, concat,
+/// flatten, histogram. Each has `identity(init)` (where a chunk's fold starts), `A op(A, R)`
+/// (folds one result) and `merge(A, A)` (joins two chunks' partials); all are trivially
+/// copyable, so they travel to the workers as their bytes.
+
+#include <corun/detail/config.hpp>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace corun::reduce {
+
+/// a + b + ...
+struct sum {
+  template <class A>
+  A identity(const A&) const {
+    return A{};
+  }
+  template <class A, class R>
+  A operator()(A acc, const R& value) const {
+    acc += value;
+    return acc;
+  }
+};
+
+/// a * b * ...
+struct product {
+  template <class A>
+  A identity(const A&) const {
+    return A{1};
+  }
+  template <class A, class R>
+  A operator()(A acc, const R& value) const {
+    acc *= value;
+    return acc;
+  }
+};
+
+/// The smallest result (start from init = the largest value you accept, or the result type's
+/// maximum).
+struct min {
+  template <class A>
+  A identity(const A& init) const {
+    if constexpr (std::numeric_limits<A>::is_specialized)
+      return std::numeric_limits<A>::max();
+    else
+      return init;
+  }
+  template <class A, class R>
+  A operator()(A acc, const R& value) const {
+    return value < acc ? A(value) : acc;
+  }
+};
+
+/// The largest result.
+struct max {
+  template <class A>
+  A identity(const A& init) const {
+    if constexpr (std::numeric_limits<A>::is_specialized)
+      return std::numeric_limits<A>::lowest();
+    else
+      return init;
+  }
+  template <class A, class R>
+  A operator()(A acc, const R& value) const {
+    return acc < value ? A(value) : acc;
+  }
+};
+
+/// Whether every result is true (logical and).
+struct all {
+  bool identity(bool) const { return true; }
+  template <class R>
+  bool operator()(bool acc, const R& value) const {
+    return acc && static_cast<bool>(value);
+  }
+};
+
+/// Whether any result is true (logical or).
+struct any {
+  bool identity(bool) const { return false; }
+  template <class R>
+  bool operator()(bool acc, const R& value) const {
+    return acc || static_cast<bool>(value);
+  }
+};
+
+/// The results one after another, in input order: into a std::vector<R> (each result one
+/// element) or a std::string (each result a string or a character).
+struct concat {
+  template <class A>
+  A identity(const A&) const {
+    return A{};
+  }
+  template <class A, class R>
+  A operator()(A acc, R&& value) const {
+    if constexpr (std::is_same_v<std::remove_cvref_t<R>, A>)
+      acc.insert(acc.end(), std::make_move_iterator(value.begin()),
+                 std::make_move_iterator(value.end()));
+    else
+      acc.push_back(std::forward<R>(value));
+    return acc;
+  }
+};
+
+/// The elements of each result (a range) one after another, in input order.
+struct flatten {
+  template <class A>
+  A identity(const A&) const {
+    return A{};
+  }
+  template <class A, class R>
+  A operator()(A acc, R&& value) const {
+    acc.insert(acc.end(), std::make_move_iterator(std::begin(value)),
+               std::make_move_iterator(std::end(value)));
+    return acc;
+  }
+  template <class A>
+  A merge(A a, A b) const {
+    return (*this)(std::move(a), std::move(b));
+  }
+};
+
+/// Counts of results in `bins` equal-width bins over [lo, hi] (the last bin includes hi, as
+/// numpy.histogram's does); results outside the range, and NaN, are not counted. The value
+/// is a std::vector<std::uint64_t> of `bins` counts.
+struct histogram {
+  double lo = 0;
+  double hi = 1;
+  std::size_t bins = 10;
+
+  histogram() = default;
+  histogram(double lo_, double hi_, std::size_t bins_) : lo(lo_), hi(hi_), bins(bins_) {
+    if (!(lo < hi) || bins == 0)
+      throw std::invalid_argument("corun::reduce::histogram: range [" + std::to_string(lo) + ", " +
+                                  std::to_string(hi) + "] with " + std::to_string(bins) +
+                                  " bins: lo must be below hi and bins at least 1");
+  }
+
+  using value_type = std::vector<std::uint64_t>;
+  value_type identity(const value_type&) const { return value_type(bins, 0); }
+  template <class R>
+  value_type operator()(value_type acc, const R& result) const {
+    const double x = static_cast<double>(result);
+    if (!(x >= lo && x <= hi)) return acc;
+    auto bin = static_cast<std::size_t>((x - lo) / (hi - lo) * static_cast<double>(bins));
+    if (bin >= bins) bin = bins - 1;
+    ++acc[bin];
+    return acc;
+  }
+  /// Joins partials; an empty `a` (an init of `{}`) takes `b` as it is.
+  value_type merge(value_type a, const value_type& b) const {
+    if (a.empty()) return b;
+    if (a.size() != b.size())
+      throw std::invalid_argument("corun::reduce::histogram: partials of " +
+                                  std::to_string(a.size()) + " and " + std::to_string(b.size()) +
+                                  " bins");
+    for (std::size_t i = 0; i < a.size(); ++i) a[i] += b[i];
+    return a;
+  }
+};
+
+}  // namespace corun::reduce

@@ -1,0 +1,319 @@
+#include <corun/map.hpp>
+#include <corun/reduce.hpp>
+
+#include "drive.hpp"
+#include "support.hpp"
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/io_context.hpp>
+#include <asio/use_future.hpp>
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <numeric>
+#include <ranges>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+using namespace corun;
+using corun::test::drive;
+
+namespace {
+
+std::int64_t square(const std::int64_t& x) {
+  return x * x;
+}
+
+std::string shout(const std::string& s) {
+  std::string out = s;
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out + "!";
+}
+
+struct Scale {
+  std::int64_t factor = 1;
+  std::int64_t offset = 0;
+};
+std::int64_t scaled(const std::int64_t& x, const Scale& s) {
+  return x * s.factor + s.offset;
+}
+
+std::int64_t fails_on_13(const std::int64_t& x) {
+  if (x == 13) throw std::domain_error("13 is unlucky");
+  return x;
+}
+
+std::vector<std::int64_t> digits(const std::int64_t& x) {
+  std::vector<std::int64_t> d;
+  for (std::int64_t v = x; v > 0; v /= 10) d.insert(d.begin(), v % 10);
+  return d;
+}
+
+double identity(const double& x) {
+  return x;
+}
+
+std::int64_t takes_2ms(const std::int64_t& x) {
+  ::usleep(2000);  // stands for 2 ms of work
+  return x;
+}
+
+/// Counts inputs and chunks: each chunk's fold starts at {0, 1}.
+struct CountChunks {
+  using value = std::array<std::int64_t, 2>;
+  value identity(const value&) const { return {0, 1}; }
+  value operator()(value acc, std::int64_t) const { return {acc[0] + 1, acc[1]}; }
+  value merge(value a, const value& b) const { return {a[0] + b[0], a[1] + b[1]}; }
+};
+
+/// Blocks until the parent kills it: cancellation must not wait for it.
+std::int64_t hangs_on_5(const std::int64_t& x) {
+  if (x == 5) ::pause();
+  return x;
+}
+
+std::vector<std::int64_t> iota(std::int64_t n) {
+  std::vector<std::int64_t> v(static_cast<std::size_t>(n));
+  std::iota(v.begin(), v.end(), 0);
+  return v;
+}
+
+PoolOptions options_for(StartMethod method, std::size_t workers = 2) {
+  PoolOptions o;
+  o.workers = workers;
+  o.start_method = method;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("async_map returns f of every input in input order, in every start method", "[map]") {
+  for (StartMethod method : {StartMethod::spawn, StartMethod::fork, StartMethod::serial}) {
+    asio::io_context io;
+    ProcessPool pool(io.get_executor(), options_for(method));
+    for (std::size_t chunk : {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{5000}}) {
+      INFO("start method " << int(method) << ", chunk_size " << chunk);
+      const auto inputs = iota(10'007);
+      auto future =
+          async_map<&square>(pool, inputs, MapOptions<>{.chunk_size = chunk}, asio::use_future);
+      const std::vector<std::int64_t> out = drive(io, future);
+      REQUIRE(out.size() == inputs.size());
+      for (std::size_t i = 0; i < out.size(); ++i) REQUIRE(out[i] == inputs[i] * inputs[i]);
+    }
+  }
+}
+
+TEST_CASE("async_map takes inputs of any codec type, owned or borrowed, and empty ranges",
+          "[map]") {
+  asio::io_context io;
+  ProcessPool pool(io.get_executor(), options_for(StartMethod::fork));
+  auto strings = async_map<&shout>(pool, std::vector<std::string>{"a", "", "corun", "zz"},
+                                   MapOptions<>{}, asio::use_future);
+  CHECK(drive(io, strings) == std::vector<std::string>{"A!", "!", "CORUN!", "ZZ!"});
+
+  auto none =
+      async_map<&square>(pool, std::vector<std::int64_t>{}, MapOptions<>{}, asio::use_future);
+  CHECK(drive(io, none).empty());
+
+  // A lazy range of unknown length: the results vector grows as chunks come back.
+  auto lazy =
+      std::views::iota(std::int64_t{0}) | std::views::take_while([](auto x) { return x < 1000; });
+  auto from_lazy = async_map<&square>(pool, lazy, MapOptions<>{.chunk_size = 64}, asio::use_future);
+  const auto out = drive(io, from_lazy);
+  REQUIRE(out.size() == 1000);
+  CHECK(out[999] == 999 * 999);
+
+  // Inputs convert to the function's input type (int -> std::int64_t).
+  auto converted =
+      async_map<&square>(pool, std::vector<int>{1, 2, 3}, MapOptions<>{}, asio::use_future);
+  CHECK(drive(io, converted) == std::vector<std::int64_t>{1, 4, 9});
+}
+
+TEST_CASE("a map function's params reach spawned workers", "[map][params]") {
+  asio::io_context io;
+  ProcessPool pool(io.get_executor(), options_for(StartMethod::spawn));
+  auto future = async_map<&scaled>(
+      pool, iota(1000), MapOptions<Scale>{.chunk_size = 10, .params = {3, 1}}, asio::use_future);
+  const auto out = drive(io, future);
+  REQUIRE(out.size() == 1000);
+  CHECK(out[0] == 1);
+  CHECK(out[999] == 2998);
+}
+
+TEST_CASE("async_imap delivers (index, value) in input order, or as results come", "[map]") {
+  asio::io_context io;
+  ProcessPool pool(io.get_executor(), options_for(StartMethod::fork));
+  for (bool ordered : {true, false}) {
+    INFO("ordered " << ordered);
+    std::vector<std::size_t> order;
+    std::vector<std::int64_t> values(5000, -1);
+    auto future = async_imap<&square>(
+        pool, iota(5000), MapOptions<>{.chunk_size = 3, .ordered = ordered, .max_tasks_active = 8},
+        [&](std::size_t index, std::int64_t value) {
+          order.push_back(index);
+          values[index] = value;
+        },
+        asio::use_future);
+    drive(io, future);
+    REQUIRE(order.size() == 5000);
+    for (std::size_t i = 0; i < values.size(); ++i) REQUIRE(values[i] == std::int64_t(i * i));
+    if (ordered)
+      for (std::size_t i = 0; i < order.size(); ++i) REQUIRE(order[i] == i);
+  }
+}
+
+TEST_CASE("async_imap consumes an endless generator lazily and stops when told", "[map]") {
+  asio::io_context io;
+  ProcessPool pool(io.get_executor(), options_for(StartMethod::fork));
+  std::size_t pulled = 0;
+  auto endless = std::views::iota(std::int64_t{0}) | std::views::transform([&](std::int64_t x) {
+                   ++pulled;
+                   return x;
+                 });
+  std::size_t seen = 0;
+  auto future = async_imap<&square>(
+      pool, endless, MapOptions<>{.chunk_size = 10, .max_tasks_active = 4},
+      [&](std::size_t index, std::int64_t value) {
+        REQUIRE(value == std::int64_t(index * index));
+        if (++seen == 1000) throw std::runtime_error("enough");
+      },
+      asio::use_future);
+  CHECK_THROWS_WITH(drive(io, future), "enough");
+  // At most the window (4 chunks of 10) was pulled beyond what was delivered.
+  CHECK(pulled >= 1000);
+  CHECK(pulled <= 1000 + 4 * 10);
+}
+
+TEST_CASE("a failing input is named, other results stay exact, and the pool goes on",
+          "[map][failure]") {
+  asio::io_context io;
+  ProcessPool pool(io.get_executor(), options_for(StartMethod::fork));
+  auto future =
+      async_map<&fails_on_13>(pool, iota(100), MapOptions<>{.chunk_size = 10}, asio::use_future);
+  try {
+    drive(io, future);
+    FAIL("no error");
+  } catch (const RunError& e) {
+    REQUIRE(e.errors().size() == 1);
+    const TaskError& error = e.errors().front();
+    CHECK(error.exception_type == "std::domain_error");
+    CHECK(error.message == "input 13: 13 is unlucky");
+    CHECK(error.slice.start == 10);
+    CHECK(error.slice.end == 20);
+  }
+
+  std::vector<std::size_t> delivered;
+  auto collected = async_imap<&fails_on_13>(
+      pool, iota(100), MapOptions<>{.chunk_size = 10, .on_error = ErrorPolicy::collect},
+      [&](std::size_t index, std::int64_t value) {
+        REQUIRE(value == std::int64_t(index));
+        delivered.push_back(index);
+      },
+      asio::use_future);
+  CHECK_THROWS_AS(drive(io, collected), RunError);
+  // Every chunk but [10, 20) was delivered, in order.
+  REQUIRE(delivered.size() == 90);
+  CHECK(delivered[9] == 9);
+  CHECK(delivered[10] == 20);
+
+  auto again = async_map<&square>(pool, iota(10), MapOptions<>{}, asio::use_future);
+  CHECK(drive(io, again)[9] == 81);
+}
+
+TEST_CASE("async_map_reduce reduces inside the workers with ready-made reductions",
+          "[map][reduce]") {
+  asio::io_context io;
+  ProcessPool pool(io.get_executor(), options_for(StartMethod::fork));
+  const auto inputs = iota(10'000);
+  auto run = [&](auto init, auto op, std::size_t chunk = 0) {
+    auto future = async_map_reduce<&square>(pool, inputs, init, op,
+                                            MapOptions<>{.chunk_size = chunk}, asio::use_future);
+    return drive(io, future);
+  };
+  // sum of squares 0..9999 = (n-1)n(2n-1)/6
+  CHECK(run(std::int64_t{0}, reduce::sum{}) == 333'283'335'000);
+  CHECK(run(std::int64_t{5}, reduce::sum{}, 3) == 333'283'335'005);
+  CHECK(run(std::int64_t{0}, reduce::max{}) == 9999 * 9999);
+  CHECK(run(std::int64_t{1000}, reduce::min{}) == 0);
+  CHECK(run(false, reduce::any{}));
+  CHECK_FALSE(run(true, reduce::all{}));  // 0 * 0 is false
+  // A user's associative operation, as a captureless lambda.
+  CHECK(run(
+            std::int64_t{0}, [](std::int64_t a, std::int64_t b) { return a + b; }, 17) ==
+        333'283'335'000);
+
+  auto concat =
+      async_map_reduce<&square>(pool, iota(100), std::vector<std::int64_t>{}, reduce::concat{},
+                                MapOptions<>{.chunk_size = 7}, asio::use_future);
+  const auto concatenated = drive(io, concat);
+  REQUIRE(concatenated.size() == 100);
+  for (std::size_t i = 0; i < 100; ++i) REQUIRE(concatenated[i] == std::int64_t(i * i));
+
+  auto flat = async_map_reduce<&digits>(pool, std::vector<std::int64_t>{12, 345, 6},
+                                        std::vector<std::int64_t>{}, reduce::flatten{},
+                                        MapOptions<>{.chunk_size = 1}, asio::use_future);
+  CHECK(drive(io, flat) == std::vector<std::int64_t>{1, 2, 3, 4, 5, 6});
+
+  std::vector<double> samples;
+  for (int i = 0; i < 1000; ++i) samples.push_back(i / 100.0);  // 0.00 .. 9.99
+  samples.push_back(10.0);                                      // the last bin includes hi
+  samples.push_back(-1.0);                                      // outside: not counted
+  samples.push_back(std::nan(""));
+  auto hist = async_map_reduce<&identity>(pool, samples, std::vector<std::uint64_t>{},
+                                          reduce::histogram{0.0, 10.0, 5},
+                                          MapOptions<>{.chunk_size = 100}, asio::use_future);
+  CHECK(drive(io, hist) == std::vector<std::uint64_t>{200, 200, 200, 200, 201});
+
+  CHECK_THROWS_WITH(reduce::histogram(1.0, 1.0, 4),
+                    "corun::reduce::histogram: range [1.000000, 1.000000] with 4 bins: lo must "
+                    "be below hi and bins at least 1");
+}
+
+TEST_CASE("automatic chunks batch tiny inputs and spread expensive ones", "[map][chunking]") {
+  asio::io_context io;
+  ProcessPool pool(io.get_executor(), options_for(StartMethod::fork));
+  auto chunks_for = [&](auto future) {
+    const std::array<std::int64_t, 2> counted = drive(io, future);
+    return counted;
+  };
+  const auto tiny =
+      chunks_for(async_map_reduce<&square>(pool, iota(200'000), std::array<std::int64_t, 2>{},
+                                           CountChunks{}, MapOptions<>{}, asio::use_future));
+  CHECK(tiny[0] == 200'000);
+  // One task per input would be 200,000 tasks; a few probes, then chunks of ~2 ms of work.
+  CHECK(tiny[1] < 1000);
+  const auto slow =
+      chunks_for(async_map_reduce<&takes_2ms>(pool, iota(20), std::array<std::int64_t, 2>{},
+                                              CountChunks{}, MapOptions<>{}, asio::use_future));
+  CHECK(slow[0] == 20);
+  CHECK(slow[1] == 20);  // each input is worth a task of its own
+}
+
+TEST_CASE("cancelling a map kills its running chunks and leaves the pool usable", "[map][cancel]") {
+  asio::io_context io;
+  ProcessPool pool(io.get_executor(), options_for(StartMethod::fork));
+  asio::cancellation_signal signal;
+  std::size_t delivered = 0;
+  auto future = async_imap<&hangs_on_5>(
+      pool, iota(10), MapOptions<>{.chunk_size = 1, .on_cancel = CancelMode::kill},
+      [&](std::size_t index, std::int64_t) {
+        ++delivered;
+        if (index == 4) signal.emit(asio::cancellation_type::partial);
+      },
+      asio::bind_cancellation_slot(signal.slot(), asio::use_future));
+  try {
+    drive(io, future);
+    FAIL("not cancelled");
+  } catch (const std::system_error& e) {
+    CHECK(e.code() == asio::error::operation_aborted);
+  }
+  CHECK(delivered == 5);
+  auto again = async_map<&square>(pool, iota(10), MapOptions<>{}, asio::use_future);
+  CHECK(drive(io, again)[3] == 9);
+}
