@@ -13,6 +13,7 @@
 #include <deque>
 #include <optional>
 #include <stdexcept>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -180,7 +181,7 @@ class RunState : public std::enable_shared_from_this<RunState> {
     }
     std::stable_sort(report_.processes.begin(), report_.processes.end(),
                      [](const WorkerProcessRecord& a, const WorkerProcessRecord& b) {
-                       return a.worker_id < b.worker_id;
+                       return std::tie(a.worker_id, a.launched) < std::tie(b.worker_id, b.launched);
                      });
   }
 
