@@ -5,6 +5,7 @@
 #include <corun/detail/map_engine.hpp>
 
 #include "demangle.hpp"
+#include "progress_bar.hpp"
 
 #include <asio/dispatch.hpp>
 
@@ -65,6 +66,7 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
 
   void start() {
     if (finished_) return;  // cancelled before it started
+    bar_ = TerminalProgress::open(settings_.progress_bar, service_->executor(), total_, "items");
     fill();
   }
 
@@ -113,7 +115,10 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
       const std::size_t count = source_->encode_next(next_chunk_size(), kMaxChunkBytes, argument);
       if (count == 0) {
         exhausted_ = true;
-        if (!total_) total_ = next_index_;
+        if (!total_) {
+          total_ = next_index_;
+          if (bar_) bar_->set_total(total_);
+        }
         break;
       }
       const Chunk chunk{next_index_, count};
@@ -135,6 +140,7 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
     if (result.error) {
       --in_window_;
       if (result.task_error) {
+        failed_items_ += chunk.count;
         failures_.push_back(std::move(*result.task_error));
         if (settings_.on_error == ErrorPolicy::fail_fast) stop(CancelMode::drain);
         skip(chunk);
@@ -150,6 +156,7 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
     } else {
       --in_window_;
     }
+    if (bar_) bar_->update(done_items_ + failed_items_, failed_items_);
     fill();
   }
 
@@ -239,6 +246,11 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
     if (finished_ || active_ != 0) return;
     if (!stopping_ && !exhausted_) return;
     finished_ = true;
+    if (bar_) {
+      bar_->update(done_items_ + failed_items_, failed_items_);
+      bar_->finish();
+      bar_.reset();
+    }
     std::exception_ptr error;
     if (cancelled_)
       error = aborted_error();
@@ -262,7 +274,8 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
   std::size_t next_delivery_ = 0;  ///< the first input whose result is not delivered yet
   std::size_t in_window_ = 0;      ///< chunks in flight or waiting for delivery
   std::size_t active_ = 0;         ///< chunks at the service
-  std::size_t done_items_ = 0;
+  std::size_t done_items_ = 0;    ///< delivered
+  std::size_t failed_items_ = 0;  ///< in chunks that failed
   std::size_t measured_ = 0;
   double ns_per_item_ = 0;
   std::unordered_set<std::uint64_t> outstanding_;
@@ -270,6 +283,7 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
   std::map<std::size_t, std::size_t> skipped_;
   std::vector<TaskError> failures_;
   std::exception_ptr fatal_;
+  std::shared_ptr<TerminalProgress> bar_;
   bool exhausted_ = false, stopping_ = false, cancelled_ = false, finished_ = false;
 };
 

@@ -317,3 +317,31 @@ TEST_CASE("cancelling a map kills its running chunks and leaves the pool usable"
   auto again = async_map<&square>(pool, iota(10), MapOptions<>{}, asio::use_future);
   CHECK(drive(io, again)[3] == 9);
 }
+
+TEST_CASE("MapOptions::progress_bar draws inputs done out of all, and ends at 100%",
+          "[map][progress]") {
+  asio::io_context io;
+  ProcessPool pool(io.get_executor(), options_for(StartMethod::fork));
+  // The bar goes to stderr: catch it in a pipe (a few short lines fit its buffer).
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  const int saved = ::dup(STDERR_FILENO);
+  ::dup2(fds[1], STDERR_FILENO);
+  auto future = async_map<&square>(
+      pool, iota(1000), MapOptions<>{.chunk_size = 100, .progress_bar = ProgressBar::always},
+      asio::use_future);
+  const auto out = drive(io, future);
+  ::dup2(saved, STDERR_FILENO);
+  ::close(saved);
+  ::close(fds[1]);
+  std::string drawn;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(fds[0], buffer, sizeof buffer)) > 0;) drawn.append(buffer, n);
+  ::close(fds[0]);
+  CHECK(out.size() == 1000);
+  const std::string last = drawn.substr(drawn.find_last_of('\r') + 1);
+  INFO(drawn);
+  CHECK(last.rfind("1000/1000 [##############################] 100% | ", 0) == 0);
+  CHECK(last.find(" items/s | ") != std::string::npos);
+  CHECK(last.back() == '\n');
+}

@@ -63,8 +63,8 @@ struct MapOptions {
   ErrorPolicy on_error = ErrorPolicy::fail_fast;
   /// What cancellation does with chunks already at a worker.
   CancelMode on_cancel = CancelMode::drain;
-  /// Draw a progress bar on stderr (when it is a terminal).
-  bool progress_bar = false;
+  /// A progress bar of inputs on stderr (`on`: when it is a terminal; see corun/progress.hpp).
+  ProgressBar progress_bar = ProgressBar::off;
   Params params{};
 };
 

@@ -10,6 +10,7 @@
 #include <corun/cancellation.hpp>
 #include <corun/detail/task_service.hpp>
 #include <corun/error_policy.hpp>
+#include <corun/progress.hpp>
 #include <corun/worker.hpp>
 
 #include <cstddef>
@@ -31,8 +32,7 @@ struct MapSettings {
   std::size_t max_tasks_active = 0;
   ErrorPolicy on_error = ErrorPolicy::fail_fast;
   CancelMode on_cancel = CancelMode::drain;
-  bool progress_bar = false;
-  bool force_progress_bar = false;
+  ProgressBar progress_bar = ProgressBar::off;
 };
 
 /// The inputs, consumed on the service's strand.
