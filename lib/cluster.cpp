@@ -262,7 +262,7 @@ LocalSpec ClusterState::translate(const GlobalSpec& global) const {
 }
 
 void ClusterState::set_sink(std::weak_ptr<BatchSink> sink) {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(sink_mutex_);
   sink_ = std::move(sink);
 }
 
@@ -270,12 +270,10 @@ void ClusterState::deliver(int peer, std::string batch) {
   bool bye = false;
   for_each_frame(batch, [&](FrameKind kind, std::string_view) { bye |= kind == FrameKind::bye; });
   if (bye) note_bye(peer);
-  std::shared_ptr<BatchSink> sink;
-  {
-    std::lock_guard lock(mutex_);
-    sink = sink_.lock();
-  }
-  if (sink) sink->deliver(peer, std::move(batch));
+  // Under the lock, so that set_sink({}) returns only once this thread let go of the sink (its
+  // deliver() only posts).
+  std::lock_guard lock(sink_mutex_);
+  if (const auto sink = sink_.lock()) sink->deliver(peer, std::move(batch));
 }
 
 void ClusterState::stop_all(bool kill) {
@@ -543,7 +541,8 @@ Cluster::~Cluster() {
     state_->stop_all(true);
     state_->wait_byes();
   }
-  state_.reset();  // the link's thread finalises MPI, once
+  state_->link().stop();  // MPI_Finalize, once, even if a ClusterService still holds the state
+  state_.reset();
 }
 
 int Cluster::rank() const noexcept {

@@ -378,9 +378,13 @@ ClusterPool::ClusterPool(Cluster& cluster, executor_type executor) : executor_(e
   service_ =
       std::make_shared<detail::ClusterService>(detail::ClusterAccess::shared(cluster), executor_);
   state.set_sink(service_);
+  cluster_ = detail::ClusterAccess::shared(cluster);
 }
 
 ClusterPool::~ClusterPool() {
+  // After this the link's thread holds no reference to the service: the last one is dropped on
+  // the application's side (the executor's queue or here), never on the link's thread.
+  cluster_->set_sink({});
   service_->terminate();
 }
 

@@ -106,6 +106,7 @@ class ClusterState {
   std::unordered_map<std::string, Registered> arrays_;
   std::size_t arrays_created_ = 0;
   std::condition_variable byes_changed_;
+  std::mutex sink_mutex_;
   std::weak_ptr<BatchSink> sink_;
   bool stop_sent_ = false;
   int byes_ = 0;

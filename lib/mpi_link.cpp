@@ -77,12 +77,16 @@ MpiLink::MpiLink(int& argc, char**& argv, std::chrono::microseconds max_poll_int
 }
 
 MpiLink::~MpiLink() {
+  stop();
+}
+
+void MpiLink::stop() {
   {
     std::lock_guard lock(mutex_);
     stop_ = true;
   }
   wake_.notify_one();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 void MpiLink::set_inbox(Inbox inbox) {
@@ -109,6 +113,7 @@ void MpiLink::call(const std::function<void()>& f) {
   auto finished = done.get_future();
   {
     std::lock_guard lock(mutex_);
+    if (stop_) throw Error(errc::pool_closed, "corun: the cluster's MPI link is stopped");
     calls_.push_back([&f, &done] {
       try {
         f();

@@ -44,7 +44,7 @@ class MpiLink {
 
   /// Starts the thread, which initialises MPI; returns when it has (throws if it failed).
   MpiLink(int& argc, char**& argv, std::chrono::microseconds max_poll_interval);
-  /// Sends what is queued, finalises MPI, joins the thread.
+  /// stop().
   ~MpiLink();
   MpiLink(const MpiLink&) = delete;
   MpiLink& operator=(const MpiLink&) = delete;
@@ -62,6 +62,9 @@ class MpiLink {
   /// Any thread but the link's: runs `f` on the link's thread (for collectives) and waits for
   /// it; rethrows what it threw.
   void call(const std::function<void()>& f);
+  /// Any thread but the link's: sends what is queued, finalises MPI and joins the thread;
+  /// once (later calls return at once). Nothing is sent or received afterwards.
+  void stop();
   /// Aborts the whole job (MPI_Abort), from any thread.
   [[noreturn]] void abort(int code) noexcept;
 

@@ -263,6 +263,7 @@ class CORUN_API ClusterPool {
                         std::unique_ptr<detail::TaskCompletion> done);
 
   executor_type executor_;
+  std::shared_ptr<detail::ClusterState> cluster_;
   std::shared_ptr<detail::ClusterService> service_;
 };
 
