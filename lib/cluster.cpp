@@ -524,6 +524,8 @@ Cluster::Cluster(int& argc, char**& argv, ClusterOptions options) {
   if (detail::g_cluster_made.exchange(true))
     throw Error(errc::protocol_error,
                 "corun::Cluster: one per process (MPI is initialised and finalised once)");
+  // A job that mpirun killed left its ranks' segments on this node: remove them now.
+  sweep_stale_segments();
   state_ = std::make_shared<detail::ClusterState>(argc, argv, std::move(options));
   state_->uncaught_at_start = std::uncaught_exceptions();
 }
