@@ -9,7 +9,9 @@
 #include <corun/error.hpp>
 
 #include <asio/dispatch.hpp>
+#include <asio/execution/outstanding_work.hpp>
 #include <asio/post.hpp>
+#include <asio/prefer.hpp>
 #include <asio/strand.hpp>
 
 #include <deque>
@@ -78,7 +80,7 @@ class ClusterService final : public TaskService,
     }
     const std::uint64_t id = next_id_++;
     Entry& entry = entry_of(*spec);
-    Pending p{std::move(done), 0, 0, spec, slice, Clock::now()};
+    Pending p{std::move(done), 0, 0, spec, slice, Clock::now(), {}};
     int owner = 0;
     if (entry.blocks) owner = entry.blocks->owner(slice);
     if (owner < 0) {
@@ -124,6 +126,7 @@ class ClusterService final : public TaskService,
     w.put<std::uint64_t>(slice.start);
     w.put<std::uint64_t>(slice.end);
     cluster_->link().send(owner, FrameKind::task, frame);
+    p.work = tracked();
     tasks_.emplace(id, std::move(p));
     return id;
   }
@@ -158,6 +161,7 @@ class ClusterService final : public TaskService,
     auto round = std::make_shared<ReadyRound>();
     round->done = std::move(done);
     round->remaining = ranks();
+    round->work = tracked();
     for (int r = 1; r < ranks(); ++r) {
       ready_rounds_[static_cast<std::size_t>(r)].push_back(round);
       cluster_->link().send(r, FrameKind::ready, {});
@@ -191,6 +195,9 @@ class ClusterService final : public TaskService,
     std::shared_ptr<const TaskSpec> spec;
     Slice slice;
     Clock::time_point submitted;
+    /// While another rank runs the task the executor has work: its io_context::run() must not
+    /// return for lack of it (rank 0's own tasks keep its pool's reads pending instead).
+    asio::any_io_executor work;
   };
   /// What rank 0 knows about one distinct spec (by its encoding).
   struct Entry {
@@ -202,6 +209,7 @@ class ClusterService final : public TaskService,
   };
   struct ReadyRound {
     std::unique_ptr<TaskCompletion> done;
+    asio::any_io_executor work;
     int remaining = 0;
     std::exception_ptr error;
   };
@@ -307,7 +315,13 @@ class ClusterService final : public TaskService,
 
   void ready_reply(ReadyRound& round, std::exception_ptr e) {
     if (e && !round.error) round.error = e;
-    if (--round.remaining == 0 && round.done) complete_later(std::move(round.done), round.error);
+    if (--round.remaining != 0 || !round.done) return;
+    complete_later(std::move(round.done), round.error);
+    round.work = {};
+  }
+
+  asio::any_io_executor tracked() const {
+    return asio::prefer(asio::any_io_executor(strand_), asio::execution::outstanding_work.tracked);
   }
 
   static std::exception_ptr closed_error() {
@@ -318,6 +332,7 @@ class ClusterService final : public TaskService,
   void check_shutdown() {
     if (state_ == State::closing && tasks_.empty()) {
       state_ = State::stopping;
+      stopping_work_ = tracked();  // until every rank said bye
       cluster_->stop_all(false);
       local_pool_.async_shutdown([self = shared_from_this()](std::exception_ptr) {
         self->local_stopped_ = true;
@@ -328,6 +343,7 @@ class ClusterService final : public TaskService,
       state_ = State::closed;
       for (auto& w : shutdown_waiters_) complete_later(std::move(w), nullptr);
       shutdown_waiters_.clear();
+      stopping_work_ = {};
     }
   }
 
@@ -344,6 +360,7 @@ class ClusterService final : public TaskService,
     }
     for (auto& w : shutdown_waiters_) complete_later(std::move(w), nullptr);
     shutdown_waiters_.clear();
+    stopping_work_ = {};
   }
 
   std::shared_ptr<ClusterState> cluster_;
@@ -359,6 +376,7 @@ class ClusterService final : public TaskService,
   std::vector<std::deque<std::shared_ptr<ReadyRound>>> ready_rounds_;
   std::vector<std::unique_ptr<TaskCompletion>> shutdown_waiters_;
   bool local_stopped_ = false;
+  asio::any_io_executor stopping_work_;
   int byes_ = 0;
 };
 

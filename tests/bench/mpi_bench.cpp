@@ -55,7 +55,10 @@ namespace {
 
 template <class T>
 T wait(asio::io_context& io, std::future<T>& f) {
-  while (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready) io.run_one();
+  while (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    if (io.stopped()) io.restart();
+    io.run_one();
+  }
   return f.get();
 }
 
@@ -99,8 +102,10 @@ int main(int argc, char** argv) {
   auto ready_local = local.async_wait_ready(asio::use_future);
   auto ready_cluster = cluster_pool.async_wait_ready(asio::use_future);
   while (ready_local.wait_for(std::chrono::seconds(0)) != std::future_status::ready ||
-         ready_cluster.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+         ready_cluster.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    if (io.stopped()) io.restart();
     io.run_one();
+  }
   ready_local.get();
   ready_cluster.get();
 

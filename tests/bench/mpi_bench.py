@@ -37,7 +37,7 @@ def main():
     mpirun = ["mpirun", "-np", str(args.ranks), "--oversubscribe", "--bind-to", "none",
               "--mca", "btl", "tcp,self"]
     sizes = (["--rows", "20000", "--tasks", "500", "--repeat", "1"] if args.quick
-             else ["--rows", "400000", "--tasks", "20000", "--repeat", "3"])
+             else ["--rows", "1000000", "--tasks", "20000", "--repeat", "3"])
     corun = last_json(mpirun + [args.bench] + sizes, env)
     here = os.path.dirname(os.path.abspath(__file__))
     baseline = last_json(mpirun + [PYTHON, "-m", "mpi4py.futures",
