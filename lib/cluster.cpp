@@ -302,7 +302,7 @@ void ClusterState::wait_byes() {
 // ---- distributed arrays ----
 
 DistributedBlocks::DistributedBlocks(ArrayInfo global, BlockLayout layout, int rank, int ranks)
-    : global_(std::move(global)), layout_(layout), rank_(rank), ranks_(ranks) {
+    : global_(std::move(global)), layout_(layout), ranks_(ranks) {
   if ((layout.partitions == 0) == (layout.chunk_size == 0))
     throw std::invalid_argument(
         "corun::BlockLayout: set exactly one of partitions and chunk_size (partitions = " +

@@ -134,7 +134,7 @@ class CORUN_API DistributedBlocks {
   ArrayInfo global_;
   BlockLayout layout_;
   DataIterator blocks_;
-  int rank_, ranks_;
+  int ranks_;
   std::size_t local_rows_ = 0;
   std::vector<LocalBlock> local_blocks_;
 };
