@@ -33,6 +33,7 @@
 #include <corun/pool.hpp>
 #include <corun/shared_array.hpp>
 #include <corun/slice.hpp>
+#include <corun/worker.hpp>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/async_result.hpp>
@@ -42,6 +43,8 @@
 #include <exception>
 #include <memory>
 #include <string>
+#include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -232,6 +235,28 @@ class CORUN_API ClusterPool {
   int ranks() const noexcept;
   /// What WorkerOrchestrator runs its tasks on.
   std::shared_ptr<detail::TaskService> task_service() const;
+
+  /// Runs worker type W's `process` on `slice` (global rows) of the array `iterator` describes,
+  /// on the rank holding those rows; as ProcessPool::async_execute.
+  ///
+  /// Completion signature: `void(std::exception_ptr, R)`, R the result type of `W::process`
+  /// (`void(std::exception_ptr)` when it returns void); the exception is a corun::TaskFailed whose
+  /// TaskError names the rank. Cancellation: as ProcessPool::async_execute, on the owning rank.
+  template <class W, class Token = asio::default_completion_token_t<executor_type>>
+  auto async_execute(const DataIterator& iterator, Slice slice, Token&& token = {}) {
+    using R = detail::worker_result_t<W>;
+    static_assert(std::is_void_v<R> || std::is_default_constructible_v<R>,
+                  "async_execute completes with (exception_ptr, R): R must be default "
+                  "constructible, as the value that accompanies an error");
+    return asio::async_initiate<Token, typename detail::value_signature<R>::type>(
+        [](auto handler, std::shared_ptr<detail::TaskService> service,
+           std::shared_ptr<const detail::TaskSpec> spec, Slice s) {
+          detail::start_task<R>(std::move(service), std::move(spec), s, std::move(handler));
+        },
+        token, task_service(),
+        detail::make_task_spec(detail::require_registered(typeid(W)), iterator, std::nullopt),
+        slice);
+  }
 
   /// Completes when every rank's workers have started.
   /// Completion signature: `void(std::exception_ptr)`; the exception names the failed rank.

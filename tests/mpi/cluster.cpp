@@ -188,6 +188,43 @@ TEST_CASE("cancelling a run kills a task blocked on rank 1; the cluster stays us
   CHECK(add.total == triangle(10));
 }
 
+TEST_CASE("a drained cancellation completes the run with operation_aborted", "[cluster][cancel]") {
+  Watched watched{g.ints.at("chunked")->iterator()};  // 16 blocks over the ranks
+  asio::cancellation_signal signal;
+  watched.on_callback = [&](int callbacks) {
+    if (callbacks == 1) signal.emit(asio::cancellation_type::partial);
+  };
+  corun::WorkerOrchestrator orch{*g.pool, {&watched}};
+  auto done = orch.async_run(asio::bind_cancellation_slot(signal.slot(), asio::use_future));
+  CHECK_THROWS_MATCHES(corun::test::drive(*g.io, done), std::system_error,
+                       Catch::Predicate<std::system_error>([](const std::system_error& e) {
+                         return e.code() == asio::error::operation_aborted;
+                       }));
+  CHECK(watched.callbacks == 1);  // results arriving after the cancellation are discarded
+}
+
+TEST_CASE("async_execute runs one slice on the rank holding it", "[cluster]") {
+  Int64Array& big = *g.ints.at("big");
+  const int ranks = g.cluster->size();
+  for (std::size_t b = 0; b < big.iterator().slice_count(); ++b) {
+    const corun::Slice slice = big.iterator().slice(b);
+    auto sum = g.pool->async_execute<AddInts>(big.iterator(), slice, asio::use_future);
+    const auto expected =
+        static_cast<std::int64_t>((slice.start + 1 + slice.end) * slice.size() / 2);
+    CHECK(corun::test::drive(*g.io, sum) == expected);
+  }
+  Int64Array& poison = *g.ints.at("poison");
+  auto failing = g.pool->async_execute<Faulty>(poison.iterator(), poison.iterator().slice(1),
+                                               asio::use_future);
+  try {
+    corun::test::drive(*g.io, failing);
+    FAIL("the task did not fail");
+  } catch (const corun::TaskFailed& e) {
+    CHECK(e.error().rank == 1 % ranks);
+    CHECK(e.error().slice == poison.iterator().slice(1));
+  }
+}
+
 TEST_CASE("a slice crossing blocks fails with a message naming the array", "[cluster][failure]") {
   Int64Array& ten = *g.ints.at("ten");  // blocks [0,4) [4,7) [7,10); slices [0,4) [4,8) [8,10)
   AddInts add{corun::DataIterator::over(ten.info(), 4)};
