@@ -67,6 +67,7 @@ std::string TaskError::describe() const {
   std::string s = std::string(to_string(kind)) + " in worker " + worker + " slice [" +
                   std::to_string(slice.start) + ", " + std::to_string(slice.end) + ")";
   if (pid != 0) s += " (pid " + std::to_string(pid) + ")";
+  if (rank >= 0) s += " on rank " + std::to_string(rank);
   s += ": ";
   if (!exception_type.empty()) s += exception_type + ": ";
   s += message;

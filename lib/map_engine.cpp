@@ -274,8 +274,8 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
   std::size_t next_delivery_ = 0;  ///< the first input whose result is not delivered yet
   std::size_t in_window_ = 0;      ///< chunks in flight or waiting for delivery
   std::size_t active_ = 0;         ///< chunks at the service
-  std::size_t done_items_ = 0;    ///< delivered
-  std::size_t failed_items_ = 0;  ///< in chunks that failed
+  std::size_t done_items_ = 0;     ///< delivered
+  std::size_t failed_items_ = 0;   ///< in chunks that failed
   std::size_t measured_ = 0;
   double ns_per_item_ = 0;
   std::unordered_set<std::uint64_t> outstanding_;

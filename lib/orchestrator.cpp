@@ -328,9 +328,12 @@ void start_run(const std::shared_ptr<TaskService>& service, std::vector<WorkerRe
 
 WorkerOrchestrator::WorkerOrchestrator(ProcessPool& pool, std::vector<WorkerRef> workers,
                                        OrchestratorOptions options)
-    : service_(detail::PoolAccess::service(pool)),
-      workers_(std::move(workers)),
-      options_(std::move(options)) {
+    : WorkerOrchestrator(detail::PoolAccess::service(pool), std::move(workers),
+                         std::move(options)) {}
+
+WorkerOrchestrator::WorkerOrchestrator(std::shared_ptr<detail::TaskService> service,
+                                       std::vector<WorkerRef> workers, OrchestratorOptions options)
+    : service_(std::move(service)), workers_(std::move(workers)), options_(std::move(options)) {
   if (options_.sample_interval < std::chrono::milliseconds(10))
     throw std::invalid_argument("corun::OrchestratorOptions::sample_interval = " +
                                 std::to_string(options_.sample_interval.count()) +

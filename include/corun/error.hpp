@@ -80,6 +80,7 @@ struct CORUN_API TaskError {
   int signal = 0;              ///< the signal that killed the worker (kind crashed)
   int exit_code = -1;          ///< the worker's exit status (kind crashed, when it exited)
   int attempts = 1;            ///< how many times the task ran, retries included
+  int rank = -1;               ///< MPI rank that ran it on a cluster; -1 otherwise
 
   /// One line naming the kind, worker, slice and cause.
   std::string describe() const;

@@ -426,6 +426,16 @@ void check_params() {
                 "without parameters MapOptions<> (corun::NoParams)");
 }
 
+/// What runs a map's chunks: a ProcessPool's service, or any pool-like object's
+/// `task_service()` (corun::ClusterPool: the chunks run in rank 0's pool).
+template <class Pool>
+std::shared_ptr<TaskService> service_of(Pool& pool) {
+  if constexpr (std::is_same_v<std::remove_const_t<Pool>, ProcessPool>)
+    return PoolAccess::service(pool);
+  else
+    return pool.task_service();
+}
+
 /// The view async_map keeps of its inputs: a borrowed lvalue range (which must outlive the
 /// operation) or a range it owns (an rvalue, moved in).
 template <class Range>
@@ -456,10 +466,9 @@ auto initiate_map(Token&& token, const std::shared_ptr<TaskService>& service, Vi
 /// std::vector<R>)`, the results in input order. Failures: corun::RunError whose TaskErrors
 /// name the inputs that failed (the vector holds R{} there); cancellation: operation_aborted.
 /// An lvalue `inputs` must outlive the operation; an rvalue is moved in.
-template <auto F, class Range, class Params = NoParams,
+template <auto F, class Pool, class Range, class Params = NoParams,
           class Token = asio::default_completion_token_t<ProcessPool::executor_type>>
-auto async_map(ProcessPool& pool, Range&& inputs, MapOptions<Params> options = {},
-               Token&& token = {}) {
+auto async_map(Pool& pool, Range&& inputs, MapOptions<Params> options = {}, Token&& token = {}) {
   using traits = detail::map_function_traits<F>;
   using R = std::decay_t<typename traits::result>;
   detail::check_map_types<traits>();
@@ -469,7 +478,7 @@ auto async_map(ProcessPool& pool, Range&& inputs, MapOptions<Params> options = {
   auto settings = detail::settings_of(options);
   settings.ordered = false;  // results are placed by index
   return detail::initiate_map<void(std::exception_ptr, std::vector<R>), typename traits::input>(
-      std::forward<Token>(token), detail::PoolAccess::service(pool),
+      std::forward<Token>(token), detail::service_of(pool),
       detail::keep_inputs(std::forward<Range>(inputs)),
       detail::make_function_spec(detail::MapFunction<F>::name,
                                  detail::encode_params(options.params)),
@@ -484,9 +493,9 @@ auto async_map(ProcessPool& pool, Range&& inputs, MapOptions<Params> options = {
 /// come. `inputs` may be lazy and of unknown length: at most MapOptions::max_tasks_active
 /// chunks are in flight (or waiting for their turn), so memory stays bounded. Completes with
 /// `void(std::exception_ptr)`; an exception thrown by on_result ends the map with it.
-template <auto F, class Range, class Params, class OnResult,
+template <auto F, class Pool, class Range, class Params, class OnResult,
           class Token = asio::default_completion_token_t<ProcessPool::executor_type>>
-auto async_imap(ProcessPool& pool, Range&& inputs, MapOptions<Params> options, OnResult on_result,
+auto async_imap(Pool& pool, Range&& inputs, MapOptions<Params> options, OnResult on_result,
                 Token&& token = {}) {
   using traits = detail::map_function_traits<F>;
   using R = std::decay_t<typename traits::result>;
@@ -495,7 +504,7 @@ auto async_imap(ProcessPool& pool, Range&& inputs, MapOptions<Params> options, O
   static_assert(std::is_invocable_v<OnResult&, std::size_t, R&&>,
                 "corun: async_imap's on_result must take (std::size_t index, R value)");
   return detail::initiate_map<void(std::exception_ptr), typename traits::input>(
-      std::forward<Token>(token), detail::PoolAccess::service(pool),
+      std::forward<Token>(token), detail::service_of(pool),
       detail::keep_inputs(std::forward<Range>(inputs)),
       detail::make_function_spec(detail::MapFunction<F>::name,
                                  detail::encode_params(options.params)),
@@ -515,10 +524,10 @@ auto async_imap(ProcessPool& pool, Range&& inputs, MapOptions<Params> options, O
 /// captureless lambda) with `A op(A, R)` that also joins two partials as `A op(A, A)` (or has
 /// `merge(A, A)`); a chunk's fold starts from `op.identity(init)` when it has one, else from
 /// its first result. `op` must be associative.
-template <auto F, class Range, class A, class Op, class Params = NoParams,
+template <auto F, class Pool, class Range, class A, class Op, class Params = NoParams,
           class Token = asio::default_completion_token_t<ProcessPool::executor_type>>
-auto async_map_reduce(ProcessPool& pool, Range&& inputs, A init, Op op,
-                      MapOptions<Params> options = {}, Token&& token = {}) {
+auto async_map_reduce(Pool& pool, Range&& inputs, A init, Op op, MapOptions<Params> options = {},
+                      Token&& token = {}) {
   using traits = detail::map_function_traits<F>;
   using R = std::decay_t<typename traits::result>;
   detail::check_map_types<traits>();
@@ -536,7 +545,7 @@ auto async_map_reduce(ProcessPool& pool, Range&& inputs, A init, Op op,
   auto spec = detail::make_function_spec(detail::MapReduceFunction<F, Op, A>::name,
                                          detail::encode_reduction(options.params, op, init));
   return detail::initiate_map<void(std::exception_ptr, A), typename traits::input>(
-      std::forward<Token>(token), detail::PoolAccess::service(pool),
+      std::forward<Token>(token), detail::service_of(pool),
       detail::keep_inputs(std::forward<Range>(inputs)), std::move(spec), settings,
       [start = std::move(init), reduction = std::move(op)](
           auto handler, const asio::any_io_executor& executor, auto) mutable {

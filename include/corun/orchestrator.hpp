@@ -176,6 +176,18 @@ class CORUN_API WorkerOrchestrator {
   /// Throws corun::Error (worker_not_registered) and std::invalid_argument for bad workers.
   WorkerOrchestrator(ProcessPool& pool, std::vector<WorkerRef> workers,
                      OrchestratorOptions options = {});
+  /// The same over another pool-like object (corun::ClusterPool): anything exposing the
+  /// detail::TaskService that runs its tasks as `task_service()`.
+  template <class PoolLike>
+  requires requires(const PoolLike& p) {
+    { p.task_service() } -> std::convertible_to<std::shared_ptr<detail::TaskService>>;
+  }
+  WorkerOrchestrator(PoolLike& pool, std::vector<WorkerRef> workers,
+                     OrchestratorOptions options = {})
+      : WorkerOrchestrator(pool.task_service(), std::move(workers), std::move(options)) {}
+  /// The same over a TaskService directly.
+  WorkerOrchestrator(std::shared_ptr<detail::TaskService> service, std::vector<WorkerRef> workers,
+                     OrchestratorOptions options = {});
 
   /// Runs every slice of every worker, interleaved over the pool.
   ///

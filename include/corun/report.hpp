@@ -39,6 +39,7 @@ struct TaskRecord {
   std::chrono::nanoseconds cpu_time{0};  ///< CPU time the worker thread spent in process
   TaskOutcome outcome = TaskOutcome::ok;
   int attempts = 0;
+  int rank = -1;  ///< MPI rank that ran it on a cluster (corun::ClusterPool); -1 otherwise
 };
 
 /// One worker process as a run saw it: when the pool started it (from the pool's own record;

@@ -1,0 +1,150 @@
+// The cluster benchmark, run under mpirun by tests/bench/mpi_bench.py (with R ranks):
+//  - compute: the same compute-bound pass with 1 rank x R workers (a plain ProcessPool on rank 0)
+//    and with R ranks x 1 worker (ClusterPool over a DistributedArray); efficiency = local time /
+//    cluster time, best of --repeat;
+//  - throughput: --tasks one-row tasks through the ClusterPool, tasks per second.
+// Prints one JSON line on rank 0.
+#include <corun/cluster.hpp>
+#include <corun/corun.hpp>
+
+#include "cli.hpp"
+
+#include <asio/io_context.hpp>
+#include <asio/use_future.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <future>
+#include <iostream>
+#include <limits>
+#include <stdexcept>
+
+namespace {
+constexpr int kSqrtsPerElement = 200;
+}
+
+/// Compute-bound: a chain of dependent square roots per element.
+struct Burn : corun::Worker<Burn, double> {
+  using Worker::Worker;
+  static double process(corun::SliceView<const double> slice) {
+    double acc = 0;
+    for (double v : slice) {
+      double x = v;
+      for (int k = 0; k < kSqrtsPerElement; ++k) x = std::sqrt(x + 1.0);
+      acc += x;
+    }
+    return acc;
+  }
+  void process_callback(double partial) { total += partial; }
+  double total = 0;
+};
+CORUN_REGISTER_WORKER(Burn);
+
+/// As small as a task gets: returns its one element.
+struct Tiny : corun::Worker<Tiny, std::int64_t> {
+  using Worker::Worker;
+  static std::int64_t process(corun::SliceView<const std::int64_t> slice) { return slice(0); }
+  void process_callback(std::int64_t v) { total += v; }
+  std::int64_t total = 0;
+};
+CORUN_REGISTER_WORKER(Tiny);
+
+namespace {
+
+template <class T>
+T wait(asio::io_context& io, std::future<T>& f) {
+  while (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    if (io.stopped()) io.restart();
+    io.run_one();
+  }
+  return f.get();
+}
+
+template <class Pool, class W>
+double timed_run(asio::io_context& io, Pool& pool, W& worker) {
+  corun::WorkerOrchestrator orch{pool, {&worker}, {.record_tasks = false}};
+  auto done = orch.async_run(asio::use_future);
+  return wait(io, done).wall_seconds();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  corun::enter_worker_if_spawned(argc, argv);
+  std::size_t rows = 400'000, partitions = 32, tasks = 20'000, repeat = 3;
+  CLI::App app{"corun cluster benchmark (run it under mpirun, see tests/bench/mpi_bench.py)"};
+  app.add_option("--rows", rows, "elements of the compute-bound pass")->check(CLI::PositiveNumber);
+  app.add_option("--partitions", partitions, "slices of the compute-bound pass")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--tasks", tasks, "tiny tasks of the throughput pass")->check(CLI::PositiveNumber);
+  app.add_option("--repeat", repeat, "compute passes of each kind (the best counts)")
+      ->check(CLI::PositiveNumber);
+  corun_cli::parse_or_exit(app, argc, argv);
+
+  corun::Cluster cluster{argc, argv, {.pool = {.workers = 1}}};
+  const auto ranks = static_cast<std::size_t>(cluster.size());
+  auto value = [](std::size_t row) { return static_cast<double>(row % 1000) * 1e-3; };
+  auto burn_data =
+      corun::DistributedArray<double>::create(cluster, {rows}, {.partitions = partitions});
+  burn_data.fill_rows([&](std::size_t row, double* v) { *v = value(row); });
+  auto tiny_data =
+      corun::DistributedArray<std::int64_t>::create(cluster, {tasks}, {.chunk_size = 1});
+  tiny_data.fill_rows([](std::size_t row, std::int64_t* v) { *v = std::int64_t(row) + 1; });
+  if (!cluster.serve()) return 0;
+
+  asio::io_context io;
+  auto plain = corun::SharedArray<double>::create({rows});
+  for (std::size_t i = 0; i < rows; ++i) plain[i] = value(i);
+  corun::ProcessPool local{io.get_executor(), {.workers = ranks}};
+  corun::ClusterPool cluster_pool{cluster, io.get_executor()};
+  auto ready_local = local.async_wait_ready(asio::use_future);
+  auto ready_cluster = cluster_pool.async_wait_ready(asio::use_future);
+  while (ready_local.wait_for(std::chrono::seconds(0)) != std::future_status::ready ||
+         ready_cluster.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    if (io.stopped()) io.restart();
+    io.run_one();
+  }
+  ready_local.get();
+  ready_cluster.get();
+
+  double local_best = std::numeric_limits<double>::infinity(), cluster_best = local_best;
+  double local_total = 0, cluster_total = 0;
+  for (std::size_t r = 0; r < repeat; ++r) {
+    Burn on_local{corun::DataIterator::partitioned(plain, partitions)};
+    local_best = std::min(local_best, timed_run(io, local, on_local));
+    Burn on_cluster{burn_data.iterator()};
+    cluster_best = std::min(cluster_best, timed_run(io, cluster_pool, on_cluster));
+    local_total = on_local.total;
+    cluster_total = on_cluster.total;
+  }
+  // The same partials, added in another order.
+  if (std::abs(local_total - cluster_total) > 1e-9 * std::abs(local_total))
+    throw std::runtime_error("the cluster's result differs from the local one");
+
+  Tiny warm{tiny_data.iterator()};
+  timed_run(io, cluster_pool, warm);
+  Tiny tiny{tiny_data.iterator()};
+  const double tiny_seconds = timed_run(io, cluster_pool, tiny);
+  if (tiny.total != static_cast<std::int64_t>(tasks * (tasks + 1) / 2))
+    throw std::runtime_error("wrong tiny-task total");
+
+  auto stop_local = local.async_shutdown(asio::use_future);
+  auto stop_cluster = cluster_pool.async_shutdown(asio::use_future);
+  wait(io, stop_local);
+  wait(io, stop_cluster);
+
+  const nlohmann::json out = {
+      {"ranks", ranks},
+      {"compute_rows", rows},
+      {"compute_partitions", partitions},
+      {"local_seconds", local_best},
+      {"cluster_seconds", cluster_best},
+      {"cluster_compute_efficiency", local_best / cluster_best},
+      {"cluster_tasks", tasks},
+      {"cluster_tasks_seconds", tiny_seconds},
+      {"cluster_tasks_per_s", static_cast<double>(tasks) / tiny_seconds},
+  };
+  std::cout << out.dump() << std::endl;
+}
