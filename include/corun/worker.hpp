@@ -357,12 +357,21 @@ std::shared_ptr<void> make_state(const worker_params_t<W>& params, const WorkerI
   }
 }
 
+/// Whether W::worker_exit takes W's State first (a conjunction, so that a W without State is
+/// never substituted into the requirement).
+template <class W>
+concept exit_takes_state =
+    has_state<W> && requires(typename W::State& state, const worker_params_t<W>& params,
+                             const WorkerInfo& info) {
+  W::worker_exit(state, params, info);
+};
+
 /// Runs W::worker_exit, with the state when it takes one.
 template <class W>
 void finish_spec(SpecCache& cache, const WorkerInfo& info) {
   using P = worker_params_t<W>;
   const P& params = *static_cast<const P*>(cache.params.get());
-  if constexpr (requires(typename W::State & state) { W::worker_exit(state, params, info); }) {
+  if constexpr (exit_takes_state<W>) {
     W::worker_exit(*static_cast<typename W::State*>(cache.state.get()), params, info);
   } else if constexpr (requires { W::worker_exit(params, info); }) {
     W::worker_exit(params, info);
