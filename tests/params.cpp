@@ -95,6 +95,24 @@ struct PickyWorker : Worker<PickyWorker, std::int64_t, Picky> {
   static std::int64_t process(SliceView<const std::int64_t> slice) { return xt::sum(slice)(); }
 };
 
+/// init_state calls in this process.
+int moody_inits = 0;
+
+/// Its State cannot be made the first time a process tries.
+struct Moody : Worker<Moody, std::int64_t, std::int64_t> {
+  using Worker::Worker;
+  struct State {
+    std::int64_t base = 0;
+  };
+  static State init_state(const std::int64_t& base, const WorkerInfo&) {
+    if (moody_inits++ == 0) throw std::runtime_error("no state the first time");
+    return State{base};
+  }
+  static std::int64_t process(SliceView<const std::int64_t> slice, const TaskContext& ctx) {
+    return xt::sum(slice)() + ctx.state<State>().base;
+  }
+};
+
 StartMethod method_named(const std::string& name) {
   return name == "spawn"  ? StartMethod::spawn
          : name == "fork" ? StartMethod::fork
@@ -106,6 +124,7 @@ StartMethod method_named(const std::string& name) {
 CORUN_REGISTER_WORKER(Scaled);
 CORUN_REGISTER_WORKER(Labelled);
 CORUN_REGISTER_WORKER(PickyWorker);
+CORUN_REGISTER_WORKER(Moody);
 
 TEST_CASE("each kind of params type round-trips through its encoding", "[params]") {
   CHECK(encode_params(NoParams{}).empty());
@@ -210,6 +229,27 @@ TEST_CASE("params that fail to decode in the worker fail the task cleanly, not t
   PickyWorker good{DataIterator::over(ints, 10), Picky{false, {}}};
   auto ok = pool.async_execute(good, Slice{0, 10}, asio::use_future);
   CHECK(drive(io, ok) == 55);
+  auto shutdown = pool.async_shutdown(asio::use_future);
+  drive(io, shutdown);
+}
+
+TEST_CASE("a State that cannot be made fails its task; the next task of the worker makes it",
+          "[params][state][failure]") {
+  // A spawned worker starts counting from zero; the serial pool counts in this process.
+  const std::string method = GENERATE("spawn", "serial");
+  INFO(method);
+  moody_inits = 0;
+  asio::io_context io;
+  ProcessPool pool{io.get_executor(), {.workers = 1, .start_method = method_named(method)}};
+  auto ints = iota_array(10);
+  Moody moody{DataIterator::over(ints, 5), 100};
+  WorkerOrchestrator orch{pool, {&moody}, {.on_error = ErrorPolicy::collect}};
+  auto run = orch.async_run(asio::use_future);
+  const RunReport report = drive(io, run);
+  REQUIRE(report.failures.size() == 1);
+  CHECK(report.failures[0].exception_type == "std::runtime_error");
+  CHECK(report.failures[0].message == "no state the first time");
+  CHECK(report.tasks_done == 1);
   auto shutdown = pool.async_shutdown(asio::use_future);
   drive(io, shutdown);
 }
