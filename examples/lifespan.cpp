@@ -28,8 +28,7 @@ struct SumWithPid : corun::Worker<SumWithPid, std::int64_t> {
   }
   std::int64_t total = 0;
   std::map<pid_t, int> tasks_by_pid;
-};
-CORUN_REGISTER_WORKER(SumWithPid);
+};  // no CORUN_REGISTER_WORKER needed: using it in an orchestrator registers it
 
 int main(int argc, char** argv) {
   corun::enter_worker_if_spawned(argc, argv);

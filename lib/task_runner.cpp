@@ -85,6 +85,20 @@ bool register_worker(const char* name, const std::type_info& type, TaskInvoker i
     std::fprintf(stderr, "corun: CORUN_REGISTER_WORKER(%s) names two different types\n", name);
     std::abort();
   }
+  // The macro's name is the one the parent uses, whichever registration ran first.
+  r.names.insert_or_assign(&type, name);
+  return true;
+}
+
+bool register_worker_automatically(const std::type_info& type, TaskInvoker invoker) {
+  Registry& r = registry();
+  const std::string base = demangle(type.name());
+  std::string name = base;
+  for (int n = 2;; ++n) {
+    auto [it, inserted] = r.by_name.emplace(name, invoker);
+    if (inserted || it->second == invoker) break;
+    name = base + "#" + std::to_string(n);
+  }
   r.names.emplace(&type, name);
   return true;
 }

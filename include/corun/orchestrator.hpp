@@ -61,7 +61,7 @@ class WorkerRef {
   template <class W>
   requires detail::worker_type<W> WorkerRef(W* worker)  // NOLINT: implicit by design
       : object_(worker),
-        spec_(detail::make_task_spec(detail::require_registered(typeid(W)), worker->data_iterator(),
+        spec_(detail::make_task_spec(detail::worker_name_of<W>(), worker->data_iterator(),
                                      worker->output(), detail::encoded_params_of(*worker))),
         deliver_(&deliver<W>) {}
 

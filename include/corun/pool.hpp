@@ -137,7 +137,7 @@ class CORUN_API ProcessPool {
   template <class W, class Token = asio::default_completion_token_t<executor_type>>
   auto async_execute(const DataIterator& iterator, Slice slice, Token&& token = {}) {
     return async_execute_spec<W>(
-        detail::make_task_spec(detail::require_registered(typeid(W)), iterator, std::nullopt,
+        detail::make_task_spec(detail::worker_name_of<W>(), iterator, std::nullopt,
                                detail::encoded_default_params<W>()),
         slice, std::forward<Token>(token));
   }
@@ -145,8 +145,8 @@ class CORUN_API ProcessPool {
   template <class W, class Token = asio::default_completion_token_t<executor_type>>
   auto async_execute(const W& worker, Slice slice, Token&& token = {}) {
     return async_execute_spec<W>(
-        detail::make_task_spec(detail::require_registered(typeid(W)), worker.data_iterator(),
-                               worker.output(), detail::encoded_params_of(worker)),
+        detail::make_task_spec(detail::worker_name_of<W>(), worker.data_iterator(), worker.output(),
+                               detail::encoded_params_of(worker)),
         slice, std::forward<Token>(token));
   }
 

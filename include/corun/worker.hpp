@@ -328,6 +328,11 @@ using TaskInvoker = void (*)(const TaskContext& ctx, std::string& out);
 /// Adds a worker type to this process's registry; aborts with a message when `name` is
 /// already taken by another type. Returns true so the macro can initialise a static.
 CORUN_API bool register_worker(const char* name, const std::type_info& type, TaskInvoker invoker);
+/// Adds a worker type under its type's demangled name (made unique by a suffix if another type
+/// has it, as two types of anonymous namespaces may: static initialisation runs in the same
+/// order in every process of a program, so every process picks the same suffix). A name the
+/// macro gave the type stays the one the parent uses.
+CORUN_API bool register_worker_automatically(const std::type_info& type, TaskInvoker invoker);
 /// The registered name of a type, or nullptr.
 CORUN_API const char* registered_name(const std::type_info& type) noexcept;
 /// The invoker registered under `name`, or nullptr.
@@ -423,6 +428,26 @@ const worker_params_t<W>& prepare_spec(const TaskContext& ctx) {
 }
 
 template <class W>
+void invoke_process(const TaskContext& ctx, std::string& out);
+
+/// Registers W in every process of the program, without CORUN_REGISTER_WORKER: this member
+/// is instantiated by whatever names W for a pool (WorkerRef, async_execute), and as a
+/// static of the program it is initialised at start-up in each of its processes, a spawned
+/// worker included, before main.
+template <class W>
+struct automatic_registration {
+  static inline const bool registered =
+      register_worker_automatically(typeid(W), &invoke_process<W>);
+};
+
+/// The name W is registered under (registering it, if nothing did yet).
+template <class W>
+const char* worker_name_of() {
+  (void)automatic_registration<W>::registered;
+  return require_registered(typeid(W));
+}
+
+template <class W>
 void invoke_process(const TaskContext& ctx, std::string& out) {
   using T = typename W::element_type;
   using R = worker_result_t<W>;
@@ -450,6 +475,8 @@ CORUN_API void enter_worker_if_spawned(int argc, char** argv);
 
 /// Makes `Type::process` reachable by the stable name "Type" in every worker process, whatever
 /// the start method. Use once per type, at namespace scope, in a source file of the program.
+/// Optional: a worker type a WorkerOrchestrator or async_execute uses anywhere in the program
+/// registers itself (under its demangled name); the macro only chooses the name.
 #define CORUN_REGISTER_WORKER(Type)                                                               \
   [[maybe_unused]] static const bool CORUN_DETAIL_CONCAT(corun_registered_worker_, __COUNTER__) = \
       ::corun::detail::register_worker(#Type, typeid(Type),                                       \
