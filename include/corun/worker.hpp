@@ -12,7 +12,7 @@
 ///   void process_callback(std::int64_t partial) { total += partial; }
 ///   std::int64_t total = 0;
 /// };
-/// CORUN_REGISTER_WORKER(AddInts);
+/// CORUN_REGISTER_WORKER(AddInts);  // optional: it only chooses the name reports show
 /// \endcode
 ///
 /// `process_callback` is optional: without it results are decoded and discarded. If the type
@@ -49,8 +49,8 @@
 ///   }
 /// };
 /// \endcode
-/// They run once per worker process and per worker object (per spec: a WorkerOrchestrator's
-/// worker, an async_execute call's worker), lazily, when the process runs that object's first
+/// They run once per worker process and per worker object (per spec: a worker of a
+/// WorkerOrchestrator, for all its runs; one async_execute call), lazily, when the process runs that object's first
 /// task: a process that never runs one never runs them. An exception from init_state or
 /// worker_init fails that task (a TaskError), and the next task of the object tries again; an
 /// exception from worker_exit is printed on stderr. PoolOptions::worker_init and worker_exit

@@ -241,6 +241,10 @@ TEST_CASE("task, spec and forget messages round-trip exactly", "[protocol]") {
   CHECK(t.slice == Slice{2, 9});
   CHECK(t.spec_id == 77);
   CHECK(t.argument == std::string("arg\0ument", 9));
+  // What travels per task now: header, ids and slice, no spec and no params.
+  std::string bare;
+  proto::append_task(bare, 1, Slice{0, 1}, 2, {});
+  CHECK(bare.size() == 52);
 
   std::string spec;
   proto::append_spec(spec, 77, sample_spec());
