@@ -113,6 +113,15 @@ struct Moody : Worker<Moody, std::int64_t, std::int64_t> {
   }
 };
 
+/// A worker_exit that throws: printed on stderr, and the process still exits cleanly.
+struct GrumpyExit : Worker<GrumpyExit, std::int64_t> {
+  using Worker::Worker;
+  static void worker_exit(const NoParams&, const WorkerInfo&) {
+    throw std::runtime_error("GrumpyExit::worker_exit throws on purpose");
+  }
+  static std::int64_t process(SliceView<const std::int64_t> slice) { return xt::sum(slice)(); }
+};
+
 StartMethod method_named(const std::string& name) {
   return name == "spawn"  ? StartMethod::spawn
          : name == "fork" ? StartMethod::fork
@@ -125,6 +134,7 @@ CORUN_REGISTER_WORKER(Scaled);
 CORUN_REGISTER_WORKER(Labelled);
 CORUN_REGISTER_WORKER(PickyWorker);
 CORUN_REGISTER_WORKER(Moody);
+CORUN_REGISTER_WORKER(GrumpyExit);
 
 TEST_CASE("each kind of params type round-trips through its encoding", "[params]") {
   CHECK(encode_params(NoParams{}).empty());
@@ -252,4 +262,20 @@ TEST_CASE("a State that cannot be made fails its task; the next task of the work
   CHECK(report.tasks_done == 1);
   auto shutdown = pool.async_shutdown(asio::use_future);
   drive(io, shutdown);
+}
+
+TEST_CASE("a worker_exit that throws is reported on stderr; the worker still ends cleanly",
+          "[params][hooks][failure]") {
+  const std::string method = GENERATE("spawn", "fork", "serial");
+  INFO(method);
+  asio::io_context io;
+  ProcessPool pool{io.get_executor(), {.workers = 1, .start_method = method_named(method)}};
+  auto ints = iota_array(10);
+  GrumpyExit grumpy{DataIterator::over(ints, 10)};
+  auto sum = pool.async_execute(grumpy, Slice{0, 10}, asio::use_future);
+  CHECK(drive(io, sum) == 55);
+  auto shutdown = pool.async_shutdown(asio::use_future);
+  CHECK_NOTHROW(drive(io, shutdown));
+  CHECK(pool.health().failed_starts == 0);
+  CHECK(corun::test::child_pids().empty());
 }

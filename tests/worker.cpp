@@ -117,6 +117,7 @@ TEST_CASE(
   for (const auto& v : per.seen) {
     CHECK(v.at(2) == 80);                // State::base (from init_state) + params
     CHECK(v.at(3) == inits_before + 1);  // worker_init ran once in that process
+    CHECK(v.at(4) == 40);                // with the params
   }
   // One worker's results arrive in the order it ran them: its State counted 1, 2, 3, ...
   const auto by_pid = counts_by_pid(per.seen);

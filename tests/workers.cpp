@@ -99,8 +99,9 @@ PerProcess::State PerProcess::init_state(const std::int64_t& base, const WorkerI
   return State{0, base};
 }
 
-void PerProcess::worker_init(const std::int64_t&, const WorkerInfo&) {
+void PerProcess::worker_init(const std::int64_t& base, const WorkerInfo&) {
   ++inits;
+  init_params = base;
 }
 
 void PerProcess::worker_exit(State& state, const std::int64_t&, const WorkerInfo& info) {
@@ -112,7 +113,8 @@ void PerProcess::worker_exit(State& state, const std::int64_t&, const WorkerInfo
 std::vector<std::int64_t> PerProcess::process(SliceView<const std::int64_t>,
                                               const std::int64_t& base, const TaskContext& ctx) {
   State& state = ctx.state<State>();
-  return {static_cast<std::int64_t>(::getpid()), ++state.tasks, state.base + base, inits};
+  return {static_cast<std::int64_t>(::getpid()), ++state.tasks, state.base + base, inits,
+          init_params};
 }
 
 void init_hook(const WorkerInfo& info) {

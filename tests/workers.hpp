@@ -94,7 +94,8 @@ struct Gate : Worker<Gate, std::int64_t> {
 
 /// Per-process state and hooks of a worker type, with params (a base added to results).
 /// process returns {pid, tasks this process ran of this worker object (its State), base +
-/// params, worker_init calls in this process when it ran}; worker_exit writes the task count to
+/// params, worker_init calls in this process when it ran, the params worker_init last saw};
+/// worker_exit writes the task count to
 /// <CORUN_TEST_HOOK_DIR>/state_<pid> and counts its calls in `exits` (serial pools).
 struct PerProcess : Worker<PerProcess, std::int64_t, std::int64_t> {
   using Worker::Worker;
@@ -111,6 +112,7 @@ struct PerProcess : Worker<PerProcess, std::int64_t, std::int64_t> {
   std::vector<std::vector<std::int64_t>> seen;
   static inline int inits = 0;
   static inline int exits = 0;
+  static inline std::int64_t init_params = -1;
 };
 
 /// worker_init / worker_exit hooks: init sets a value WhoAmI reports; exit writes a file
