@@ -16,6 +16,12 @@ SpecBook::Plan SpecBook::use(const std::shared_ptr<const TaskSpec>& spec) {
   ++clock_;
   if (auto it = held_.find(spec->id); it != held_.end()) {
     it->second.last_use = clock_;
+    if (it->second.raw == spec.get()) return plan;
+    // Another spec under the same id (one made by hand, not numbered by make_task_spec): the
+    // worker replaces what it holds under that id.
+    it->second.spec = spec;
+    it->second.raw = spec.get();
+    plan.send = true;
     return plan;
   }
   // A new spec is rare (once per worker object and worker): the time to drop what the parent
@@ -36,7 +42,7 @@ SpecBook::Plan SpecBook::use(const std::shared_ptr<const TaskSpec>& spec) {
     plan.forget.push_back(oldest->first);
     held_.erase(oldest);
   }
-  held_.emplace(spec->id, Held{spec, clock_});
+  held_.emplace(spec->id, Held{spec, spec.get(), clock_});
   plan.send = true;
   return plan;
 }

@@ -31,6 +31,7 @@ class SpecBook {
  private:
   struct Held {
     std::weak_ptr<const TaskSpec> spec;
+    const TaskSpec* raw = nullptr;  // which spec the worker holds under the id
     std::uint64_t last_use = 0;
   };
   std::size_t capacity_;

@@ -281,6 +281,10 @@ TEST_CASE("a spec is sent to a worker once, and forgotten when dropped or least 
   c.reset();  // the parent dropped it: forgotten when the next spec is sent
   CHECK(book.use(b).forget == std::vector<std::uint64_t>{dropped});
   CHECK(book.held() == 2);
+  // A spec made by hand under an id the worker holds for another replaces it there.
+  auto same_id = std::make_shared<TaskSpec>(*b);
+  CHECK(book.use(same_id).send);
+  CHECK_FALSE(book.use(same_id).send);
 }
 
 TEST_CASE("a worker runs tasks of the specs it holds, and fails others cleanly", "[protocol]") {
