@@ -1,4 +1,5 @@
 #include <corun/codec.hpp>
+#include <corun/params.hpp>
 
 namespace corun::detail {
 
@@ -15,6 +16,10 @@ void codec_shape_error(const std::vector<std::size_t>& shape) {
   std::string s = "shape {";
   for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
   codec_format_error("xtensor", s + "} overflows the address space");
+}
+
+void params_error(const char* type, const std::string& why) {
+  throw std::invalid_argument("corun: params of type " + std::string(type) + ": " + why);
 }
 
 }  // namespace corun::detail

@@ -53,6 +53,7 @@ PoolCore::PoolCore(asio::any_io_executor executor, PoolOptions options)
   }
   slots_.resize(options_.workers);
   prelaunched_.resize(options_.workers);
+  tasks_sent_.resize(options_.workers);
   for (std::size_t i = 0; i < options_.workers; ++i) {
     restart_timers_.push_back(std::make_unique<asio::steady_timer>(strand_));
     // A worker that cannot be launched now is launched again by start(), which reports why.
@@ -90,6 +91,7 @@ void PoolCore::start_slot(int index) {
   slots_[static_cast<std::size_t>(index)] = slot;
   dispatcher_.reset(static_cast<std::size_t>(index));
   const auto began = Clock::now();
+  tasks_sent_[static_cast<std::size_t>(index)] = 0;
   slot->start();
   // A serial slot is this process: it starts (and says hello) at once.
   if (options_.start_method == StartMethod::serial) {
@@ -138,6 +140,9 @@ void PoolCore::pump() {
     ++task.attempts;
     task.worker = static_cast<int>(next->worker);
     slots_[next->worker]->run(SlotTask{next->task, task.spec, task.slice, task.argument});
+    // A worker at the end of its lifespan gets no more: it retires once these are done.
+    if (++tasks_sent_[next->worker] == options_.worker_lifespan)
+      dispatcher_.set_accepting(next->worker, false);
   }
   check_shutdown();
 }
@@ -153,6 +158,7 @@ void PoolCore::on_task_result(WorkerSlot& slot, SlotTask done, const proto::Resu
   out.record = record_of(task, slot, result.head);
   dispatcher_.finished(static_cast<std::size_t>(slot.index()),
                        out.record.finished - out.record.started);
+  retire_if_spent(slot);
   if (result.head.status == proto::Status::ok) {
     out.payload.assign(result.payload);
     finish(std::move(task), std::move(out));
@@ -185,6 +191,17 @@ void PoolCore::fail_or_retry(std::uint64_t id, Task task, TaskError error, TaskR
 }
 
 // ---- workers ----
+
+bool PoolCore::spent(std::size_t index) const noexcept {
+  return options_.worker_lifespan != 0 && tasks_sent_[index] >= options_.worker_lifespan;
+}
+
+void PoolCore::retire_if_spent(WorkerSlot& slot) {
+  // Before the task's completion runs, so check_shutdown sees it stopping, to be replaced.
+  if (spent(static_cast<std::size_t>(slot.index())) && slot.state() == SlotState::ready &&
+      slot.tasks().empty())
+    slot.stop();
+}
 
 PoolHealth PoolCore::health() const {
   return {options_.workers, ready_workers_.load(), published_failed_starts_.load(),
@@ -220,7 +237,10 @@ void PoolCore::on_slot_ended(WorkerSlot& slot, SlotEnd end) {
   handle_unfinished(slot, end);
   publish_health();
   const bool start_failed = !end.had_started && end.reason != EndReason::killed;
-  if (state_ == State::running) {
+  // A worker that retired at the end of its lifespan is replaced while there is work, also
+  // during a graceful shutdown.
+  const bool retired = end.reason == EndReason::exited && spent(static_cast<std::size_t>(index));
+  if (state_ == State::running || (retired && state_ == State::closing && dispatcher_.waiting())) {
     if (start_failed)
       retry_start(index, start_failure(slot, end));
     else
@@ -326,8 +346,12 @@ void PoolCore::check_shutdown() {
     if (slot && !slot->tasks().empty()) return;
   if (dispatcher_.waiting() != 0) {
     // Queued work still runs on workers that are ready or about to be.
-    for (const auto& slot : slots_)
-      if (slot && slot->state() != SlotState::ended && slot->state() != SlotState::stopping) return;
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      const auto& slot = slots_[i];
+      if (slot && slot->state() != SlotState::ended &&
+          (slot->state() != SlotState::stopping || spent(i)))  // a retiring one is replaced
+        return;
+    }
     fail_everything(closed_error());
   }
   bool all_ended = true;

@@ -72,6 +72,10 @@ class PoolCore final : public TaskService,
   void on_slot_ended(WorkerSlot& slot, SlotEnd end) override;
 
   std::shared_ptr<WorkerSlot> make_slot(int index);
+  /// Whether worker `index` has been sent PoolOptions::worker_lifespan tasks.
+  bool spent(std::size_t index) const noexcept;
+  /// Stops a spent worker once its last task is done; a fresh one replaces it.
+  void retire_if_spent(WorkerSlot& slot);
   void start_slot(int index);
   /// A slot failed to start: start it again after a backoff, or fail the pool.
   void retry_start(int index, const std::string& why);
@@ -102,6 +106,7 @@ class PoolCore final : public TaskService,
   std::vector<std::shared_ptr<WorkerSlot>> slots_;
   std::vector<std::optional<LaunchedWorker>> prelaunched_;  // until start()
   std::vector<std::unique_ptr<asio::steady_timer>> restart_timers_;
+  std::vector<std::size_t> tasks_sent_;  // to each worker process, for worker_lifespan
   /// Updates the snapshot health() reads.
   void publish_health();
 

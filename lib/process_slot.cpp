@@ -29,7 +29,12 @@ LaunchedWorker launch_and_register(const ProcessSlotConfig& config) {
 
 ProcessSlot::ProcessSlot(int index, SlotEvents& events, const asio::any_io_executor& strand,
                          const ProcessSlotConfig& config)
-    : WorkerSlot(index, events), strand_(strand), config_(config), pidfd_(strand), timer_(strand) {}
+    : WorkerSlot(index, events),
+      strand_(strand),
+      config_(config),
+      pidfd_(strand),
+      timer_(strand),
+      specs_(proto::kMaxSpecsAtWorker) {}
 
 ProcessSlot::~ProcessSlot() {
   detach();
@@ -68,9 +73,12 @@ void ProcessSlot::start() {
 }
 
 void ProcessSlot::run(SlotTask task) {
-  proto::append_task(channel_->outbox(), task.id, task.slice,
-                     task.argument ? std::string_view(*task.argument) : std::string_view(),
-                     task.spec->encoded);
+  std::string& out = channel_->outbox();
+  const SpecBook::Plan plan = specs_.use(task.spec);
+  for (const std::uint64_t id : plan.forget) proto::append_forget(out, id);
+  if (plan.send) proto::append_spec(out, task.spec->id, task.spec->encoded);
+  proto::append_task(out, task.id, task.slice, task.spec->id,
+                     task.argument ? std::string_view(*task.argument) : std::string_view());
   tasks_.push_back(std::move(task));
   set_state(SlotState::busy);
   channel_->flush();

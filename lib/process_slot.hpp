@@ -6,6 +6,7 @@
 #include "child_process.hpp"
 #include "launcher.hpp"
 #include "parent_channel.hpp"
+#include "spec_book.hpp"
 #include "worker_slot.hpp"
 #include "worker_timeline.hpp"
 
@@ -75,6 +76,7 @@ class ProcessSlot final : public WorkerSlot,
   std::shared_ptr<ParentChannel> channel_;
   asio::posix::stream_descriptor pidfd_;
   asio::steady_timer timer_;  // the handshake deadline, then the running task's timeout
+  SpecBook specs_;            // what the worker process holds
   std::optional<EndReason> reason_;
   std::string detail_;
   bool had_started_ = false;

@@ -108,16 +108,55 @@ Init decode_init(std::string_view body) {
   return init;
 }
 
-void append_task(std::string& out, std::uint64_t task_id, Slice slice, std::string_view argument,
-                 std::string_view spec) {
+void append_task(std::string& out, std::uint64_t task_id, Slice slice, std::uint64_t spec_id,
+                 std::string_view argument) {
   append_header(out, Kind::task,
-                3 * sizeof(std::uint64_t) + sizeof(std::uint32_t) + argument.size() + spec.size());
+                4 * sizeof(std::uint64_t) + sizeof(std::uint32_t) + argument.size());
   ByteWriter w(out);
   w.put(task_id);
   w.put<std::uint64_t>(slice.start);
   w.put<std::uint64_t>(slice.end);
+  w.put(spec_id);
   w.str(argument);
+}
+
+Task decode_task(std::string_view body) {
+  ByteReader r(body, "corun task message");
+  Task task;
+  task.task_id = r.get<std::uint64_t>("task_id");
+  task.slice.start = r.get<std::uint64_t>("slice_start");
+  task.slice.end = r.get<std::uint64_t>("slice_end");
+  task.spec_id = r.get<std::uint64_t>("spec_id");
+  task.argument = r.str("argument", kMaxRequestBody);
+  r.expect_end();
+  return task;
+}
+
+void append_spec(std::string& out, std::uint64_t spec_id, std::string_view spec) {
+  append_header(out, Kind::spec, sizeof(std::uint64_t) + spec.size());
+  ByteWriter w(out);
+  w.put(spec_id);
   w.bytes(spec);
+}
+
+SpecDefinition decode_spec_message(std::string_view body) {
+  ByteReader r(body, "corun spec message");
+  SpecDefinition definition;
+  definition.spec_id = r.get<std::uint64_t>("spec_id");
+  definition.spec = r.rest();
+  return definition;
+}
+
+void append_forget(std::string& out, std::uint64_t spec_id) {
+  append_header(out, Kind::forget, sizeof(std::uint64_t));
+  ByteWriter(out).put(spec_id);
+}
+
+std::uint64_t decode_forget(std::string_view body) {
+  ByteReader r(body, "corun forget message");
+  const auto id = r.get<std::uint64_t>("spec_id");
+  r.expect_end();
+  return id;
 }
 
 void append_result_head(std::string& out, const ResultHead& head) {

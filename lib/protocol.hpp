@@ -15,7 +15,7 @@
 namespace corun::detail::proto {
 
 inline constexpr std::uint32_t kMagic = 0x4e55524f;  // "ORUN" little-endian
-inline constexpr std::uint16_t kVersion = 3;
+inline constexpr std::uint16_t kVersion = 4;
 inline constexpr std::size_t kHeaderSize = 16;
 /// What a worker accepts from the parent: a task's spec is small, but its argument (a chunk of
 /// async_map's inputs) may not be.
@@ -30,7 +30,12 @@ enum class Kind : std::uint16_t {
   result = 6,       // worker -> parent
   shutdown = 7,     // parent -> worker: run worker_exit, exit 0
   started = 8,      // worker -> parent: task id; the task begins now (when Init::report_starts)
+  spec = 9,         // parent -> worker: spec id, encoded TaskSpec; sent before its first task
+  forget = 10,      // parent -> worker: spec id; run its exit hooks and drop it
 };
+inline constexpr std::uint16_t kLastKind = 10;
+/// Specs a worker holds at once: the parent forgets the least recently used beyond it.
+inline constexpr std::size_t kMaxSpecsAtWorker = 64;
 
 struct Header {
   std::uint32_t magic;
@@ -55,7 +60,7 @@ inline Header parse_header(std::string_view bytes, std::uint32_t max_body) {
     r.fail("version",
            std::to_string(h.version) + " (this side speaks " + std::to_string(kVersion) + ")");
   const auto k = static_cast<std::uint16_t>(h.kind);
-  if (k < 1 || k > 8) r.fail("kind", std::to_string(k));
+  if (k < 1 || k > kLastKind) r.fail("kind", std::to_string(k));
   if (h.length > max_body)
     r.fail("length", std::to_string(h.length) + " exceeds " + std::to_string(max_body));
   if (h.reserved != 0) r.fail("reserved", std::to_string(h.reserved));
@@ -100,10 +105,29 @@ struct ResultHead {
 std::string encode_init(const Init& init);
 Init decode_init(std::string_view body);
 
-/// Task body: u64 task id, u64 slice start, u64 slice end, the argument (u32 length, bytes),
-/// then the encoded TaskSpec.
-void append_task(std::string& out, std::uint64_t task_id, Slice slice, std::string_view argument,
-                 std::string_view spec);
+/// Task body: u64 task id, u64 slice start, u64 slice end, u64 spec id (of a spec sent
+/// before), then the argument (u32 length, bytes).
+void append_task(std::string& out, std::uint64_t task_id, Slice slice, std::uint64_t spec_id,
+                 std::string_view argument);
+struct Task {
+  std::uint64_t task_id = 0;
+  Slice slice;
+  std::uint64_t spec_id = 0;
+  std::string_view argument;  ///< points into the body it was decoded from
+};
+Task decode_task(std::string_view body);
+
+/// Spec body: u64 spec id, then the encoded TaskSpec (decoded by decode_spec).
+void append_spec(std::string& out, std::uint64_t spec_id, std::string_view spec);
+struct SpecDefinition {
+  std::uint64_t spec_id = 0;
+  std::string_view spec;  ///< points into the body it was decoded from
+};
+SpecDefinition decode_spec_message(std::string_view body);
+
+/// Forget body: u64 spec id.
+void append_forget(std::string& out, std::uint64_t spec_id);
+std::uint64_t decode_forget(std::string_view body);
 
 /// Result body: ResultHead fields, then the payload (ok) or two strings (exception type,
 /// message).

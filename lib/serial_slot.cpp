@@ -14,7 +14,11 @@ namespace corun::detail {
 
 SerialSlot::SerialSlot(int index, SlotEvents& events, const asio::any_io_executor& strand,
                        const PoolOptions& options)
-    : WorkerSlot(index, events), strand_(strand), options_(options) {}
+    : WorkerSlot(index, events),
+      strand_(strand),
+      options_(options),
+      specs_(proto::kMaxSpecsAtWorker),
+      runner_(index, options.max_result_bytes) {}
 
 void SerialSlot::start() {
   pid_ = ::getpid();
@@ -39,6 +43,7 @@ void SerialSlot::run(SlotTask task) {
 
 void SerialSlot::stop() {
   set_state(SlotState::stopping);
+  runner_.forget_all();
   try {
     if (options_.worker_exit) options_.worker_exit(WorkerInfo{index_, pid_});
   } catch (const std::exception&) {  // as in a worker process: the exit goes on
@@ -60,10 +65,14 @@ void SerialSlot::schedule() {
 void SerialSlot::run_front() {
   if (tasks_.empty() || !events()) return;
   const SlotTask& task = tasks_.front();
-  const DecodedSpec spec = decoded_copy(*task.spec);
+  // The same bookkeeping as a worker process's, so params are decoded and state made once.
+  const SpecBook::Plan plan = specs_.use(task.spec);
+  for (const std::uint64_t id : plan.forget) runner_.forget(id);
+  if (plan.send) runner_.define(task.spec->id, decoded_copy(*task.spec));
   frame_.clear();
-  run_task(task.id, task.slice, task.argument ? std::string_view(*task.argument) : std::string_view(),
-           spec, index_, options_.max_result_bytes, frame_);
+  runner_.run(proto::Task{task.id, task.slice, task.spec->id,
+                          task.argument ? std::string_view(*task.argument) : std::string_view()},
+              frame_);
   const proto::Result result =
       proto::decode_result(std::string_view(frame_).substr(proto::kHeaderSize));
   SlotTask done = std::move(tasks_.front());

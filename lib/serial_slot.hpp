@@ -2,6 +2,8 @@
 /// \file
 /// SerialSlot: the worker slot of a serial pool, running tasks one per handler in this process.
 
+#include "spec_book.hpp"
+#include "task_runner.hpp"
 #include "worker_slot.hpp"
 
 #include <corun/pool.hpp>
@@ -36,6 +38,8 @@ class SerialSlot final : public WorkerSlot, public std::enable_shared_from_this<
   const PoolOptions& options_;
   bool scheduled_ = false;
   std::string frame_;
+  SpecBook specs_;
+  TaskRunner runner_;
 };
 
 }  // namespace corun::detail

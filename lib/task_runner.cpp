@@ -10,6 +10,7 @@
 
 #include <sched.h>
 #include <time.h>
+#include <unistd.h>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
@@ -21,11 +22,35 @@
 
 namespace corun {
 
+namespace detail {
+namespace {
+std::string demangle(const char* mangled) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> p(abi::__cxa_demangle(mangled, nullptr, nullptr, &status),
+                                           std::free);
+  return status == 0 && p ? p.get() : mangled;
+}
+}  // namespace
+}  // namespace detail
+
 const ArrayInfo& TaskContext::require_output() const {
   if (!output_info)
     throw std::logic_error(
         "corun::TaskContext::output: this worker was constructed without an output array");
   return *output_info;
+}
+
+WorkerInfo TaskContext::worker_info() const {
+  return WorkerInfo{worker_id, ::getpid()};
+}
+
+void TaskContext::no_state(const std::type_info& asked) const {
+  std::string why = "corun::TaskContext::state<" + detail::demangle(asked.name()) + ">: ";
+  if (cache == nullptr || cache->state_type == nullptr)
+    why += "the worker type declares no State";
+  else
+    why += "the worker's State is " + detail::demangle(cache->state_type->name());
+  throw std::logic_error(why);
 }
 
 namespace detail {
@@ -62,6 +87,20 @@ bool register_worker(const char* name, const std::type_info& type, TaskInvoker i
     std::fprintf(stderr, "corun: CORUN_REGISTER_WORKER(%s) names two different types\n", name);
     std::abort();
   }
+  // The macro's name is the one the parent uses, whichever registration ran first.
+  r.names.insert_or_assign(&type, name);
+  return true;
+}
+
+bool register_worker_automatically(const std::type_info& type, TaskInvoker invoker) {
+  Registry& r = registry();
+  const std::string base = demangle(type.name());
+  std::string name = base;
+  for (int n = 2;; ++n) {
+    auto [it, inserted] = r.by_name.emplace(name, invoker);
+    if (inserted || it->second == invoker) break;
+    name = base + "#" + std::to_string(n);
+  }
   r.names.emplace(&type, name);
   return true;
 }
@@ -91,8 +130,8 @@ TaskInvoker find_invoker(std::string_view name) noexcept {
 // ---- running ----
 
 void run_task(std::uint64_t task_id, Slice slice, std::string_view argument,
-              const DecodedSpec& spec, int worker_id, std::size_t max_result_bytes,
-              std::string& out) {
+              const DecodedSpec& spec, SpecCache& cache, int worker_id,
+              std::size_t max_result_bytes, std::string& out) {
   const std::size_t frame_start = out.size();
   proto::append_header(out, proto::Kind::result, 0);  // length patched below
   proto::ResultHead head;
@@ -119,9 +158,9 @@ void run_task(std::uint64_t task_id, Slice slice, std::string_view argument,
               ") is outside the array of " + std::to_string(spec.iterator.size_of_data) + " rows";
   } else {
     try {
-      const TaskContext ctx{worker_id,        slice,           spec.iterator,
-                            spec.output,      spec.input_inode, spec.output_inode,
-                            argument,         spec.params};
+      const TaskContext ctx{
+          worker_id,         slice,    spec.iterator, spec.output, spec.input_inode,
+          spec.output_inode, argument, spec.params,   &cache};
       invoker(ctx, out);
     } catch (const ItemFailure& e) {
       head.status = proto::Status::exception;
@@ -160,30 +199,84 @@ void run_task(std::uint64_t task_id, Slice slice, std::string_view argument,
   patch_frame_length(out, frame_start);
 }
 
-void TaskRunner::run(std::string_view body, std::string& out) {
-  ByteReader r(body, "corun task message");
-  const auto task_id = r.get<std::uint64_t>("task_id");
-  const Slice slice{r.get<std::uint64_t>("slice_start"), r.get<std::uint64_t>("slice_end")};
-  const std::string_view argument = r.str("argument", proto::kMaxRequestBody);
-  const std::string_view spec_bytes = r.rest();
-  if (!last_spec_ || spec_bytes != last_spec_bytes_) {
-    last_spec_.reset();
-    try {
-      last_spec_ = decode_spec(spec_bytes);
-      last_spec_bytes_.assign(spec_bytes);
-    } catch (const std::exception& e) {
-      // A malformed spec fails this task only: report it as a protocol result.
-      const std::size_t frame_start = out.size();
-      proto::append_header(out, proto::Kind::result, 0);
-      proto::append_result_head(out, {task_id, proto::Status::protocol});
-      ByteWriter w(out);
-      w.str("std::invalid_argument");
-      w.str(e.what());
-      patch_frame_length(out, frame_start);
-      return;
-    }
+namespace {
+/// A result frame saying the task could not run at all.
+void append_protocol_failure(std::string& out, std::uint64_t task_id, std::string_view type,
+                             std::string_view message) {
+  const std::size_t frame_start = out.size();
+  proto::append_header(out, proto::Kind::result, 0);
+  proto::append_result_head(out, {task_id, proto::Status::protocol});
+  ByteWriter w(out);
+  w.str(type);
+  w.str(message);
+  patch_frame_length(out, frame_start);
+}
+}  // namespace
+
+void TaskRunner::define(std::string_view body) {
+  const proto::SpecDefinition definition = proto::decode_spec_message(body);
+  Entry entry;
+  try {
+    entry.spec = decode_spec(definition.spec);
+  } catch (const std::exception& e) {
+    // A malformed spec fails its tasks only.
+    entry.error = e.what();
   }
-  run_task(task_id, slice, argument, *last_spec_, worker_id_, max_result_bytes_, out);
+  store(definition.spec_id, std::move(entry));
+}
+
+void TaskRunner::define(std::uint64_t spec_id, DecodedSpec spec) {
+  Entry entry;
+  entry.spec = std::move(spec);
+  store(spec_id, std::move(entry));
+}
+
+void TaskRunner::store(std::uint64_t spec_id, Entry entry) {
+  forget(spec_id);
+  if (specs_.size() >= proto::kMaxSpecsAtWorker)
+    throw std::invalid_argument("corun spec message: spec " + std::to_string(spec_id) +
+                                " is one more than the " +
+                                std::to_string(proto::kMaxSpecsAtWorker) + " a worker holds");
+  specs_.emplace(spec_id, std::move(entry));
+}
+
+void TaskRunner::forget(std::uint64_t spec_id) {
+  auto node = specs_.extract(spec_id);
+  if (node.empty()) return;
+  SpecCache& cache = node.mapped().cache;
+  if (cache.finish == nullptr) return;
+  const WorkerInfo info{worker_id_, ::getpid()};
+  const std::string& name = node.mapped().spec->worker_name;
+  try {
+    cache.finish(cache, info);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "corun worker %d: worker_exit of %s threw: %s\n", info.pid, name.c_str(),
+                 e.what());
+  } catch (...) {
+    std::fprintf(stderr, "corun worker %d: worker_exit of %s threw a non-std::exception\n",
+                 info.pid, name.c_str());
+  }
+}
+
+void TaskRunner::forget_all() {
+  while (!specs_.empty()) forget(specs_.begin()->first);
+}
+
+void TaskRunner::run(std::string_view body, std::string& out) {
+  run(proto::decode_task(body), out);
+}
+
+void TaskRunner::run(const proto::Task& task, std::string& out) {
+  const auto it = specs_.find(task.spec_id);
+  if (it == specs_.end())
+    return append_protocol_failure(
+        out, task.task_id, "corun::Error",
+        "spec " + std::to_string(task.spec_id) + " was not sent to this worker before its task");
+  Entry& entry = it->second;
+  if (!entry.spec)
+    return append_protocol_failure(out, task.task_id, "std::invalid_argument", entry.error);
+  run_task(task.task_id, task.slice, task.argument, *entry.spec, entry.cache, worker_id_,
+           max_result_bytes_, out);
 }
 
 }  // namespace detail

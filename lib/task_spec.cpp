@@ -6,6 +6,7 @@
 
 #include <corun/slice_view.hpp>
 
+#include <atomic>
 #include <memory>
 #include <stdexcept>
 #include <utility>
@@ -13,7 +14,7 @@
 namespace corun::detail {
 
 namespace {
-/// Parameters are encoded once per run, and travel with the spec: they should be small.
+/// Parameters are encoded once per run, and travel with the spec (once to each worker).
 constexpr std::size_t kMaxParamsBytes = 64u << 20;
 }  // namespace
 
@@ -59,6 +60,11 @@ DecodedSpec decoded_copy(const TaskSpec& spec) {
 }
 
 namespace {
+std::uint64_t next_spec_id() {
+  static std::atomic<std::uint64_t> last{0};
+  return ++last;
+}
+
 void check_params_size(const std::string& params) {
   if (params.size() > kMaxParamsBytes)
     throw std::invalid_argument("corun: encoded parameters of " + std::to_string(params.size()) +
@@ -74,6 +80,7 @@ std::shared_ptr<const TaskSpec> make_task_spec(std::string worker_name, DataIter
   if (output) DataIterator::over(*output, 1);  // validates the output's metadata
   check_params_size(params);
   auto spec = std::make_shared<TaskSpec>();
+  spec->id = next_spec_id();
   spec->input_inode = segment_inode(iterator.shm_name);
   spec->output_inode = output ? segment_inode(output->name) : 0;
   spec->worker_name = std::move(worker_name);
@@ -87,6 +94,7 @@ std::shared_ptr<const TaskSpec> make_task_spec(std::string worker_name, DataIter
 std::shared_ptr<const TaskSpec> make_function_spec(std::string function_name, std::string params) {
   check_params_size(params);
   auto spec = std::make_shared<TaskSpec>();
+  spec->id = next_spec_id();
   spec->worker_name = std::move(function_name);
   spec->reads_array = false;
   spec->params = std::move(params);

@@ -178,6 +178,17 @@ void worker_main(int fd, pid_t parent) {
       shutdown_requested = true;
       break;
     }
+    if (frame->kind == proto::Kind::spec || frame->kind == proto::Kind::forget) {
+      try {
+        if (frame->kind == proto::Kind::spec)
+          runner.define(frame->body);
+        else
+          runner.forget(proto::decode_forget(frame->body));
+      } catch (const std::exception& e) {
+        die("bad spec message", e.what());
+      }
+      continue;
+    }
     if (frame->kind != proto::Kind::task)
       die("unexpected message kind", std::to_string(int(frame->kind)));
     out.clear();
@@ -191,6 +202,8 @@ void worker_main(int fd, pid_t parent) {
     if (!channel.write_all(out)) parent_gone();
   }
   if (!shutdown_requested) parent_gone();
+  // The worker types' exit hooks, then the pool's: the reverse of their inits.
+  runner.forget_all();
   try {
     run_hook(init.worker_exit, info);
   } catch (const std::exception& e) {

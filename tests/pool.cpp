@@ -20,10 +20,15 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <iterator>
+#include <map>
+#include <numeric>
 #include <thread>
+#include <vector>
 
 using namespace corun;
 using corun::test::AddInts;
@@ -142,21 +147,26 @@ TEST_CASE("a slice outside the array fails that task with a clear message", "[po
                     Catch::Contains("slice [5, 11) is outside the array of 10 rows"));
 }
 
-TEST_CASE("an unregistered worker type is rejected, naming the macro to add", "[pool][failure]") {
+TEST_CASE("a worker type without CORUN_REGISTER_WORKER registers itself in every process",
+          "[pool][registration]") {
+  // A local type, named by no macro: async_execute's use of it registers it at start-up of
+  // every process of this program, a spawned worker (which re-executes it) included.
   struct Unlisted : Worker<Unlisted, std::int64_t> {
     using Worker::Worker;
-    static int process(SliceView<const std::int64_t>) { return 1; }
+    static std::int64_t process(SliceView<const std::int64_t> slice) {
+      return 10 * static_cast<std::int64_t>(slice.size());
+    }
   };
+  const auto method = GENERATE(StartMethod::spawn, StartMethod::fork, StartMethod::serial);
   asio::io_context io;
-  ProcessPool pool{io.get_executor(), {.workers = 1}};
+  ProcessPool pool{io.get_executor(), {.workers = 1, .start_method = method}};
   auto ints = iota_array(4);
-  try {
-    pool.async_execute<Unlisted>(DataIterator::over(ints, 2), Slice{0, 2}, asio::use_future);
-    FAIL("expected worker_not_registered");
-  } catch (const Error& e) {
-    CHECK(e.code() == errc::worker_not_registered);
-    CHECK_THAT(e.what(), Catch::Contains("CORUN_REGISTER_WORKER(") && Catch::Contains("Unlisted"));
-  }
+  auto future =
+      pool.async_execute<Unlisted>(DataIterator::over(ints, 3), Slice{0, 3}, asio::use_future);
+  CHECK(drive(io, future) == 30);
+  CHECK_THAT(detail::require_registered(typeid(Unlisted)), Catch::Contains("Unlisted"));
+  auto shutdown = pool.async_shutdown(asio::use_future);
+  drive(io, shutdown);
 }
 
 TEST_CASE("bad pool options are rejected by name", "[pool][failure]") {
@@ -537,4 +547,68 @@ TEST_CASE("a worker_init that throws once is retried and the pool heals", "[pool
   ::unlink(marker.c_str());
   ::rmdir(dir_template);
   ::unsetenv("CORUN_TEST_FLAKY_MARKER");
+}
+
+TEST_CASE("worker_lifespan replaces each worker after that many tasks, gracefully, losing none",
+          "[pool][lifespan]") {
+  const auto method = GENERATE(StartMethod::spawn, StartMethod::fork);
+  char dir[] = "/tmp/corun_lifespan_XXXXXX";
+  REQUIRE(::mkdtemp(dir) != nullptr);
+  ::setenv("CORUN_TEST_HOOK_DIR", dir, 1);
+  asio::io_context io;
+  ProcessPool pool{io.get_executor(), {.workers = 2, .start_method = method, .worker_lifespan = 3}};
+  auto ints = iota_array(20);
+  corun::test::PerProcess per{DataIterator::over(ints, 1), 0};
+  WorkerOrchestrator orch{pool, {&per}};
+  auto run = orch.async_run(asio::use_future);
+  const RunReport report = drive(io, run);
+  CHECK(report.failures.empty());
+  CHECK(report.tasks_done == 20);
+  REQUIRE(per.seen.size() == 20);
+  // Each process ran at most 3 tasks, its State counting 1, 2, 3 (a fresh process, a fresh
+  // State); all but the last process of each slot ran exactly 3.
+  std::map<std::int64_t, std::vector<std::int64_t>> by_pid;
+  for (const auto& v : per.seen) by_pid[v.at(0)].push_back(v.at(1));
+  std::size_t short_lived = 0;
+  for (const auto& [pid, counts] : by_pid) {
+    CHECK(counts.size() <= 3);
+    std::vector<std::int64_t> expected(counts.size());
+    std::iota(expected.begin(), expected.end(), 1);
+    CHECK(counts == expected);
+    short_lived += counts.size() < 3;
+  }
+  CHECK(short_lived <= 2);
+  CHECK(by_pid.size() >= 7);
+  CHECK(pool.health().failed_starts == 0);
+  auto shutdown = pool.async_shutdown(asio::use_future);
+  drive(io, shutdown);
+  // Every process ran its exit hook (with its final State) before it exited.
+  for (const auto& [pid, counts] : by_pid) {
+    std::ifstream in(std::string(dir) + "/state_" + std::to_string(pid));
+    std::int64_t tasks = -1;
+    in >> tasks;
+    CHECK(tasks == static_cast<std::int64_t>(counts.size()));
+  }
+  std::filesystem::remove_all(dir);
+  ::unsetenv("CORUN_TEST_HOOK_DIR");
+  CHECK(corun::test::child_pids().empty());
+}
+
+TEST_CASE("worker_lifespan in a serial pool starts a fresh slot, with fresh state, every n tasks",
+          "[pool][lifespan]") {
+  asio::io_context io;
+  ProcessPool pool{io.get_executor(), {.start_method = StartMethod::serial, .worker_lifespan = 3}};
+  auto ints = iota_array(8);
+  corun::test::PerProcess per{DataIterator::over(ints, 1), 0};
+  const int exits = corun::test::PerProcess::exits;
+  WorkerOrchestrator orch{pool, {&per}};
+  auto run = orch.async_run(asio::use_future);
+  drive(io, run);
+  std::vector<std::int64_t> counts;
+  for (const auto& v : per.seen) counts.push_back(v.at(1));
+  CHECK(counts == std::vector<std::int64_t>{1, 2, 3, 1, 2, 3, 1, 2});
+  CHECK(corun::test::PerProcess::exits == exits + 2);
+  auto shutdown = pool.async_shutdown(asio::use_future);
+  drive(io, shutdown);
+  CHECK(corun::test::PerProcess::exits == exits + 3);
 }

@@ -95,6 +95,28 @@ Gate::~Gate() {
   if (fifo_writer >= 0) ::close(fifo_writer);
 }
 
+PerProcess::State PerProcess::init_state(const std::int64_t& base, const WorkerInfo&) {
+  return State{0, base};
+}
+
+void PerProcess::worker_init(const std::int64_t& base, const WorkerInfo&) {
+  ++inits;
+  init_params = base;
+}
+
+void PerProcess::worker_exit(State& state, const std::int64_t&, const WorkerInfo& info) {
+  ++exits;
+  if (const char* dir = std::getenv("CORUN_TEST_HOOK_DIR"))
+    std::ofstream(std::string(dir) + "/state_" + std::to_string(info.pid)) << state.tasks;
+}
+
+std::vector<std::int64_t> PerProcess::process(SliceView<const std::int64_t>,
+                                              const std::int64_t& base, const TaskContext& ctx) {
+  State& state = ctx.state<State>();
+  return {static_cast<std::int64_t>(::getpid()), ++state.tasks, state.base + base, inits,
+          init_params};
+}
+
 void init_hook(const WorkerInfo& info) {
   hook_value = 1000 + info.worker_id;
 }
@@ -143,3 +165,4 @@ CORUN_REGISTER_WORKER(corun::test::Square);
 CORUN_REGISTER_WORKER(corun::test::Empty);
 CORUN_REGISTER_WORKER(corun::test::Blob);
 CORUN_REGISTER_WORKER(corun::test::Gate);
+CORUN_REGISTER_WORKER(corun::test::PerProcess);

@@ -92,6 +92,29 @@ struct Gate : Worker<Gate, std::int64_t> {
   std::vector<std::thread::id> threads;
 };
 
+/// Per-process state and hooks of a worker type, with params (a base added to results).
+/// process returns {pid, tasks this process ran of this worker object (its State), base +
+/// params, worker_init calls in this process when it ran, the params worker_init last saw};
+/// worker_exit writes the task count to
+/// <CORUN_TEST_HOOK_DIR>/state_<pid> and counts its calls in `exits` (serial pools).
+struct PerProcess : Worker<PerProcess, std::int64_t, std::int64_t> {
+  using Worker::Worker;
+  struct State {
+    std::int64_t tasks = 0;
+    std::int64_t base = 0;
+  };
+  static State init_state(const std::int64_t& base, const WorkerInfo& info);
+  static void worker_init(const std::int64_t& base, const WorkerInfo& info);
+  static void worker_exit(State& state, const std::int64_t& base, const WorkerInfo& info);
+  static std::vector<std::int64_t> process(SliceView<const std::int64_t> slice,
+                                           const std::int64_t& base, const TaskContext& ctx);
+  void process_callback(std::vector<std::int64_t> v) { seen.push_back(std::move(v)); }
+  std::vector<std::vector<std::int64_t>> seen;
+  static inline int inits = 0;
+  static inline int exits = 0;
+  static inline std::int64_t init_params = -1;
+};
+
 /// worker_init / worker_exit hooks: init sets a value WhoAmI reports; exit writes a file
 /// <CORUN_TEST_HOOK_DIR>/exit_<worker_id>.
 void init_hook(const WorkerInfo& info);

@@ -1,6 +1,7 @@
 #pragma once
 /// \file
-/// Everything corun offers, in one include.
+/// Everything corun offers, in one include; but <corun/cereal.hpp> (params of user types
+/// through cereal) is included where needed, so that only programs using it need cereal.
 
 #include <corun/detail/config.hpp>
 
@@ -13,6 +14,7 @@
 #include <corun/error.hpp>
 #include <corun/graceful_stop.hpp>
 #include <corun/orchestrator.hpp>
+#include <corun/params.hpp>
 #include <corun/pool.hpp>
 #include <corun/progress.hpp>
 #include <corun/report.hpp>

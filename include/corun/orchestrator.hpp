@@ -77,11 +77,10 @@ concept process_callback_takes_slice =
 class WorkerRef {
  public:
   template <class W>
-  requires std::derived_from<W, Worker<W, typename W::element_type>> WorkerRef(
-      W* worker)  // NOLINT: implicit by design
+  requires detail::worker_type<W> WorkerRef(W* worker)  // NOLINT: implicit by design
       : object_(worker),
-        spec_(detail::make_task_spec(detail::require_registered(typeid(W)), worker->data_iterator(),
-                                     worker->output())),
+        spec_(detail::make_task_spec(detail::worker_name_of<W>(), worker->data_iterator(),
+                                     worker->output(), detail::encoded_params_of(*worker))),
         deliver_(&deliver<W>) {}
 
   const std::string& name() const noexcept { return spec_->worker_name; }

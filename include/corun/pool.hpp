@@ -72,6 +72,11 @@ struct PoolOptions {
   unsigned start_attempts = 5;
   WorkerHook worker_init = nullptr;
   WorkerHook worker_exit = nullptr;
+  /// A worker process is replaced after running this many tasks (0: never), to contain leaks
+  /// in user code: it gets no more tasks, finishes those it has, runs its exit hooks and
+  /// exits; a fresh process (with its init hooks) takes its place. Not a crash, not a failed
+  /// start, and no task is lost.
+  std::size_t worker_lifespan = 0;
 };
 
 /// A snapshot of a pool's workers, readable from any thread (for a health check).
@@ -119,7 +124,8 @@ class CORUN_API ProcessPool {
   /// How many workers are ready, and whether starts are failing.
   PoolHealth health() const;
 
-  /// Runs worker type W's `process` on `slice` of the array `iterator` describes.
+  /// Runs worker type W's `process` on `slice` of the array `iterator` describes, with
+  /// value-initialised Params.
   ///
   /// Completion signature: `void(std::exception_ptr, R)` where R is the result type of
   /// `W::process` (`void(std::exception_ptr)` when it returns void). The exception is a
@@ -131,15 +137,17 @@ class CORUN_API ProcessPool {
   template <class W, class Token = asio::default_completion_token_t<executor_type>>
   auto async_execute(const DataIterator& iterator, Slice slice, Token&& token = {}) {
     return async_execute_spec<W>(
-        detail::make_task_spec(detail::require_registered(typeid(W)), iterator, std::nullopt),
+        detail::make_task_spec(detail::worker_name_of<W>(), iterator, std::nullopt,
+                               detail::encoded_default_params<W>()),
         slice, std::forward<Token>(token));
   }
-  /// The same, with the worker object's iterator and output array.
+  /// The same, with the worker object's iterator, params and output array.
   template <class W, class Token = asio::default_completion_token_t<executor_type>>
   auto async_execute(const W& worker, Slice slice, Token&& token = {}) {
-    return async_execute_spec<W>(detail::make_task_spec(detail::require_registered(typeid(W)),
-                                                        worker.data_iterator(), worker.output()),
-                                 slice, std::forward<Token>(token));
+    return async_execute_spec<W>(
+        detail::make_task_spec(detail::worker_name_of<W>(), worker.data_iterator(), worker.output(),
+                               detail::encoded_params_of(worker)),
+        slice, std::forward<Token>(token));
   }
 
   /// Completes when every worker has started (or the pool failed: the exception says why).

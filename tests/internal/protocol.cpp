@@ -2,6 +2,7 @@
 // corrupted bytes: each input either decodes or throws std::invalid_argument saying why.
 #define CATCH_CONFIG_MAIN
 #include "protocol.hpp"
+#include "spec_book.hpp"
 #include "task_runner.hpp"
 #include "task_spec.hpp"
 
@@ -99,6 +100,24 @@ std::string sample_function_spec() {
   return encode_spec(spec);
 }
 
+std::string task_body_sample() {
+  std::string task;
+  proto::append_task(task, 5, Slice{0, 4}, 12, "argument");
+  return task.substr(proto::kHeaderSize);
+}
+
+std::string spec_message_sample() {
+  std::string spec;
+  proto::append_spec(spec, 12, sample_spec());
+  return spec.substr(proto::kHeaderSize);
+}
+
+std::string forget_sample() {
+  std::string forget;
+  proto::append_forget(forget, 12);
+  return forget.substr(proto::kHeaderSize);
+}
+
 }  // namespace
 
 TEST_CASE("a header round-trips and each bad field is named", "[protocol]") {
@@ -110,14 +129,14 @@ TEST_CASE("a header round-trips and each bad field is named", "[protocol]") {
   CHECK_THROWS_WITH(proto::parse_header(bytes, 1000),
                     "corun protocol header: field length: 1234 exceeds 1000");
   std::string bad = bytes;
-  bad[6] = 9;  // kind
-  CHECK_THROWS_WITH(proto::parse_header(bad, 4096), "corun protocol header: field kind: 9");
+  bad[6] = 11;  // kind
+  CHECK_THROWS_WITH(proto::parse_header(bad, 4096), "corun protocol header: field kind: 11");
   bad[6] = 0;
   CHECK_THROWS_WITH(proto::parse_header(bad, 4096), "corun protocol header: field kind: 0");
   bad = bytes;
   bad[4] = 1;  // version
   CHECK_THROWS_WITH(proto::parse_header(bad, 4096),
-                    "corun protocol header: field version: 1 (this side speaks 3)");
+                    "corun protocol header: field version: 1 (this side speaks 4)");
   CHECK_THROWS_WITH(proto::parse_header(bytes.substr(0, 10), 4096),
                     Catch::Contains("truncated input"));
 }
@@ -199,6 +218,11 @@ TEST_CASE("every decoder takes random and corrupted bytes cleanly", "[protocol][
       {"init", [](std::string_view b) { proto::decode_init(b); }, {proto::encode_init(init)}},
       {"result", [](std::string_view b) { proto::decode_result(b); }, {result_sample}},
       {"spec", [](std::string_view b) { decode_spec(b); }, {sample_spec(), sample_function_spec()}},
+      {"task", [](std::string_view b) { proto::decode_task(b); }, {task_body_sample()}},
+      {"spec message",
+       [](std::string_view b) { proto::decode_spec_message(b); },
+       {spec_message_sample()}},
+      {"forget", [](std::string_view b) { proto::decode_forget(b); }, {forget_sample()}},
   };
   for (const Decoder& d : decoders) {
     const FuzzTally tally = fuzz(d.decode, d.samples);
@@ -208,12 +232,110 @@ TEST_CASE("every decoder takes random and corrupted bytes cleanly", "[protocol][
   }
 }
 
-TEST_CASE("a worker answers any task message with a well-formed result frame or a clean error",
-          "[protocol][fuzz]") {
+TEST_CASE("task, spec and forget messages round-trip exactly", "[protocol]") {
   std::string task;
-  proto::append_task(task, 5, Slice{0, 4}, "argument", sample_spec());
+  proto::append_task(task, 5, Slice{2, 9}, 77, std::string("arg\0ument", 9));
+  REQUIRE(proto::parse_header(task, 1u << 20).kind == proto::Kind::task);
+  const proto::Task t = proto::decode_task(std::string_view(task).substr(proto::kHeaderSize));
+  CHECK(t.task_id == 5);
+  CHECK(t.slice == Slice{2, 9});
+  CHECK(t.spec_id == 77);
+  CHECK(t.argument == std::string("arg\0ument", 9));
+  // What travels per task now: header, ids and slice, no spec and no params.
+  std::string bare;
+  proto::append_task(bare, 1, Slice{0, 1}, 2, {});
+  CHECK(bare.size() == 52);
+
+  std::string spec;
+  proto::append_spec(spec, 77, sample_spec());
+  const proto::Header h = proto::parse_header(spec, 1u << 20);
+  CHECK(h.kind == proto::Kind::spec);
+  CHECK(h.length == spec.size() - proto::kHeaderSize);
+  const proto::SpecDefinition d =
+      proto::decode_spec_message(std::string_view(spec).substr(proto::kHeaderSize));
+  CHECK(d.spec_id == 77);
+  CHECK(d.spec == sample_spec());
+
+  std::string forget;
+  proto::append_forget(forget, 77);
+  CHECK(proto::parse_header(forget, 1u << 20).kind == proto::Kind::forget);
+  CHECK(proto::decode_forget(std::string_view(forget).substr(proto::kHeaderSize)) == 77);
+}
+
+TEST_CASE("a spec is sent to a worker once, and forgotten when dropped or least recently used",
+          "[protocol][specs]") {
+  SpecBook book(2);
+  auto a = make_function_spec("a"), b = make_function_spec("b"), c = make_function_spec("c");
+  CHECK(a->id != b->id);
+  auto plan = book.use(a);
+  CHECK(plan.send);
+  CHECK(plan.forget.empty());
+  CHECK_FALSE(book.use(a).send);  // once per worker
+  CHECK(book.use(b).send);
+  CHECK_FALSE(book.use(a).send);
+  plan = book.use(c);  // beyond the capacity: b was used least recently
+  CHECK(plan.send);
+  CHECK(plan.forget == std::vector<std::uint64_t>{b->id});
+  CHECK(book.held() == 2);
+  const std::uint64_t dropped = c->id;
+  c.reset();  // the parent dropped it: forgotten when the next spec is sent
+  CHECK(book.use(b).forget == std::vector<std::uint64_t>{dropped});
+  CHECK(book.held() == 2);
+  // A spec made by hand under an id the worker holds for another replaces it there.
+  auto same_id = std::make_shared<TaskSpec>(*b);
+  CHECK(book.use(same_id).send);
+  CHECK_FALSE(book.use(same_id).send);
+}
+
+TEST_CASE("a worker runs tasks of the specs it holds, and fails others cleanly", "[protocol]") {
+  TaskRunner runner(0, 1u << 20);
+  std::string spec;
+  proto::append_spec(spec, 3, sample_function_spec());
+  runner.define(std::string_view(spec).substr(proto::kHeaderSize));
+  CHECK(runner.specs() == 1);
+  auto run = [&](std::uint64_t spec_id) {
+    std::string task, out;
+    proto::append_task(task, 9, Slice{0, 1}, spec_id, "x");
+    runner.run(std::string_view(task).substr(proto::kHeaderSize), out);
+    return proto::decode_result(std::string_view(out).substr(proto::kHeaderSize));
+  };
+  // "square" is not registered here: the spec was found, its worker was not.
+  CHECK_THAT(run(3).message, Catch::Contains("'square' is not registered"));
+  CHECK_THAT(run(4).message, Catch::Contains("spec 4 was not sent to this worker"));
+  runner.forget(3);
+  CHECK(runner.specs() == 0);
+  CHECK_THAT(run(3).message, Catch::Contains("spec 3 was not sent"));
+  // A malformed spec fails its tasks, not the worker.
+  std::string bad;
+  proto::append_spec(bad, 5, "garbage");
+  runner.define(std::string_view(bad).substr(proto::kHeaderSize));
+  const proto::Result r = run(5);
+  CHECK(r.head.status == proto::Status::protocol);
+  CHECK_THAT(r.message, Catch::Contains("corun task spec"));
+  // No more than kMaxSpecsAtWorker at once.
+  for (std::uint64_t id = 100; runner.specs() < proto::kMaxSpecsAtWorker; ++id) {
+    std::string more;
+    proto::append_spec(more, id, sample_function_spec());
+    runner.define(std::string_view(more).substr(proto::kHeaderSize));
+  }
+  std::string one_more;
+  proto::append_spec(one_more, 99, sample_function_spec());
+  CHECK_THROWS_AS(runner.define(std::string_view(one_more).substr(proto::kHeaderSize)),
+                  std::invalid_argument);
+}
+
+TEST_CASE(
+    "a worker answers any task or spec message with a well-formed result frame or a clean "
+    "error",
+    "[protocol][fuzz]") {
+  std::string spec;
+  proto::append_spec(spec, 1, sample_spec());
+  std::string task;
+  proto::append_task(task, 5, Slice{0, 4}, 1, "argument");
+  const std::string spec_body = spec.substr(proto::kHeaderSize);
   const std::string body = task.substr(proto::kHeaderSize);
   TaskRunner runner(0, 1u << 20);
+  runner.define(spec_body);
   std::size_t frames = 0;
   const FuzzTally tally = fuzz(
       [&](std::string_view b) {
@@ -230,4 +352,20 @@ TEST_CASE("a worker answers any task message with a well-formed result frame or 
   INFO("first unclean input: " << tally.first_unclean);
   CHECK(tally.unclean == 0);
   CHECK(frames > 1000);
+
+  // Corrupted spec messages: each is kept (its tasks then fail cleanly) or rejected.
+  const FuzzTally specs = fuzz(
+      [&](std::string_view b) {
+        TaskRunner fresh(0, 1u << 20);
+        fresh.define(b);
+        std::string out;
+        const proto::SpecDefinition d = proto::decode_spec_message(b);
+        std::string t;
+        proto::append_task(t, 6, Slice{0, 4}, d.spec_id, {});
+        fresh.run(std::string_view(t).substr(proto::kHeaderSize), out);
+        REQUIRE(proto::parse_header(out, 1u << 21).kind == proto::Kind::result);
+      },
+      {spec_body});
+  INFO("first unclean spec message: " << specs.first_unclean);
+  CHECK(specs.unclean == 0);
 }

@@ -35,6 +35,9 @@ namespace corun::detail {
 /// Everything a worker needs to know about the work, encoded once per worker object (or per
 /// async_map call).
 struct TaskSpec {
+  /// Unique in this process (make_task_spec and make_function_spec number them): a worker
+  /// process receives a spec once and then knows it by this id.
+  std::uint64_t id = 0;
   std::string worker_name;
   /// Whether tasks read rows of `iterator`'s array (a Worker), or only their argument (a
   /// function of async_map; then `iterator` is empty and slices number the inputs).
