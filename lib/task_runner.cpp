@@ -22,17 +22,6 @@
 
 namespace corun {
 
-namespace detail {
-namespace {
-std::string demangle(const char* mangled) {
-  int status = 0;
-  std::unique_ptr<char, void (*)(void*)> p(abi::__cxa_demangle(mangled, nullptr, nullptr, &status),
-                                           std::free);
-  return status == 0 && p ? p.get() : mangled;
-}
-}  // namespace
-}  // namespace detail
-
 const ArrayInfo& TaskContext::require_output() const {
   if (!output_info)
     throw std::logic_error(
