@@ -111,8 +111,8 @@ std::uint64_t PoolCore::submit(std::shared_ptr<const TaskSpec> spec, Slice slice
   const std::uint64_t id = next_id_++;
   auto shared_argument =
       argument.empty() ? nullptr : std::make_shared<const std::string>(std::move(argument));
-  tasks_.emplace(id, Task{std::move(spec), slice, std::move(shared_argument), std::move(done),
-                          Clock::now()});
+  tasks_.emplace(
+      id, Task{std::move(spec), slice, std::move(shared_argument), std::move(done), Clock::now()});
   dispatcher_.enqueue(id);
   pump();
   return id;

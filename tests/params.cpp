@@ -149,8 +149,8 @@ TEST_CASE("each kind of params type round-trips through its encoding", "[params]
   CHECK(l.prefix == "x");
   CHECK(l.weights == std::vector<std::int64_t>{1, 2, 3});
   // Standard containers cereal knows (its headers for them included above) go through cereal.
-  CHECK(decode_params<std::vector<std::string>>(encode_params(std::vector<std::string>{"a", "bc"})) ==
-        std::vector<std::string>{"a", "bc"});
+  CHECK(decode_params<std::vector<std::string>>(encode_params(
+            std::vector<std::string>{"a", "bc"})) == std::vector<std::string>{"a", "bc"});
   STATIC_REQUIRE(params_encodable<Label>);
   struct Opaque {
     std::string text;

@@ -480,8 +480,7 @@ auto async_map(Pool& pool, Range&& inputs, MapOptions<Params> options = {}, Toke
   return detail::initiate_map<void(std::exception_ptr, std::vector<R>), typename traits::input>(
       std::forward<Token>(token), detail::service_of(pool),
       detail::keep_inputs(std::forward<Range>(inputs)),
-      detail::make_function_spec(detail::MapFunction<F>::name,
-                                 encode_params(options.params)),
+      detail::make_function_spec(detail::MapFunction<F>::name, encode_params(options.params)),
       settings, [](auto handler, const asio::any_io_executor& executor, auto size) {
         return std::make_unique<detail::VectorSink<R, decltype(handler)>>(std::move(handler),
                                                                           executor, size);
@@ -506,8 +505,7 @@ auto async_imap(Pool& pool, Range&& inputs, MapOptions<Params> options, OnResult
   return detail::initiate_map<void(std::exception_ptr), typename traits::input>(
       std::forward<Token>(token), detail::service_of(pool),
       detail::keep_inputs(std::forward<Range>(inputs)),
-      detail::make_function_spec(detail::MapFunction<F>::name,
-                                 encode_params(options.params)),
+      detail::make_function_spec(detail::MapFunction<F>::name, encode_params(options.params)),
       detail::settings_of(options),
       [each = std::move(on_result)](auto handler, const asio::any_io_executor& executor,
                                     auto) mutable {

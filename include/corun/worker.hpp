@@ -50,11 +50,11 @@
 /// };
 /// \endcode
 /// They run once per worker process and per worker object (per spec: a worker of a
-/// WorkerOrchestrator, for all its runs; one async_execute call), lazily, when the process runs that object's first
-/// task: a process that never runs one never runs them. An exception from init_state or
-/// worker_init fails that task (a TaskError), and the next task of the object tries again; an
-/// exception from worker_exit is printed on stderr. PoolOptions::worker_init and worker_exit
-/// are per process, whatever the work: they run before and after these.
+/// WorkerOrchestrator, for all its runs; one async_execute call), lazily, when the process runs
+/// that object's first task: a process that never runs one never runs them. An exception from
+/// init_state or worker_init fails that task (a TaskError), and the next task of the object tries
+/// again; an exception from worker_exit is printed on stderr. PoolOptions::worker_init and
+/// worker_exit are per process, whatever the work: they run before and after these.
 
 #include <corun/detail/config.hpp>
 #include <corun/detail/export.hpp>
@@ -365,9 +365,8 @@ std::shared_ptr<void> make_state(const worker_params_t<W>& params, const WorkerI
 /// Whether W::worker_exit takes W's State first (a conjunction, so that a W without State is
 /// never substituted into the requirement).
 template <class W>
-concept exit_takes_state =
-    has_state<W> && requires(typename W::State& state, const worker_params_t<W>& params,
-                             const WorkerInfo& info) {
+concept exit_takes_state = has_state<W> &&
+    requires(typename W::State& state, const worker_params_t<W>& params, const WorkerInfo& info) {
   W::worker_exit(state, params, info);
 };
 
