@@ -5,6 +5,7 @@
 #include <corun/detail/map_engine.hpp>
 
 #include "demangle.hpp"
+#include "front_end.hpp"
 #include "progress_bar.hpp"
 
 #include <asio/dispatch.hpp>
@@ -50,18 +51,9 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
     total_ = source_->size();
   }
 
-  /// Connects the handler's cancellation slot at initiation, so a cancellation emitted before
-  /// the operation reaches the strand is not lost.
   void bind_cancellation() {
-    std::weak_ptr<MapRun> weak = weak_from_this();
-    auto executor = service_->executor();
-    const CancelMode configured = settings_.on_cancel;
-    sink_->bind_cancellation([weak, executor, configured](CancelMode requested) {
-      const CancelMode mode = requested == CancelMode::kill ? CancelMode::kill : configured;
-      asio::dispatch(executor, [weak, mode] {
-        if (auto self = weak.lock()) self->cancel(mode);
-      });
-    });
+    sink_->bind_cancellation(
+        forward_cancellation(weak_from_this(), service_->executor(), settings_.on_cancel));
   }
 
   void start() {
@@ -129,14 +121,14 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
       ChunkDone* raw = done.get();
       raw->id = service_->submit(spec_, Slice{chunk.first, chunk.first + chunk.count},
                                  std::move(argument), std::move(done));
-      if (raw->id != 0) outstanding_.insert(raw->id);
+      outstanding_.add(raw->id);
     }
     maybe_finish();
   }
 
   void on_result(std::uint64_t id, Chunk chunk, TaskResult&& result) {
     --active_;
-    outstanding_.erase(id);
+    outstanding_.remove(id);
     if (result.error) {
       --in_window_;
       if (result.task_error) {
@@ -238,8 +230,7 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
   void stop(CancelMode mode) {
     if (stopping_ && mode == CancelMode::drain) return;
     stopping_ = true;
-    const std::vector<std::uint64_t> ids(outstanding_.begin(), outstanding_.end());
-    for (std::uint64_t id : ids) service_->cancel(id, mode);
+    outstanding_.cancel_all(*service_, mode);
   }
 
   void maybe_finish() {
@@ -278,7 +269,7 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
   std::size_t failed_items_ = 0;   ///< in chunks that failed
   std::size_t measured_ = 0;
   double ns_per_item_ = 0;
-  std::unordered_set<std::uint64_t> outstanding_;
+  OutstandingTasks outstanding_;
   std::map<std::size_t, Waiting> waiting_;
   std::map<std::size_t, std::size_t> skipped_;
   std::vector<TaskError> failures_;

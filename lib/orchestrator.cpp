@@ -4,6 +4,7 @@
 
 #include <corun/cpu_monitor.hpp>
 
+#include "front_end.hpp"
 #include "progress_bar.hpp"
 #include "worker_timeline.hpp"
 
@@ -66,7 +67,7 @@ class RunState : public std::enable_shared_from_this<RunState> {
   void on_result(std::size_t worker, std::uint64_t id, std::size_t index, Slice slice,
                  TaskResult&& result) {
     --active_;
-    outstanding_.erase(id);
+    outstanding_.remove(id);
     result.record.worker_index = worker;
     account(result.record);
     bool deliverable = false;
@@ -209,29 +210,18 @@ class RunState : public std::enable_shared_from_this<RunState> {
       TaskDone* raw = done.get();
       ++active_;
       raw->id = service_->submit(spec, slice, {}, std::move(done));
-      if (raw->id != 0) outstanding_.insert(raw->id);
+      outstanding_.add(raw->id);
     }
     maybe_finish();
   }
 
-  // Public for start_run; the rest below is private.
+  // Public for start_run and forward_cancellation; the rest below is private.
  public:
-  /// Connects the handler's cancellation slot at initiation, so a cancellation emitted before
-  /// the run reaches the pool's strand is not lost. `terminal` always kills; other types use
-  /// OrchestratorOptions::on_cancel.
   void bind_cancellation() {
-    std::weak_ptr<RunState> weak = weak_from_this();
-    auto executor = service_->executor();
-    const CancelMode configured = options_.on_cancel;
-    done_->bind_cancellation([weak, executor, configured](CancelMode requested) {
-      const CancelMode mode = requested == CancelMode::kill ? CancelMode::kill : configured;
-      asio::dispatch(executor, [weak, mode] {
-        if (auto self = weak.lock()) self->cancel(mode);
-      });
-    });
+    done_->bind_cancellation(
+        forward_cancellation(weak_from_this(), service_->executor(), options_.on_cancel));
   }
 
- private:
   void cancel(CancelMode mode) {
     if (finished_) {
       return;
@@ -248,6 +238,7 @@ class RunState : public std::enable_shared_from_this<RunState> {
     maybe_finish();
   }
 
+ private:
   void fatal(std::exception_ptr e) {
     if (!fatal_) fatal_ = std::move(e);
     stop(CancelMode::drain);
@@ -259,8 +250,7 @@ class RunState : public std::enable_shared_from_this<RunState> {
     // Held results are never delivered now.
     for (Order& order : order_) order.held.clear();
     held_ = 0;
-    const std::vector<std::uint64_t> ids(outstanding_.begin(), outstanding_.end());
-    for (std::uint64_t id : ids) service_->cancel(id, mode);
+    outstanding_.cancel_all(*service_, mode);
   }
 
   void maybe_finish() {
@@ -304,7 +294,7 @@ class RunState : public std::enable_shared_from_this<RunState> {
   std::size_t round_robin_ = 0;
   std::size_t window_ = 1;
   std::size_t active_ = 0;
-  std::unordered_set<std::uint64_t> outstanding_;
+  OutstandingTasks outstanding_;
   bool stopping_ = false, cancelled_ = false, finished_ = false, started_ = false;
   std::exception_ptr fatal_;
   RunReport report_;

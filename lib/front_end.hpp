@@ -1,0 +1,54 @@
+#pragma once
+/// \file
+/// What the front-ends of a TaskService (an orchestrator's run, an async_map) share: the tasks
+/// they have at the service, cancelled together, and how a handler's cancellation reaches them.
+
+#include <corun/cancellation.hpp>
+#include <corun/detail/task_service.hpp>
+
+#include <asio/dispatch.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <unordered_set>
+#include <vector>
+
+namespace corun::detail {
+
+/// The ids of the tasks a front-end submitted and has not heard back from.
+class OutstandingTasks {
+ public:
+  /// Id 0 (the service refused the task and completes it itself) is not kept.
+  void add(std::uint64_t id) {
+    if (id != 0) ids_.insert(id);
+  }
+  void remove(std::uint64_t id) { ids_.erase(id); }
+  /// Cancels every one of them; the service completes each (maybe at once, which may remove it).
+  void cancel_all(TaskService& service, CancelMode mode) const {
+    const std::vector<std::uint64_t> ids(ids_.begin(), ids_.end());
+    for (std::uint64_t id : ids) service.cancel(id, mode);
+  }
+
+ private:
+  std::unordered_set<std::uint64_t> ids_;
+};
+
+/// A handler's cancellation, forwarded to `front_end->cancel(mode)` on `executor` while the
+/// front-end lives: `terminal` (CancelMode::kill) always kills, other types use `configured`.
+/// Bound at initiation, so a cancellation emitted before the front-end reaches the strand is
+/// not lost.
+template <class FrontEnd>
+std::function<void(CancelMode)> forward_cancellation(std::weak_ptr<FrontEnd> front_end,
+                                                     asio::any_io_executor executor,
+                                                     CancelMode configured) {
+  return [front_end = std::move(front_end), executor = std::move(executor),
+          configured](CancelMode requested) {
+    const CancelMode mode = requested == CancelMode::kill ? CancelMode::kill : configured;
+    asio::dispatch(executor, [front_end, mode] {
+      if (auto self = front_end.lock()) self->cancel(mode);
+    });
+  };
+}
+
+}  // namespace corun::detail
