@@ -10,7 +10,6 @@
 #include <asio/use_awaitable.hpp>
 #include <cstdint>
 #include <iostream>
-#include <ranges>
 #include <vector>
 
 std::int64_t digit_sum(const std::int64_t& x) {
@@ -23,6 +22,8 @@ int main(int argc, char** argv) {
   corun::enter_worker_if_spawned(argc, argv);
   const std::int64_t n = 1'000'000;  // digit sums of 1..999,999 lie in [1, 54], 1,000,000's is 1
   const corun::reduce::histogram bins{0.0, 60.0, 6};  // [0,10) [10,20) ... [50,60]
+  std::vector<std::int64_t> numbers(static_cast<std::size_t>(n));
+  for (std::size_t i = 0; i < numbers.size(); ++i) numbers[i] = static_cast<std::int64_t>(i) + 1;
   asio::io_context io;
   corun::ProcessPool pool{io.get_executor(), {.workers = 2}};
   std::vector<std::uint64_t> counts;
@@ -30,8 +31,8 @@ int main(int argc, char** argv) {
       io,
       [&]() -> asio::awaitable<void> {
         counts = co_await corun::async_map_reduce<&digit_sum>(
-            pool, std::views::iota(std::int64_t{1}, n + 1), std::vector<std::uint64_t>{}, bins,
-            corun::MapOptions<>{}, asio::use_awaitable);
+            pool, numbers, std::vector<std::uint64_t>{}, bins, corun::MapOptions<>{},
+            asio::use_awaitable);
         co_await pool.async_shutdown(asio::use_awaitable);
       },
       [&](std::exception_ptr e) {

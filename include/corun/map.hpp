@@ -36,7 +36,6 @@
 #include <iterator>
 #include <memory>
 #include <optional>
-#include <ranges>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -296,41 +295,87 @@ struct MapReduceFunction {
   inline static const char* const name = register_function(typeid(MapReduceFunction), &invoke);
 };
 
-/// Feeds a range to the engine; ranges that are contiguous runs of trivially copyable inputs
-/// are copied in one piece.
-template <class View, class In>
+/// The inputs as async_map keeps them: a borrowed lvalue range (which must outlive the
+/// operation) or a range it owns (an rvalue, moved in). Plain begin()/end() rather than
+/// std::ranges, whose concepts clang 14 cannot evaluate over libstdc++ 12's views.
+template <class Range>
+class KeptInputs {
+ public:
+  using Stored = std::conditional_t<std::is_lvalue_reference_v<Range>,
+                                    std::remove_reference_t<Range>*, std::remove_cvref_t<Range>>;
+  explicit KeptInputs(Range&& range) : stored_(store(std::forward<Range>(range))) {}
+  auto& get() {
+    if constexpr (std::is_pointer_v<Stored>)
+      return *stored_;
+    else
+      return stored_;
+  }
+
+ private:
+  static Stored store(Range&& range) {
+    if constexpr (std::is_pointer_v<Stored>)
+      return &range;
+    else
+      return std::move(range);
+  }
+  Stored stored_;
+};
+
+template <class R>
+concept input_sequence = requires(R& r) {
+  std::begin(r) != std::end(r);
+  *std::begin(r);
+};
+template <class R>
+concept known_size = requires(const R& r) {
+  std::size(r);
+};
+/// A contiguous run of In (a vector, an array, a span of In).
+template <class R, class In>
+concept contiguous_of = requires(R& r) {
+  std::data(r);
+  std::size(r);
+}
+&&std::is_same_v<std::remove_cvref_t<decltype(*std::data(std::declval<R&>()))>, In>;
+
+/// Feeds a range to the engine; contiguous runs of trivially copyable inputs of the function's
+/// input type are copied in one piece.
+template <class Range, class In>
 class RangeSource final : public MapSource {
  public:
-  explicit RangeSource(View view) : view_(std::move(view)), it_(std::ranges::begin(view_)) {}
+  explicit RangeSource(KeptInputs<Range> inputs)
+      : inputs_(std::move(inputs)), it_(std::begin(inputs_.get())) {}
 
   std::size_t encode_next(std::size_t max_items, std::size_t max_bytes, std::string& out) override {
-    using Value = std::ranges::range_value_t<View>;
-    if constexpr (std::ranges::contiguous_range<View> && std::is_same_v<Value, In> &&
-                  item_format<In>::raw) {
-      const auto left = static_cast<std::size_t>(std::ranges::end(view_) - it_);
+    auto& range = inputs_.get();
+    using R = std::remove_reference_t<decltype(range)>;
+    if constexpr (contiguous_of<R, In> && item_format<In>::raw) {
+      const auto done = static_cast<std::size_t>(std::distance(std::begin(range), it_));
+      const std::size_t left = static_cast<std::size_t>(std::size(range)) - done;
       const std::size_t n =
           std::min({max_items, left, std::max<std::size_t>(1, max_bytes / sizeof(In))});
-      out.append(reinterpret_cast<const char*>(std::to_address(it_)), n * sizeof(In));
-      it_ += static_cast<std::ranges::range_difference_t<View>>(n);
+      out.append(reinterpret_cast<const char*>(std::data(range) + done), n * sizeof(In));
+      std::advance(it_, static_cast<std::ptrdiff_t>(n));
       return n;
     } else {
       std::size_t n = 0;
-      for (; n < max_items && it_ != std::ranges::end(view_) && out.size() < max_bytes; ++it_, ++n)
+      for (; n < max_items && it_ != std::end(range) && out.size() < max_bytes; ++it_, ++n)
         item_format<In>::put(static_cast<In>(*it_), out);
       return n;
     }
   }
 
   std::optional<std::size_t> size() const override {
-    if constexpr (std::ranges::sized_range<const View>)
-      return static_cast<std::size_t>(std::ranges::size(view_));
+    using R = std::remove_reference_t<decltype(const_cast<KeptInputs<Range>&>(inputs_).get())>;
+    if constexpr (known_size<R>)
+      return static_cast<std::size_t>(std::size(const_cast<KeptInputs<Range>&>(inputs_).get()));
     else
       return std::nullopt;
   }
 
  private:
-  View view_;
-  std::ranges::iterator_t<View> it_;
+  KeptInputs<Range> inputs_;
+  decltype(std::begin(std::declval<KeptInputs<Range>&>().get())) it_;
 };
 
 /// The part of every sink that holds the handler.
@@ -436,24 +481,24 @@ std::shared_ptr<TaskService> service_of(Pool& pool) {
     return pool.task_service();
 }
 
-/// The view async_map keeps of its inputs: a borrowed lvalue range (which must outlive the
-/// operation) or a range it owns (an rvalue, moved in).
+/// Keeps the inputs for the operation (see KeptInputs).
 template <class Range>
-auto keep_inputs(Range&& inputs) {
-  static_assert(std::ranges::input_range<Range>,
-                "corun: async_map's inputs must be an input range");
-  return std::views::all(std::forward<Range>(inputs));
+KeptInputs<Range> keep_inputs(Range&& inputs) {
+  static_assert(input_sequence<std::remove_reference_t<Range>>,
+                "corun: async_map's inputs must be a range (begin(), end())");
+  return KeptInputs<Range>(std::forward<Range>(inputs));
 }
 
 /// Starts a map whose results go to the sink `make_sink(handler, executor, input count)`
 /// makes, once the token has turned into a handler.
-template <class Signature, class In, class Token, class View, class MakeSink>
-auto initiate_map(Token&& token, const std::shared_ptr<TaskService>& service, View view,
-                  std::shared_ptr<const TaskSpec> spec, MapSettings settings, MakeSink make_sink) {
+template <class Signature, class In, class Token, class Range, class MakeSink>
+auto initiate_map(Token&& token, const std::shared_ptr<TaskService>& service,
+                  KeptInputs<Range> view, std::shared_ptr<const TaskSpec> spec,
+                  MapSettings settings, MakeSink make_sink) {
   return asio::async_initiate<Token, Signature>(
-      [](auto handler, std::shared_ptr<TaskService> on, View inputs,
+      [](auto handler, std::shared_ptr<TaskService> on, KeptInputs<Range> inputs,
          std::shared_ptr<const TaskSpec> what, MapSettings how, MakeSink make) {
-        auto source = std::make_unique<RangeSource<View, In>>(std::move(inputs));
+        auto source = std::make_unique<RangeSource<Range, In>>(std::move(inputs));
         std::unique_ptr<MapSink> sink = make(std::move(handler), on->executor(), source->size());
         start_map(on, std::move(what), how, std::move(source), std::move(sink));
       },
