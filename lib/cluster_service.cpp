@@ -1,6 +1,7 @@
 /// \file
 /// ClusterPool and the TaskService behind it on rank 0: routes each task to the rank holding its
-/// rows, rank 0's own through its local pool and the others' over the MPI link.
+/// rows (async_map's chunks to the least busy rank), rank 0's own through its local pool and the
+/// others' over the MPI link.
 #include "cluster_state.hpp"
 
 #include "wire.hpp"
@@ -57,6 +58,7 @@ class ClusterService final : public TaskService,
         // concurrently with ours and we may call it directly.
         local_pool_(strand_, cluster_->options().pool),
         local_(PoolAccess::service(local_pool_)),
+        busy_(static_cast<std::size_t>(cluster_->size())),
         sent_(static_cast<std::size_t>(cluster_->size())),
         ready_rounds_(static_cast<std::size_t>(cluster_->size())) {}
 
@@ -83,34 +85,27 @@ class ClusterService final : public TaskService,
       return 0;
     }
     const std::uint64_t id = next_id_++;
-    if (!spec->reads_array) {
-      // async_map's functions read no array, only their argument: rank 0's pool runs them
-      // (spreading them over ranks would mean sending the inputs over MPI; see the README).
-      Pending p{std::move(done), 0, 0, spec, slice, Clock::now(), {}};
-      tasks_.emplace(id, std::move(p));
-      const std::uint64_t local_id = local_->submit(
-          spec, slice, std::move(argument), std::make_unique<LocalDone>(shared_from_this(), id));
-      if (local_id != 0) {
-        const auto it = tasks_.find(id);
-        if (it != tasks_.end()) it->second.local_id = local_id;
-      }
-      return id;
-    }
     Entry& entry = entry_of(*spec);
     Pending p{std::move(done), 0, 0, spec, slice, Clock::now(), {}};
-    int owner = 0;
-    if (entry.blocks) owner = entry.blocks->owner(slice);
-    if (owner < 0) {
-      fail_later(std::move(p),
-                 failed_result(TaskErrorKind::protocol, *spec, slice, 0,
-                               "the slice crosses blocks of distributed array '" +
-                                   spec->iterator.shm_name +
-                                   "', which may live on different ranks: cut it with the "
-                                   "array's iterator(), or into slices inside its blocks"));
-      return id;
+    if (!spec->reads_array) {
+      // An async_map function reads only its inputs, which travel with the task: the rank with
+      // the fewest tasks runs it (rank 0 on a tie, which needs no network).
+      p.rank = least_busy_rank();
+    } else if (entry.blocks) {
+      p.rank = entry.blocks->owner(slice);  // owner computes
+      if (p.rank < 0) {
+        p.rank = 0;
+        fail_later(std::move(p),
+                   failed_result(TaskErrorKind::protocol, *spec, slice, 0,
+                                 "the slice crosses blocks of distributed array '" +
+                                     spec->iterator.shm_name +
+                                     "', which may live on different ranks: cut it with the "
+                                     "array's iterator(), or into slices inside its blocks"));
+        return id;
+      }
     }
-    p.rank = owner;
-    if (owner == 0) {
+    const int rank = p.rank;
+    if (rank == 0) {
       const LocalSpec& local = local_spec(entry);
       if (!local.spec) {
         fail_later(std::move(p), failed_result(TaskErrorKind::protocol, *spec, slice, 0,
@@ -118,10 +113,10 @@ class ClusterService final : public TaskService,
         return id;
       }
       const Slice rows = entry.blocks ? entry.blocks->to_local(slice) : slice;
-      auto local_done = std::make_unique<LocalDone>(shared_from_this(), id);
-      tasks_.emplace(id, std::move(p));
+      track(id, std::move(p));
       const std::uint64_t local_id =
-          local_->submit(local.spec, rows, std::move(argument), std::move(local_done));
+          local_->submit(local.spec, rows, std::move(argument),
+                         std::make_unique<LocalDone>(shared_from_this(), id));
       // 0: the local pool refused and completes the task itself.
       if (local_id != 0) {
         const auto it = tasks_.find(id);
@@ -129,13 +124,13 @@ class ClusterService final : public TaskService,
       }
       return id;
     }
-    auto& sent = sent_[static_cast<std::size_t>(owner)];
+    auto& sent = sent_[static_cast<std::size_t>(rank)];
     if (sent.insert(entry.id).second) {
       std::string frame;
       ByteWriter w(frame);
       w.put(entry.id);
       w.bytes(entry.global);
-      cluster_->link().send(owner, FrameKind::spec, frame);
+      cluster_->link().send(rank, FrameKind::spec, frame);
     }
     std::string frame;
     ByteWriter w(frame);
@@ -143,9 +138,10 @@ class ClusterService final : public TaskService,
     w.put(entry.id);
     w.put<std::uint64_t>(slice.start);
     w.put<std::uint64_t>(slice.end);
-    cluster_->link().send(owner, FrameKind::task, frame);
+    w.bytes(argument);  // the rest of the frame
+    cluster_->link().send(rank, FrameKind::task, frame);
     p.work = tracked();
-    tasks_.emplace(id, std::move(p));
+    track(id, std::move(p));
     return id;
   }
 
@@ -249,7 +245,11 @@ class ClusterService final : public TaskService,
     Entry e;
     e.id = next_spec_id_++;
     e.global = encode_global_spec(spec);
-    e.decoded = GlobalSpec{spec.worker_name, spec.iterator, spec.output, spec.params};
+    e.decoded = GlobalSpec{.worker = spec.worker_name,
+                           .reads_array = spec.reads_array,
+                           .iterator = spec.iterator,
+                           .output = spec.output,
+                           .params = spec.params};
     if (const auto found = cluster_->find(spec.iterator.shm_name)) e.blocks = found->blocks;
     return entries_.emplace(spec.encoded, std::move(e)).first->second;
   }
@@ -259,8 +259,27 @@ class ClusterService final : public TaskService,
     return *entry.local;
   }
 
-  void on_local(std::uint64_t id, TaskResult&& result) {
+  void track(std::uint64_t id, Pending p) {
+    ++busy_[static_cast<std::size_t>(p.rank)];
+    tasks_.emplace(id, std::move(p));
+  }
+
+  /// The pending task `id` (empty when it completed already), no longer counted as busy.
+  auto untrack(std::uint64_t id) {
     auto node = tasks_.extract(id);
+    if (!node.empty()) --busy_[static_cast<std::size_t>(node.mapped().rank)];
+    return node;
+  }
+
+  int least_busy_rank() const noexcept {
+    std::size_t best = 0;
+    for (std::size_t r = 1; r < busy_.size(); ++r)
+      if (busy_[r] < busy_[best]) best = r;
+    return static_cast<int>(best);
+  }
+
+  void on_local(std::uint64_t id, TaskResult&& result) {
+    auto node = untrack(id);
     if (node.empty()) return;
     Pending& p = node.mapped();
     globalize(result, 0, p.slice);
@@ -301,7 +320,7 @@ class ClusterService final : public TaskService,
   void on_remote_result(int peer, std::string_view bytes) {
     ByteReader peek(bytes, "corun cluster result");
     const auto id = peek.get<std::uint64_t>("id");
-    auto node = tasks_.extract(id);
+    auto node = untrack(id);
     if (node.empty()) return;  // completed already (the pool was terminated)
     Pending& p = node.mapped();
     std::uint64_t decoded_id = 0;
@@ -373,7 +392,7 @@ class ClusterService final : public TaskService,
     for (const auto& [id, p] : tasks_)
       if (p.rank != 0) remote.push_back(id);
     for (std::uint64_t id : remote) {
-      auto node = tasks_.extract(id);
+      auto node = untrack(id);
       complete_later(std::move(node.mapped().done), aborted_error());
     }
     for (auto& w : shutdown_waiters_) complete_later(std::move(w), nullptr);
@@ -389,6 +408,7 @@ class ClusterService final : public TaskService,
   std::uint64_t next_id_ = 1;
   std::uint64_t next_spec_id_ = 1;
   std::unordered_map<std::uint64_t, Pending> tasks_;
+  std::vector<std::size_t> busy_;  // tasks_ per rank
   std::unordered_map<std::string, Entry> entries_;
   std::vector<std::unordered_set<std::uint64_t>> sent_;  // spec ids each rank has
   std::vector<std::deque<std::shared_ptr<ReadyRound>>> ready_rounds_;

@@ -23,6 +23,8 @@ namespace corun::detail {
 /// A task spec as it crosses MPI: the global metadata only (inodes mean nothing elsewhere).
 struct GlobalSpec {
   std::string worker;
+  /// False for an async_map function, which reads its task's argument, not an array.
+  bool reads_array = true;
   DataIterator iterator;
   std::optional<ArrayInfo> output;
   std::string params;  ///< the worker's encoded parameters

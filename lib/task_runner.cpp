@@ -147,9 +147,10 @@ void run_task(std::uint64_t task_id, Slice slice, std::string_view argument,
               ") is outside the array of " + std::to_string(spec.iterator.size_of_data) + " rows";
   } else {
     try {
+      const Slice rows = spec.block_map ? spec.block_map->to_global(slice) : slice;
       const TaskContext ctx{
-          worker_id,         slice,    spec.iterator, spec.output, spec.input_inode,
-          spec.output_inode, argument, spec.params,   &cache};
+          worker_id,         rows,     slice,       spec.iterator, spec.output, spec.input_inode,
+          spec.output_inode, argument, spec.params, &cache};
       invoker(ctx, out);
     } catch (const ItemFailure& e) {
       head.status = proto::Status::exception;

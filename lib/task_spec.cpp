@@ -29,6 +29,14 @@ std::string encode_spec(const TaskSpec& spec) {
     if (spec.output) w.str(DataIterator::over(*spec.output, 1).encode());
     w.put(spec.input_inode);
     w.put(spec.output_inode);
+    w.put<std::uint8_t>(spec.block_map.has_value());
+    if (const auto& m = spec.block_map) {
+      w.put(m->rows);
+      w.put(m->partitions);
+      w.put(m->chunk_size);
+      w.put(m->rank);
+      w.put(m->ranks);
+    }
   }
   w.str(spec.params);
   return out;
@@ -48,6 +56,22 @@ DecodedSpec decode_spec(std::string_view bytes) {
     if (has_output) spec.output = DataIterator::decode(r.str("output", 1u << 16)).info();
     spec.input_inode = r.get<std::uint64_t>("input_inode");
     spec.output_inode = r.get<std::uint64_t>("output_inode");
+    const auto has_block_map = r.get<std::uint8_t>("has_block_map");
+    if (has_block_map > 1) r.fail("has_block_map", std::to_string(has_block_map));
+    if (has_block_map) {
+      BlockMap m;
+      m.rows = r.get<std::uint64_t>("block_map.rows");
+      m.partitions = r.get<std::uint64_t>("block_map.partitions");
+      m.chunk_size = r.get<std::uint64_t>("block_map.chunk_size");
+      m.rank = r.get<std::uint64_t>("block_map.rank");
+      m.ranks = r.get<std::uint64_t>("block_map.ranks");
+      // What the arithmetic divides by, and what keeps a block index in range.
+      if ((m.partitions == 0) == (m.chunk_size == 0))
+        r.fail("block_map", "needs exactly one of partitions and chunk_size");
+      if (m.ranks == 0 || m.rank >= m.ranks)
+        r.fail("block_map.rank", std::to_string(m.rank) + " of " + std::to_string(m.ranks));
+      spec.block_map = m;
+    }
   }
   spec.params = std::string(r.str("params", kMaxParamsBytes));
   r.expect_end();
@@ -56,7 +80,7 @@ DecodedSpec decode_spec(std::string_view bytes) {
 
 DecodedSpec decoded_copy(const TaskSpec& spec) {
   return {spec.worker_name, spec.reads_array,  spec.iterator, spec.output,
-          spec.input_inode, spec.output_inode, spec.params};
+          spec.input_inode, spec.output_inode, spec.params,   spec.block_map};
 }
 
 namespace {
@@ -74,8 +98,8 @@ void check_params_size(const std::string& params) {
 }  // namespace
 
 std::shared_ptr<const TaskSpec> make_task_spec(std::string worker_name, DataIterator iterator,
-                                               std::optional<ArrayInfo> output,
-                                               std::string params) {
+                                               std::optional<ArrayInfo> output, std::string params,
+                                               std::optional<BlockMap> block_map) {
   iterator.validate();
   if (output) DataIterator::over(*output, 1);  // validates the output's metadata
   check_params_size(params);
@@ -87,6 +111,7 @@ std::shared_ptr<const TaskSpec> make_task_spec(std::string worker_name, DataIter
   spec->iterator = std::move(iterator);
   spec->output = std::move(output);
   spec->params = std::move(params);
+  spec->block_map = block_map;
   spec->encoded = encode_spec(*spec);
   return spec;
 }

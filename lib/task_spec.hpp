@@ -21,6 +21,7 @@ struct DecodedSpec {
   std::uint64_t input_inode = 0;
   std::uint64_t output_inode = 0;
   std::string params;
+  std::optional<BlockMap> block_map;
 };
 
 /// Encodes every field but `encoded`.

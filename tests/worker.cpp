@@ -165,7 +165,7 @@ TEST_CASE("TaskContext::state of a type the worker does not declare is a logic e
   detail::SpecCache cache;
   const std::optional<ArrayInfo> output;
   const auto it = DataIterator::over(in, 4);
-  const TaskContext ctx{0, Slice{0, 4}, it, output, 0, 0, {}, {}, &cache};
+  const TaskContext ctx{0, Slice{0, 4}, Slice{0, 4}, it, output, 0, 0, {}, {}, &cache};
   CHECK_THROWS_WITH(ctx.state<int>(), Catch::Contains("declares no State"));
   cache.state_type = &typeid(double);
   CHECK_THROWS_WITH(ctx.state<int>(), Catch::Contains("the worker's State is double"));

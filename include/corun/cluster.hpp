@@ -27,6 +27,7 @@
 #include <corun/detail/export.hpp>
 
 #include <corun/data_iterator.hpp>
+#include <corun/detail/block_map.hpp>
 #include <corun/detail/completion.hpp>
 #include <corun/detail/task_service.hpp>
 #include <corun/dtype.hpp>
@@ -42,6 +43,7 @@
 #include <cstddef>
 #include <exception>
 #include <memory>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <typeinfo>
@@ -123,22 +125,21 @@ class CORUN_API DistributedBlocks {
   const BlockLayout& layout() const noexcept { return layout_; }
   /// The iterator whose slices are the blocks.
   const DataIterator& blocks() const noexcept { return blocks_; }
+  /// Where the blocks are, seen from this rank.
+  const BlockMap& map() const noexcept { return map_; }
   /// Rows held by this rank.
-  std::size_t local_rows() const noexcept { return local_rows_; }
+  std::size_t local_rows() const noexcept { return map_.local_rows(); }
   const std::vector<LocalBlock>& local_blocks() const noexcept { return local_blocks_; }
-  /// The block holding `row` (< rows).
-  std::size_t block_of(std::size_t row) const noexcept;
   /// The rank holding all rows of `slice`, or -1 when they are in more than one block.
-  int owner(Slice slice) const noexcept;
+  int owner(Slice slice) const noexcept { return map_.owner(slice); }
   /// `slice` in this rank's segment; requires owner(slice) == this rank.
-  Slice to_local(Slice slice) const;
+  Slice to_local(Slice slice) const noexcept { return map_.to_local(slice); }
 
  private:
   ArrayInfo global_;
   BlockLayout layout_;
   DataIterator blocks_;
-  int ranks_;
-  std::size_t local_rows_ = 0;
+  BlockMap map_;
   std::vector<LocalBlock> local_blocks_;
 };
 
@@ -147,6 +148,11 @@ class CORUN_API DistributedBlocks {
 CORUN_API std::shared_ptr<DistributedBlocks> create_distributed(Cluster& cluster,
                                                                 std::vector<std::size_t> shape,
                                                                 DType dtype, BlockLayout layout);
+/// Collective: rank 0's `whole` (every element of the array, row-major) is cut into blocks and
+/// each rank's go to its segment `local`; the other ranks pass none. Throws
+/// std::invalid_argument on every rank when one passed a wrong number of elements.
+CORUN_API void scatter_rows(Cluster& cluster, const DistributedBlocks& blocks, const void* whole,
+                            std::size_t whole_elements, void* local, std::size_t element_bytes);
 /// Makes `blocks` (whose rows on this rank are in segment `local`) known to tasks on this rank.
 CORUN_API void register_distributed(Cluster& cluster, std::shared_ptr<DistributedBlocks> blocks,
                                     ArrayInfo local);
@@ -156,8 +162,10 @@ CORUN_API void unregister_distributed(Cluster& cluster, const std::string& globa
 /// An array whose rows are spread over the ranks of a cluster, each rank's blocks in a
 /// node-local SharedArray. Workers take its iterator() (or any DataIterator over info() whose
 /// slices never cross a block) and run unchanged: on the rank holding a slice, `process` sees
-/// that slice's rows of the local segment, TaskContext::slice counts local rows and
-/// TaskContext::iterator describes the local segment. Move-only; outlives no Cluster.
+/// that slice's rows of the local segment, TaskContext::slice counts rows of the whole array
+/// (TaskContext::segment_rows the same rows in the local segment, which
+/// TaskContext::iterator describes), and an output DistributedArray of the same layout receives
+/// the task's rows there too. Move-only; outlives no Cluster.
 template <element_type T>
 class DistributedArray {
  public:
@@ -189,6 +197,15 @@ class DistributedArray {
   const SharedArray<T>& local() const noexcept { return local_; }
   const std::vector<LocalBlock>& local_blocks() const noexcept { return blocks_->local_blocks(); }
 
+  /// Collective (every rank, before Cluster::serve): rank 0 passes every element of the array
+  /// (row-major), and each rank receives its blocks into local(); the other ranks pass nothing.
+  /// Moves (R-1)/R of the array over the network, once; when each rank can compute or read its
+  /// own rows, fill_rows moves nothing. Throws std::invalid_argument on every rank when one
+  /// passed a wrong number of elements.
+  void scatter(std::span<const T> whole = {}) {
+    detail::scatter_rows(*cluster_, *blocks_, whole.data(), whole.size(), local_.data(), sizeof(T));
+  }
+
   /// Fills this rank's rows in place: `f(global_row, T* row_elements)` for each local row.
   template <class F>
   void fill_rows(F f) {
@@ -212,8 +229,10 @@ class DistributedArray {
 };
 
 /// Rank 0's pool-like object: runs tasks on the rank that holds their rows, with every rank's
-/// local pool (rank 0's own included). Tasks over a plain SharedArray run on rank 0. Pass it to
-/// WorkerOrchestrator as a ProcessPool; RunReport's records and TaskErrors carry the rank.
+/// local pool (rank 0's own included). Tasks over a plain SharedArray run on rank 0; the chunks
+/// of async_map, async_imap and async_map_reduce (which read only their inputs) go to the rank
+/// with the fewest tasks, their inputs travelling with them. Pass it to WorkerOrchestrator or
+/// async_map as a ProcessPool; RunReport's records and TaskErrors carry the rank.
 ///
 /// Threading: as ProcessPool; its state lives on a strand of the executor it was given. MPI is
 /// driven by the cluster's communication thread, which posts results to that strand: nothing

@@ -93,9 +93,14 @@ struct SpecCache {
 
 /// What `process` may know about the task it runs.
 struct CORUN_API TaskContext {
-  int worker_id = 0;             ///< the worker process's slot in the pool, stable for a process
-  Slice slice;                   ///< rows of this task
-  const DataIterator& iterator;  ///< the metadata of the input array
+  int worker_id = 0;  ///< the worker process's slot in the pool, stable for a process
+  /// Rows of this task in the array the worker was given: on a cluster, rows of the whole
+  /// DistributedArray, as RunReport and process_callback count them.
+  Slice slice;
+  /// The same rows in the segment this process maps (`iterator`'s): `slice` itself, except on
+  /// a cluster rank, whose segment holds only that rank's blocks of the array.
+  Slice segment_rows;
+  const DataIterator& iterator;                 ///< the metadata of the segment `process` reads
   const std::optional<ArrayInfo>& output_info;  ///< the output array, when the worker has one
   /// Which segments (inodes) the parent meant by the two names, 0 if unknown: lets a worker
   /// reuse its mappings without asking the file system on every task.
@@ -119,12 +124,13 @@ struct CORUN_API TaskContext {
   /// This worker process, as hooks see it.
   WorkerInfo worker_info() const;
 
-  /// The whole input array, for stencil-style reads beyond the slice.
+  /// The whole input segment, for stencil-style reads beyond the slice: the input array on one
+  /// machine, this rank's blocks on a cluster.
   template <class T>
   SliceView<const T> array() const {
     return input_rows<const T>(Slice{0, iterator.size_of_data});
   }
-  /// Rows `rows` of the input array (what `process` receives is input_rows(slice)).
+  /// Rows `rows` of the input segment (what `process` receives is input_rows(segment_rows)).
   template <class T>
   SliceView<T> input_rows(Slice rows) const {
     return detail::adapt_rows<T>(
@@ -135,9 +141,9 @@ struct CORUN_API TaskContext {
   /// disjoint rows, so no copy and no lock is needed.
   template <class T>
   SliceView<T> output() const {
-    return output_rows<T>(slice);
+    return output_rows<T>(segment_rows);
   }
-  /// The whole output array.
+  /// The whole output segment (on a cluster, this rank's blocks).
   template <class T>
   SliceView<T> output_array() const {
     return output_rows<T>(Slice{0, require_output().rows()});
@@ -451,7 +457,7 @@ void invoke_process(const TaskContext& ctx, std::string& out) {
   using T = typename W::element_type;
   using R = worker_result_t<W>;
   const auto& params = prepare_spec<W>(ctx);
-  const auto view = ctx.input_rows<const T>(ctx.slice);
+  const auto view = ctx.input_rows<const T>(ctx.segment_rows);
   if constexpr (std::is_void_v<R>) {
     call_process<W>(view, params, ctx);
   } else {

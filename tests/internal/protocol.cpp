@@ -92,6 +92,15 @@ std::string sample_spec() {
   return encode_spec(spec);
 }
 
+/// A spec as a cluster rank makes it: its segment holds rank 1's blocks of a distributed array.
+std::string sample_rank_spec() {
+  TaskSpec spec;
+  spec.worker_name = "corun::test::AddInts";
+  spec.iterator = DataIterator::over(ArrayInfo{"corun_proto_rank", {40}, DType::of<double>()}, 1);
+  spec.block_map = corun::detail::BlockMap{100, 0, 10, 1, 3};
+  return encode_spec(spec);
+}
+
 std::string sample_function_spec() {
   TaskSpec spec;
   spec.worker_name = "square";
@@ -190,6 +199,19 @@ TEST_CASE("a task spec round-trips exactly", "[protocol]") {
   CHECK(spec.input_inode == 42);
   CHECK(spec.output_inode == 43);
   CHECK(spec.params == std::string("p\0rams", 6));
+  CHECK_FALSE(spec.block_map.has_value());
+
+  const DecodedSpec on_rank = decode_spec(sample_rank_spec());
+  REQUIRE(on_rank.block_map.has_value());
+  CHECK(*on_rank.block_map == corun::detail::BlockMap{100, 0, 10, 1, 3});
+  TaskSpec bad;
+  bad.iterator = DataIterator::over(ArrayInfo{"corun_proto_rank", {40}, DType::of<double>()}, 1);
+  bad.block_map = corun::detail::BlockMap{100, 0, 10, 3, 3};
+  CHECK_THROWS_WITH(decode_spec(encode_spec(bad)), Catch::Matchers::Contains("block_map.rank") &&
+                                                       Catch::Matchers::Contains("3 of 3"));
+  bad.block_map = corun::detail::BlockMap{100, 4, 10, 0, 3};
+  CHECK_THROWS_WITH(decode_spec(encode_spec(bad)),
+                    Catch::Matchers::Contains("exactly one of partitions and chunk_size"));
 
   const DecodedSpec function = decode_spec(sample_function_spec());
   CHECK(function.worker_name == "square");
@@ -217,7 +239,9 @@ TEST_CASE("every decoder takes random and corrupted bytes cleanly", "[protocol][
        {header_bytes(proto::Kind::task, 100)}},
       {"init", [](std::string_view b) { proto::decode_init(b); }, {proto::encode_init(init)}},
       {"result", [](std::string_view b) { proto::decode_result(b); }, {result_sample}},
-      {"spec", [](std::string_view b) { decode_spec(b); }, {sample_spec(), sample_function_spec()}},
+      {"spec",
+       [](std::string_view b) { decode_spec(b); },
+       {sample_spec(), sample_function_spec(), sample_rank_spec()}},
       {"task", [](std::string_view b) { proto::decode_task(b); }, {task_body_sample()}},
       {"spec message",
        [](std::string_view b) { proto::decode_spec_message(b); },

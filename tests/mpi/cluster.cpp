@@ -18,9 +18,12 @@
 #include <xtensor/xmath.hpp>
 
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <set>
+#include <span>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 
@@ -52,6 +55,32 @@ struct Watched : corun::Worker<Watched, std::int64_t> {
 };
 CORUN_REGISTER_WORKER(Watched);
 
+/// Returns the first row of its task as TaskContext::slice counts it, or -1 when the view does
+/// not hold that row (arrays are filled with row + 1); writes each row's number to the output
+/// array when it has one.
+struct RowsSeen : corun::Worker<RowsSeen, std::int64_t> {
+  using Worker::Worker;
+  static std::int64_t process(corun::SliceView<const std::int64_t> view,
+                              const corun::TaskContext& ctx) {
+    if (view.size() != ctx.slice.size()) return -1;
+    for (std::size_t i = 0; i < view.size(); ++i)
+      if (view(i) != static_cast<std::int64_t>(ctx.slice.start + i) + 1) return -1;
+    if (ctx.output_info) {
+      auto out = ctx.output<std::int64_t>();
+      for (std::size_t i = 0; i < out.size(); ++i)
+        out(i) = static_cast<std::int64_t>(ctx.slice.start + i);
+    }
+    return static_cast<std::int64_t>(ctx.slice.start);
+  }
+  void process_callback(std::int64_t first_row, corun::Slice slice) {
+    if (first_row != static_cast<std::int64_t>(slice.start)) ++wrong;
+    ++seen;
+  }
+  int wrong = 0;
+  int seen = 0;
+};
+CORUN_REGISTER_WORKER(RowsSeen);
+
 namespace {
 
 using Int64Array = corun::DistributedArray<std::int64_t>;
@@ -62,6 +91,8 @@ struct Cluster {
   corun::ClusterPool* pool = nullptr;
   std::map<std::string, Int64Array*> ints;
   corun::DistributedArray<double>* doubles = nullptr;
+  corun::DistributedArray<double>* matrix = nullptr;  // scattered from rank 0
+  std::string scatter_refusal;                        // what a wrong-sized scatter threw
 };
 Cluster g;
 
@@ -109,6 +140,61 @@ TEST_CASE("slices run on the rank holding their rows, and the sums are exact", "
     }
     CHECK(used.size() == std::min<std::size_t>(array.iterator().slice_count(), ranks));
   }
+}
+
+TEST_CASE("inside process, TaskContext::slice counts rows of the whole distributed array",
+          "[cluster]") {
+  for (const char* name : {"ten", "big", "chunked"}) {
+    INFO("array " << name);
+    Int64Array& array = *g.ints.at(name);
+    RowsSeen blocks{array.iterator()};
+    run({&blocks});
+    CHECK(blocks.wrong == 0);
+    CHECK(blocks.seen == static_cast<int>(array.iterator().slice_count()));
+  }
+  // Slices smaller than the blocks: 16 rows inside each block of 64.
+  RowsSeen small{corun::DataIterator::over(g.ints.at("chunked")->info(), 16)};
+  run({&small});
+  CHECK(small.wrong == 0);
+  CHECK(small.seen == 1000 / 16 + 1);
+}
+
+TEST_CASE("a distributed output array receives each task's rows on the rank holding them",
+          "[cluster]") {
+  Int64Array& in = *g.ints.at("chunked");
+  Int64Array& out = *g.ints.at("chunked_out");
+  RowsSeen write{corun::DataIterator::over(in.info(), 16), out.info()};
+  run({&write});
+  CHECK(write.wrong == 0);
+  // Row r of the output now holds r: their sum, read on every rank, is 0 + 1 + ... + 999.
+  AddInts add{out.iterator()};
+  run({&add});
+  CHECK(add.total == triangle(999));
+}
+
+TEST_CASE("arrays scattered from rank 0 hold rank 0's rows on every rank", "[cluster][scatter]") {
+  Int64Array& ints = *g.ints.at("scattered");
+  RowsSeen rows{ints.iterator()};  // checks each row holds row + 1
+  run({&rows});
+  CHECK(rows.wrong == 0);
+  CHECK(rows.seen == 7);
+  AddInts add{ints.iterator()};
+  run({&add});
+  CHECK(add.total == triangle(10'007));
+  // 301 rows of 3 columns holding 1..903: the sum of their squares is n(n+1)(2n+1)/6.
+  SumSquares squares{g.matrix->iterator()};
+  run({&squares});
+  CHECK(squares.total == 903.0 * 904.0 * 1807.0 / 6.0);
+}
+
+TEST_CASE("a scatter of the wrong size throws on every rank, naming the rank and the sizes",
+          "[cluster][scatter][failure]") {
+  using Catch::Matchers::Contains;
+  using Catch::Matchers::StartsWith;
+  CHECK_THAT(g.scatter_refusal,
+             StartsWith("corun::DistributedArray::scatter: rank 0 passed 10 elements; rank 0 "
+                        "passes all 10007 elements of array corun-dist-"));
+  CHECK_THAT(g.scatter_refusal, Contains("(10007 rows of 1), the other ranks none"));
 }
 
 TEST_CASE("two worker types over two distributed arrays share one run", "[cluster]") {
@@ -252,21 +338,69 @@ namespace {
 std::int64_t cube(const std::int64_t& x) {
   return x * x * x;
 }
+
+/// The rank whose pool ran the input (mpirun gives each rank's processes, workers included, their
+/// rank in the environment), times 1000, plus the input.
+std::int64_t rank_and_input(const std::int64_t& x) {
+  const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
+  if (rank == nullptr) throw std::runtime_error("OMPI_COMM_WORLD_RANK is not set");
+  return std::stoll(rank) * 1000 + x;
+}
+
+/// Input 13 fails, naming the rank it ran on.
+std::int64_t unlucky(const std::int64_t& x) {
+  if (x == 13)
+    throw std::domain_error("13 is unlucky on rank " + std::to_string(rank_and_input(0) / 1000));
+  return x;
+}
 }  // namespace
 
-TEST_CASE("async_map and async_map_reduce run over a ClusterPool (in rank 0's pool)",
-          "[cluster][map]") {
+TEST_CASE("async_map and async_map_reduce spread their chunks over every rank", "[cluster][map]") {
   std::vector<std::int64_t> inputs(1000);
   for (std::size_t i = 0; i < inputs.size(); ++i) inputs[i] = static_cast<std::int64_t>(i);
   auto mapped = corun::async_map<&cube>(*g.pool, inputs, corun::MapOptions<>{.chunk_size = 10},
                                         asio::use_future);
   const auto cubes = corun::test::drive(*g.io, mapped);
   REQUIRE(cubes.size() == 1000);
-  CHECK(cubes[999] == std::int64_t{999} * 999 * 999);
+  for (std::size_t i = 0; i < cubes.size(); ++i)
+    REQUIRE(cubes[i] == inputs[i] * inputs[i] * inputs[i]);
   auto reduced =
       corun::async_map_reduce<&cube>(*g.pool, inputs, std::int64_t{0}, corun::reduce::sum{},
                                      corun::MapOptions<>{}, asio::use_future);
   CHECK(corun::test::drive(*g.io, reduced) == triangle(999) * triangle(999));  // sum of cubes
+
+  // Every rank ran chunks: the least busy rank takes the next one, and the first window alone
+  // holds more chunks than one rank's pool.
+  auto where = corun::async_map<&rank_and_input>(
+      *g.pool, inputs, corun::MapOptions<>{.chunk_size = 10}, asio::use_future);
+  const auto tagged = corun::test::drive(*g.io, where);
+  REQUIRE(tagged.size() == 1000);
+  std::set<std::int64_t> ranks;
+  for (std::size_t i = 0; i < tagged.size(); ++i) {
+    REQUIRE(tagged[i] % 1000 == inputs[i]);
+    ranks.insert(tagged[i] / 1000);
+  }
+  std::set<std::int64_t> all;
+  for (int r = 0; r < g.cluster->size(); ++r) all.insert(r);
+  CHECK(ranks == all);
+}
+
+TEST_CASE("a failing async_map input on any rank names the input and its rank",
+          "[cluster][map][failure]") {
+  std::vector<std::int64_t> inputs(100);
+  for (std::size_t i = 0; i < inputs.size(); ++i) inputs[i] = static_cast<std::int64_t>(i);
+  auto mapped = corun::async_map<&unlucky>(*g.pool, inputs, corun::MapOptions<>{.chunk_size = 1},
+                                           asio::use_future);
+  try {
+    corun::test::drive(*g.io, mapped);
+    FAIL("no error");
+  } catch (const corun::RunError& e) {
+    REQUIRE(e.errors().size() == 1);
+    const corun::TaskError& t = e.errors().front();
+    CHECK(t.message == "input 13: 13 is unlucky on rank " + std::to_string(t.rank));
+    CHECK(t.exception_type == "std::domain_error");
+    CHECK(t.slice == corun::Slice{13, 14});
+  }
 }
 
 TEST_CASE("ClusterPool exists on rank 0 once, after serve", "[cluster]") {
@@ -296,11 +430,32 @@ int main(int argc, char** argv) {
   make("ten", 10, {.partitions = 3});
   make("big", 100'003, {.partitions = 7});
   make("chunked", 1000, {.chunk_size = 64});
+  make("chunked_out", 1000, {.chunk_size = 64});
   make("poison", 60, {.partitions = 6}, -1);
   make("crash", 60, {.partitions = 6}, -2);
   make("hang", 60, {.partitions = 6}, -5);
   auto doubles = corun::DistributedArray<double>::create(cluster, {2000}, {.chunk_size = 300});
   doubles.fill_rows([](std::size_t row, double* v) { *v = double(row) + 1; });
+
+  // Filled from rank 0: a wrong size first (every rank must throw, none may hang), then the data.
+  auto scattered = Int64Array::create(cluster, {10'007}, {.partitions = 7});
+  std::vector<std::int64_t> whole;
+  if (cluster.is_root())
+    for (std::int64_t v = 1; v <= 10'007; ++v) whole.push_back(v);
+  std::string refusal;
+  try {
+    scattered.scatter(std::span<const std::int64_t>(whole).first(cluster.is_root() ? 10 : 0));
+  } catch (const std::invalid_argument& e) {
+    refusal = e.what();
+  }
+  if (refusal.empty()) throw std::runtime_error("a wrong-sized scatter did not throw");
+  scattered.scatter(whole);
+  arrays.emplace("scattered", std::move(scattered));
+  auto matrix = corun::DistributedArray<double>::create(cluster, {301, 3}, {.chunk_size = 50});
+  std::vector<double> cells;
+  if (cluster.is_root())
+    for (int v = 1; v <= 903; ++v) cells.push_back(v);
+  matrix.scatter(cells);
 
   if (!cluster.serve()) return 0;
 
@@ -311,6 +466,8 @@ int main(int argc, char** argv) {
   g.pool = &pool;
   for (auto& [name, array] : arrays) g.ints[name] = &array;
   g.doubles = &doubles;
+  g.matrix = &matrix;
+  g.scatter_refusal = refusal;
   const int failures = Catch::Session().run(argc, argv);
   auto stopped = pool.async_shutdown(asio::use_future);
   corun::test::drive(io, stopped);

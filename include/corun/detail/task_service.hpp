@@ -17,6 +17,7 @@
 
 #include <corun/cancellation.hpp>
 #include <corun/data_iterator.hpp>
+#include <corun/detail/block_map.hpp>
 #include <corun/error.hpp>
 #include <corun/report.hpp>
 #include <corun/slice.hpp>
@@ -47,13 +48,17 @@ struct TaskSpec {
   std::uint64_t input_inode = 0;   // which segments the names meant when the spec was made,
   std::uint64_t output_inode = 0;  // so workers need not revalidate their mappings per task
   std::string params;              ///< the encoded parameters every task of this spec sees
+  /// Set on a cluster rank when `iterator` is the rank's segment of a distributed array: where
+  /// its rows lie in the whole array, so that TaskContext::slice counts rows of the whole array.
+  std::optional<BlockMap> block_map;
   std::string encoded;
 };
 /// Validates the metadata and encodes it; throws std::invalid_argument naming a bad field.
 CORUN_API std::shared_ptr<const TaskSpec> make_task_spec(std::string worker_name,
                                                          DataIterator iterator,
                                                          std::optional<ArrayInfo> output,
-                                                         std::string params = {});
+                                                         std::string params = {},
+                                                         std::optional<BlockMap> block_map = {});
 /// A spec for a registered function that reads no array, only each task's argument.
 CORUN_API std::shared_ptr<const TaskSpec> make_function_spec(std::string function_name,
                                                              std::string params = {});
