@@ -2,10 +2,13 @@
 //  - compute: the same compute-bound pass with 1 rank x R workers (a plain ProcessPool on rank 0)
 //    and with R ranks x 1 worker (ClusterPool over a DistributedArray); efficiency = local time /
 //    cluster time, best of --repeat;
-//  - throughput: --tasks one-row tasks through the ClusterPool, tasks per second.
+//  - throughput: --tasks one-row tasks through the ClusterPool, tasks per second;
+//  - map: --items tiny inputs through async_map over the ClusterPool (automatic chunks spread
+//    over the ranks), items per second.
 // Prints one JSON line on rank 0.
 #include <corun/cluster.hpp>
 #include <corun/corun.hpp>
+#include <corun/map.hpp>
 
 #include "cli.hpp"
 
@@ -53,6 +56,10 @@ CORUN_REGISTER_WORKER(Tiny);
 
 namespace {
 
+std::int64_t plus_one(const std::int64_t& x) {
+  return x + 1;
+}
+
 template <class T>
 T wait(asio::io_context& io, std::future<T>& f) {
   while (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
@@ -73,12 +80,13 @@ double timed_run(asio::io_context& io, Pool& pool, W& worker) {
 
 int main(int argc, char** argv) {
   corun::enter_worker_if_spawned(argc, argv);
-  std::size_t rows = 400'000, partitions = 32, tasks = 20'000, repeat = 3;
+  std::size_t rows = 400'000, partitions = 32, tasks = 20'000, items = 2'000'000, repeat = 3;
   CLI::App app{"corun cluster benchmark (run it under mpirun, see tests/bench/mpi_bench.py)"};
   app.add_option("--rows", rows, "elements of the compute-bound pass")->check(CLI::PositiveNumber);
   app.add_option("--partitions", partitions, "slices of the compute-bound pass")
       ->check(CLI::PositiveNumber);
   app.add_option("--tasks", tasks, "tiny tasks of the throughput pass")->check(CLI::PositiveNumber);
+  app.add_option("--items", items, "inputs of the async_map pass")->check(CLI::PositiveNumber);
   app.add_option("--repeat", repeat, "compute passes of each kind (the best counts)")
       ->check(CLI::PositiveNumber);
   corun_cli::parse_or_exit(app, argc, argv);
@@ -130,6 +138,16 @@ int main(int argc, char** argv) {
   if (tiny.total != static_cast<std::int64_t>(tasks * (tasks + 1) / 2))
     throw std::runtime_error("wrong tiny-task total");
 
+  std::vector<std::int64_t> inputs(items);
+  for (std::size_t i = 0; i < items; ++i) inputs[i] = static_cast<std::int64_t>(i);
+  const auto map_start = std::chrono::steady_clock::now();
+  auto mapped = corun::async_map<&plus_one>(cluster_pool, inputs, {}, asio::use_future);
+  const std::vector<std::int64_t> outputs = wait(io, mapped);
+  const double map_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - map_start).count();
+  for (std::size_t i = 0; i < items; ++i)
+    if (outputs[i] != inputs[i] + 1) throw std::runtime_error("wrong async_map output");
+
   auto stop_local = local.async_shutdown(asio::use_future);
   auto stop_cluster = cluster_pool.async_shutdown(asio::use_future);
   wait(io, stop_local);
@@ -145,6 +163,9 @@ int main(int argc, char** argv) {
       {"cluster_tasks", tasks},
       {"cluster_tasks_seconds", tiny_seconds},
       {"cluster_tasks_per_s", static_cast<double>(tasks) / tiny_seconds},
+      {"cluster_map_items", items},
+      {"cluster_map_seconds", map_seconds},
+      {"cluster_map_items_per_s", static_cast<double>(items) / map_seconds},
   };
   std::cout << out.dump() << std::endl;
 }

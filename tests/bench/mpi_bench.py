@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The cluster benchmark: mpi_bench (corun) and mpi4py.futures' MPIPoolExecutor, each under a real
 mpirun with the same ranks on this machine (loopback TCP), in one run. Prints one JSON line with
-cluster_compute_efficiency, cluster_tasks_per_s, mpi4py_tasks_per_s and their ratio.
+cluster_compute_efficiency, cluster_tasks_per_s, mpi4py_tasks_per_s and their ratio, and
+cluster_map_items_per_s (async_map) against mpi4py_map_items_per_s (MPIPoolExecutor.map).
 Exits 77 (skip) when mpirun or mpi4py is missing."""
 import argparse
 import json
@@ -36,15 +37,17 @@ def main():
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     mpirun = ["mpirun", "-np", str(args.ranks), "--oversubscribe", "--bind-to", "none",
               "--mca", "btl", "tcp,self"]
-    sizes = (["--rows", "20000", "--tasks", "500", "--repeat", "1"] if args.quick
-             else ["--rows", "1000000", "--tasks", "20000", "--repeat", "3"])
+    tasks, items = ("500", "20000") if args.quick else ("20000", "2000000")
+    sizes = (["--rows", "20000", "--repeat", "1"] if args.quick
+             else ["--rows", "1000000", "--repeat", "3"]) + ["--tasks", tasks, "--items", items]
     corun = last_json(mpirun + [args.bench] + sizes, env)
     here = os.path.dirname(os.path.abspath(__file__))
     baseline = last_json(mpirun + [PYTHON, "-m", "mpi4py.futures",
-                                   os.path.join(here, "mpi4py_baseline.py"),
-                                   "500" if args.quick else "20000"], env)
+                                   os.path.join(here, "mpi4py_baseline.py"), tasks, items], env)
     result = {**corun, **baseline,
-              "cluster_vs_mpi4py": corun["cluster_tasks_per_s"] / baseline["mpi4py_tasks_per_s"]}
+              "cluster_vs_mpi4py": corun["cluster_tasks_per_s"] / baseline["mpi4py_tasks_per_s"],
+              "cluster_map_vs_mpi4py_map":
+                  corun["cluster_map_items_per_s"] / baseline["mpi4py_map_items_per_s"]}
     print(json.dumps(result))
 
 
