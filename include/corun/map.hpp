@@ -23,6 +23,7 @@
 #include <corun/detail/completion.hpp>
 #include <corun/detail/map_engine.hpp>
 #include <corun/detail/map_function.hpp>
+#include <corun/detail/map_io.hpp>
 #include <corun/error_policy.hpp>
 #include <corun/params.hpp>
 #include <corun/pool.hpp>
