@@ -48,11 +48,11 @@ std::optional<ClusterState::Registered> ClusterState::find(const std::string& na
   return it->second;
 }
 
-LocalSpec ClusterState::translate(const GlobalSpec& global) const {
+LocalSpec ClusterState::translate(const DecodedSpec& global) const {
   LocalSpec out;
   if (!global.reads_array) {  // an async_map function: its inputs travel with each task
     try {
-      out.spec = make_function_spec(global.worker, global.params);
+      out.spec = make_function_spec(global.worker_name, global.params);
     } catch (const std::exception& e) {
       out.error = e.what();
     }
@@ -90,8 +90,8 @@ LocalSpec ClusterState::translate(const GlobalSpec& global) const {
   try {
     std::optional<BlockMap> rows_in_array;  // lets TaskContext::slice count rows of the array
     if (input) rows_in_array = input->blocks->map();
-    out.spec = make_task_spec(global.worker, std::move(iterator), std::move(output), global.params,
-                              rows_in_array);
+    out.spec = make_task_spec(global.worker_name, std::move(iterator), std::move(output),
+                              global.params, rows_in_array);
   } catch (const std::exception& e) {
     out.error = e.what();
   }

@@ -1,6 +1,7 @@
 /// \file
-/// The frames ranks exchange that carry more than a few fields: a task spec in global terms (what
-/// a rank needs to translate it to its own segments) and a task's result.
+/// The `result` frame a rank sends rank 0: how a task ended, its record (times as offsets, since
+/// two nodes' clocks are not comparable), its error and its payload. (A `spec` frame is the
+/// spec's own encoding, lib/task_spec.cpp.)
 #include "cluster_state.hpp"
 
 #include "wire.hpp"
@@ -51,34 +52,6 @@ TaskError get_error(ByteReader& r) {
 }  // namespace
 
 // ---- frames ----
-
-std::string encode_global_spec(const TaskSpec& spec) {
-  std::string out;
-  ByteWriter w(out);
-  w.str(spec.worker_name);
-  w.put<std::uint8_t>(spec.reads_array);
-  if (spec.reads_array) w.str(spec.iterator.encode());
-  w.put<std::uint8_t>(spec.output.has_value());
-  if (spec.output) w.str(DataIterator::over(*spec.output, 1).encode());
-  w.str(spec.params);
-  return out;
-}
-
-GlobalSpec decode_global_spec(std::string_view bytes) {
-  ByteReader r(bytes, "corun cluster spec");
-  GlobalSpec g;
-  g.worker = std::string(r.str("worker", 1024));
-  const auto reads_array = r.get<std::uint8_t>("reads_array");
-  if (reads_array > 1) r.fail("reads_array", std::to_string(reads_array));
-  g.reads_array = reads_array != 0;
-  if (g.reads_array) g.iterator = DataIterator::decode(r.str("iterator", 1u << 16));
-  const auto has_output = r.get<std::uint8_t>("has_output");
-  if (has_output > 1) r.fail("has_output", std::to_string(has_output));
-  if (has_output) g.output = DataIterator::decode(r.str("output", 1u << 16)).info();
-  g.params = std::string(r.str("params", std::size_t{64} << 20));
-  r.expect_end();
-  return g;
-}
 
 std::string encode_result(std::uint64_t id, const TaskResult& result) {
   std::string out;

@@ -219,7 +219,7 @@ class ClusterService final : public TaskService,
     std::string global;                               // the encoding other ranks get
     std::shared_ptr<const DistributedBlocks> blocks;  // null for a plain array
     std::optional<LocalSpec> local;                   // translated for rank 0, when needed
-    GlobalSpec decoded;
+    DecodedSpec decoded;
   };
   struct ReadyRound {
     std::unique_ptr<TaskCompletion> done;
@@ -244,12 +244,8 @@ class ClusterService final : public TaskService,
     if (it != entries_.end()) return it->second;
     Entry e;
     e.id = next_spec_id_++;
-    e.global = encode_global_spec(spec);
-    e.decoded = GlobalSpec{.worker = spec.worker_name,
-                           .reads_array = spec.reads_array,
-                           .iterator = spec.iterator,
-                           .output = spec.output,
-                           .params = spec.params};
+    e.global = spec.encoded;
+    e.decoded = decoded_copy(spec);
     if (const auto found = cluster_->find(spec.iterator.shm_name)) e.blocks = found->blocks;
     return entries_.emplace(spec.encoded, std::move(e)).first->second;
   }

@@ -4,6 +4,7 @@
 /// translation of a task spec from global to local rows, and the frames ranks exchange.
 
 #include "mpi_link.hpp"
+#include "task_spec.hpp"
 
 #include <corun/cluster.hpp>
 #include <corun/detail/task_service.hpp>
@@ -19,18 +20,6 @@
 #include <vector>
 
 namespace corun::detail {
-
-/// A task spec as it crosses MPI: the global metadata only (inodes mean nothing elsewhere).
-struct GlobalSpec {
-  std::string worker;
-  /// False for an async_map function, which reads its task's argument, not an array.
-  bool reads_array = true;
-  DataIterator iterator;
-  std::optional<ArrayInfo> output;
-  std::string params;  ///< the worker's encoded parameters
-};
-std::string encode_global_spec(const TaskSpec& spec);
-GlobalSpec decode_global_spec(std::string_view bytes);
 
 /// A spec translated for this rank: local segments and shapes, or why it cannot run here.
 struct LocalSpec {
@@ -82,8 +71,9 @@ class ClusterState {
   /// The next collective array's number (the same on every rank).
   std::size_t next_array() noexcept { return arrays_created_++; }
 
-  /// Translates a global spec for this rank.
-  LocalSpec translate(const GlobalSpec& global) const;
+  /// Translates a spec of rank 0 (its own encoding crosses MPI: names and shapes, whose
+  /// inodes mean nothing on another node and are not used) for this rank.
+  LocalSpec translate(const DecodedSpec& global) const;
 
   // ---- lifecycle ----
   bool serving = false;    // serve() was called

@@ -39,7 +39,7 @@ void RankServer::on_batch(std::string batch) {
         const auto id = r.get<std::uint64_t>("spec_id");
         LocalSpec local;
         try {
-          local = state_.translate(decode_global_spec(r.rest()));
+          local = state_.translate(decode_spec(r.rest()));
         } catch (const std::exception& e) {
           local.error = e.what();
         }

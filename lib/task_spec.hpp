@@ -27,8 +27,8 @@ struct DecodedSpec {
 /// Encodes every field but `encoded`.
 std::string encode_spec(const TaskSpec& spec);
 /// The fields a worker decodes, from a spec this process made (the serial pool's path).
-DecodedSpec decoded_copy(const TaskSpec& spec);
+CORUN_API DecodedSpec decoded_copy(const TaskSpec& spec);
 /// Throws std::invalid_argument naming the malformed field.
-DecodedSpec decode_spec(std::string_view bytes);
+CORUN_API DecodedSpec decode_spec(std::string_view bytes);
 
 }  // namespace corun::detail
