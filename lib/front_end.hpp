@@ -1,7 +1,8 @@
 #pragma once
 /// \file
 /// What the front-ends of a TaskService (an orchestrator's run, an async_map) share: the tasks
-/// they have at the service, cancelled together, and how a handler's cancellation reaches them.
+/// they have at the service, cancelled together, how a run stops and with which error, and how
+/// a handler's cancellation reaches them.
 
 #include <corun/cancellation.hpp>
 #include <corun/detail/task_service.hpp>
@@ -9,6 +10,7 @@
 #include <asio/dispatch.hpp>
 
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <unordered_set>
@@ -32,6 +34,33 @@ class OutstandingTasks {
 
  private:
   std::unordered_set<std::uint64_t> ids_;
+};
+
+/// How a front-end's run stops: on a cancellation (kill or drain) or on its first fatal error (a
+/// drain). Once stopping it sends no more tasks, and cancels those it has at the service.
+class RunStop {
+ public:
+  bool stopping() const noexcept { return stopping_; }
+  /// Starts stopping with `mode`: false when a drain was under way already and `mode` is a drain
+  /// too (a kill still escalates it); when true, the caller cancels its outstanding tasks.
+  bool begin(CancelMode mode) noexcept {
+    if (stopping_ && mode == CancelMode::drain) return false;
+    stopping_ = true;
+    return true;
+  }
+  void note_cancelled() noexcept { cancelled_ = true; }
+  /// Keeps the first fatal error; the caller then stops with a drain.
+  void note_fatal(std::exception_ptr e) noexcept {
+    if (!fatal_) fatal_ = std::move(e);
+  }
+  /// What the run completes with before its tasks' own failures count: aborted when it was
+  /// cancelled, else its fatal error, else null.
+  std::exception_ptr error() const { return cancelled_ ? aborted_error() : fatal_; }
+
+ private:
+  bool stopping_ = false;
+  bool cancelled_ = false;
+  std::exception_ptr fatal_;
 };
 
 /// A handler's cancellation, forwarded to `front_end->cancel(mode)` on `executor` while the

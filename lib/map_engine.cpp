@@ -100,7 +100,7 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
   }
 
   void fill() {
-    while (!stopping_ && !exhausted_ && in_window_ < window_) {
+    while (!stop_.stopping() && !exhausted_ && in_window_ < window_) {
       // Until a time came back, keep one probe per worker; more would be guesses.
       if (settings_.chunk_size == 0 && measured_ == 0 && active_ >= workers_) break;
       std::string argument;
@@ -136,13 +136,13 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
         failures_.push_back(std::move(*result.task_error));
         if (settings_.on_error == ErrorPolicy::fail_fast) stop(CancelMode::drain);
         skip(chunk);
-      } else if (!stopping_ || !is_aborted(result.error)) {
+      } else if (!stop_.stopping() || !is_aborted(result.error)) {
         fatal(is_aborted(result.error)
                   ? std::make_exception_ptr(Error(
                         errc::pool_closed, "corun: the process pool was terminated during the map"))
                   : result.error);
       }
-    } else if (!stopping_) {
+    } else if (!stop_.stopping()) {
       learn(chunk, result.record);
       accept(chunk, std::move(result.payload));
     } else {
@@ -186,7 +186,7 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
       if (auto it = waiting_.find(next_delivery_); it != waiting_.end()) {
         Waiting w = std::move(it->second);
         waiting_.erase(it);
-        if (!stopping_)
+        if (!stop_.stopping())
           deliver(Chunk{next_delivery_, w.count}, w.payload);
         else {
           --in_window_;
@@ -204,7 +204,7 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
   void deliver(Chunk chunk, std::string_view payload) {
     --in_window_;
     next_delivery_ = chunk.first + chunk.count;
-    if (stopping_) return;
+    if (stop_.stopping()) return;
     try {
       sink_->deliver(chunk.first, chunk.count, payload);
       done_items_ += chunk.count;
@@ -216,38 +216,32 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
  public:
   void cancel(CancelMode mode) {
     if (finished_) return;
-    cancelled_ = true;
+    stop_.note_cancelled();
     stop(mode);
     maybe_finish();
   }
 
  private:
   void fatal(std::exception_ptr e) {
-    if (!fatal_) fatal_ = std::move(e);
+    stop_.note_fatal(std::move(e));
     stop(CancelMode::drain);
   }
 
   void stop(CancelMode mode) {
-    if (stopping_ && mode == CancelMode::drain) return;
-    stopping_ = true;
-    outstanding_.cancel_all(*service_, mode);
+    if (stop_.begin(mode)) outstanding_.cancel_all(*service_, mode);
   }
 
   void maybe_finish() {
     if (finished_ || active_ != 0) return;
-    if (!stopping_ && !exhausted_) return;
+    if (!stop_.stopping() && !exhausted_) return;
     finished_ = true;
     if (bar_) {
       bar_->update(done_items_ + failed_items_, failed_items_);
       bar_->finish();
       bar_.reset();
     }
-    std::exception_ptr error;
-    if (cancelled_)
-      error = aborted_error();
-    else if (fatal_)
-      error = fatal_;
-    else if (!failures_.empty())
+    std::exception_ptr error = stop_.error();
+    if (!error && !failures_.empty())
       error = std::make_exception_ptr(RunError(std::move(failures_)));
     auto sink = std::move(sink_);
     sink->complete(error);
@@ -273,9 +267,9 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
   std::map<std::size_t, Waiting> waiting_;
   std::map<std::size_t, std::size_t> skipped_;
   std::vector<TaskError> failures_;
-  std::exception_ptr fatal_;
+  RunStop stop_;
   std::shared_ptr<TerminalProgress> bar_;
-  bool exhausted_ = false, stopping_ = false, cancelled_ = false, finished_ = false;
+  bool exhausted_ = false, finished_ = false;
 };
 
 }  // namespace

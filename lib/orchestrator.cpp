@@ -77,15 +77,15 @@ class RunState : public std::enable_shared_from_this<RunState> {
         ++progress_->failed;
         report_.failures.push_back(std::move(*result.task_error));
         if (options_.on_error == ErrorPolicy::fail_fast) stop(CancelMode::drain);
-      } else if (!stopping_ || !is_aborted(result.error)) {
+      } else if (!stop_.stopping() || !is_aborted(result.error)) {
         // The pool failed, closed or was terminated under the run: the run cannot complete.
         fatal(is_aborted(result.error) ? terminated_error() : result.error);
       }
     } else {
-      deliverable = !stopping_;
+      deliverable = !stop_.stopping();
     }
     if (options_.ordered) {
-      if (!stopping_) arrive(worker, index, slice, deliverable, std::move(result.payload));
+      if (!stop_.stopping()) arrive(worker, index, slice, deliverable, std::move(result.payload));
     } else if (deliverable) {
       deliver(worker, result.payload, slice);
     }
@@ -141,7 +141,7 @@ class RunState : public std::enable_shared_from_this<RunState> {
     if (order.held.size() <= offset) order.held.resize(offset + 1);
     order.held[offset] = Held{true, deliverable, slice, std::move(payload)};
     ++held_;
-    while (!stopping_ && !order.held.empty() && order.held.front().arrived) {
+    while (!stop_.stopping() && !order.held.empty() && order.held.front().arrived) {
       Held due = std::move(order.held.front());
       order.held.pop_front();
       ++order.next;
@@ -192,7 +192,7 @@ class RunState : public std::enable_shared_from_this<RunState> {
   }
 
   void fill() {
-    while (!stopping_ && active_ + held_ < window_) {
+    while (!stop_.stopping() && active_ + held_ < window_) {
       std::size_t chosen = workers_.size();
       for (std::size_t k = 0; k < workers_.size(); ++k) {
         const std::size_t w = (round_robin_ + k) % workers_.size();
@@ -228,25 +228,24 @@ class RunState : public std::enable_shared_from_this<RunState> {
     }
     if (!started_) {  // cancelled before start(): complete without dispatching anything
       started_ = true;
-      cancelled_ = true;
-      stopping_ = true;
+      stop_.note_cancelled();
+      stop_.begin(mode);
       maybe_finish();
       return;
     }
-    cancelled_ = true;
+    stop_.note_cancelled();
     stop(mode);
     maybe_finish();
   }
 
  private:
   void fatal(std::exception_ptr e) {
-    if (!fatal_) fatal_ = std::move(e);
+    stop_.note_fatal(std::move(e));
     stop(CancelMode::drain);
   }
 
   void stop(CancelMode mode) {
-    if (stopping_ && mode == CancelMode::drain) return;
-    stopping_ = true;
+    if (!stop_.begin(mode)) return;
     // Held results are never delivered now.
     for (Order& order : order_) order.held.clear();
     held_ = 0;
@@ -255,7 +254,7 @@ class RunState : public std::enable_shared_from_this<RunState> {
 
   void maybe_finish() {
     if (finished_ || active_ != 0) return;
-    if (!stopping_)
+    if (!stop_.stopping())
       for (std::size_t w = 0; w < workers_.size(); ++w)
         if (next_slice_[w] < RunAccess::spec(workers_[w])->iterator.slice_count()) return;
     finished_ = true;
@@ -272,12 +271,8 @@ class RunState : public std::enable_shared_from_this<RunState> {
       report_.cpu = monitor_->take_series();
       monitor_.reset();
     }
-    std::exception_ptr error;
-    if (cancelled_)
-      error = aborted_error();
-    else if (fatal_)
-      error = fatal_;
-    else if (options_.on_error == ErrorPolicy::fail_fast && !report_.failures.empty())
+    std::exception_ptr error = stop_.error();
+    if (!error && options_.on_error == ErrorPolicy::fail_fast && !report_.failures.empty())
       error = std::make_exception_ptr(RunError(report_.failures));
     auto done = std::move(done_);
     done->complete(error, std::move(report_));
@@ -295,8 +290,8 @@ class RunState : public std::enable_shared_from_this<RunState> {
   std::size_t window_ = 1;
   std::size_t active_ = 0;
   OutstandingTasks outstanding_;
-  bool stopping_ = false, cancelled_ = false, finished_ = false, started_ = false;
-  std::exception_ptr fatal_;
+  RunStop stop_;
+  bool finished_ = false, started_ = false;
   RunReport report_;
   std::unordered_map<pid_t, std::size_t> process_index_;  // into report_.processes
   std::unique_ptr<CpuMonitor> monitor_;
