@@ -263,18 +263,14 @@ class CORUN_API ClusterPool {
   /// TaskError names the rank. Cancellation: as ProcessPool::async_execute, on the owning rank.
   template <class W, class Token = asio::default_completion_token_t<executor_type>>
   auto async_execute(const DataIterator& iterator, Slice slice, Token&& token = {}) {
-    using R = detail::worker_result_t<W>;
-    static_assert(std::is_void_v<R> || std::is_default_constructible_v<R>,
-                  "async_execute completes with (exception_ptr, R): R must be default "
-                  "constructible, as the value that accompanies an error");
-    return asio::async_initiate<Token, typename detail::value_signature<R>::type>(
-        [](auto handler, std::shared_ptr<detail::TaskService> service,
-           std::shared_ptr<const detail::TaskSpec> spec, Slice s) {
-          detail::start_task<R>(std::move(service), std::move(spec), s, std::move(handler));
-        },
-        token, task_service(),
-        detail::make_task_spec(detail::require_registered(typeid(W)), iterator, std::nullopt),
-        slice);
+    return detail::async_execute_task<W>(task_service(), detail::default_task_spec<W>(iterator),
+                                         slice, std::forward<Token>(token));
+  }
+  /// The same, with the worker object's iterator, params and output array.
+  template <class W, class Token = asio::default_completion_token_t<executor_type>>
+  auto async_execute(const W& worker, Slice slice, Token&& token = {}) {
+    return detail::async_execute_task<W>(task_service(), detail::worker_task_spec(worker), slice,
+                                         std::forward<Token>(token));
   }
 
   /// Completes when every rank's workers have started.

@@ -92,6 +92,33 @@ struct PoolHealth {
 namespace detail {
 class PoolCore;
 struct PoolAccess;
+
+/// async_execute of every pool-like object: runs W's `process` per `spec` on `slice` through
+/// `service`, completing with `(exception_ptr, R)`.
+template <class W, class Token>
+auto async_execute_task(std::shared_ptr<TaskService> service, std::shared_ptr<const TaskSpec> spec,
+                        Slice slice, Token&& token) {
+  using R = worker_result_t<W>;
+  static_assert(std::is_void_v<R> || std::is_default_constructible_v<R>,
+                "async_execute completes with (exception_ptr, R): R must be default "
+                "constructible, as the value that accompanies an error");
+  return asio::async_initiate<Token, typename value_signature<R>::type>(
+      [](auto handler, std::shared_ptr<TaskService> s, std::shared_ptr<const TaskSpec> sp,
+         Slice sl) { start_task<R>(std::move(s), std::move(sp), sl, std::move(handler)); },
+      token, std::move(service), std::move(spec), slice);
+}
+
+/// The spec of an async_execute call: W with its default Params over `iterator`.
+template <class W>
+std::shared_ptr<const TaskSpec> default_task_spec(const DataIterator& iterator) {
+  return make_task_spec(worker_name_of<W>(), iterator, std::nullopt, encoded_default_params<W>());
+}
+/// The spec of an async_execute call on a worker object: its iterator, Params and output.
+template <class W>
+std::shared_ptr<const TaskSpec> worker_task_spec(const W& worker) {
+  return make_task_spec(worker_name_of<W>(), worker.data_iterator(), worker.output(),
+                        encoded_params_of(worker));
+}
 }  // namespace detail
 
 /// Persistent worker processes, reused across runs.
@@ -136,18 +163,14 @@ class CORUN_API ProcessPool {
   /// operation then completes with std::system_error(asio::error::operation_aborted).
   template <class W, class Token = asio::default_completion_token_t<executor_type>>
   auto async_execute(const DataIterator& iterator, Slice slice, Token&& token = {}) {
-    return async_execute_spec<W>(
-        detail::make_task_spec(detail::worker_name_of<W>(), iterator, std::nullopt,
-                               detail::encoded_default_params<W>()),
-        slice, std::forward<Token>(token));
+    return detail::async_execute_task<W>(service_, detail::default_task_spec<W>(iterator), slice,
+                                         std::forward<Token>(token));
   }
   /// The same, with the worker object's iterator, params and output array.
   template <class W, class Token = asio::default_completion_token_t<executor_type>>
   auto async_execute(const W& worker, Slice slice, Token&& token = {}) {
-    return async_execute_spec<W>(
-        detail::make_task_spec(detail::worker_name_of<W>(), worker.data_iterator(), worker.output(),
-                               detail::encoded_params_of(worker)),
-        slice, std::forward<Token>(token));
+    return detail::async_execute_task<W>(service_, detail::worker_task_spec(worker), slice,
+                                         std::forward<Token>(token));
   }
 
   /// Completes when every worker has started (or the pool failed: the exception says why).
@@ -189,21 +212,6 @@ class CORUN_API ProcessPool {
                               std::move(handler), std::move(service)));
         },
         token, op, core_, service_);
-  }
-
-  template <class W, class Token>
-  auto async_execute_spec(std::shared_ptr<const detail::TaskSpec> spec, Slice slice,
-                          Token&& token) {
-    using R = detail::worker_result_t<W>;
-    static_assert(std::is_void_v<R> || std::is_default_constructible_v<R>,
-                  "async_execute completes with (exception_ptr, R): R must be default "
-                  "constructible, as the value that accompanies an error");
-    return asio::async_initiate<Token, typename detail::value_signature<R>::type>(
-        [](auto handler, std::shared_ptr<detail::TaskService> service,
-           std::shared_ptr<const detail::TaskSpec> s, Slice sl) {
-          detail::start_task<R>(std::move(service), std::move(s), sl, std::move(handler));
-        },
-        token, service_, std::move(spec), slice);
   }
 
   executor_type executor_;

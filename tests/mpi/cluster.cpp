@@ -300,6 +300,10 @@ TEST_CASE("async_execute runs one slice on the rank holding it", "[cluster]") {
     const auto expected =
         static_cast<std::int64_t>((slice.start + 1 + slice.end) * slice.size() / 2);
     CHECK(corun::test::drive(*g.io, sum) == expected);
+    // The worker-object form: process sees the rows of the whole array there too.
+    RowsSeen writer{big.iterator()};
+    auto first = g.pool->async_execute(writer, slice, asio::use_future);
+    CHECK(corun::test::drive(*g.io, first) == static_cast<std::int64_t>(slice.start));
   }
   Int64Array& poison = *g.ints.at("poison");
   auto failing = g.pool->async_execute<Faulty>(poison.iterator(), poison.iterator().slice(1),
