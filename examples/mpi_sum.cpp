@@ -1,7 +1,7 @@
 // Shows more than one machine: the sum of 1..N held as a distributed int64 array over MPI ranks.
-// Every rank fills its own blocks in place; rank 0's orchestrator sends each slice to the rank
-// holding its rows, and prints, on rank 0 only, `sum=<exact>` and `ranks_used=<ranks that ran
-// slices>`.
+// Every rank fills its own blocks in place (or, with --scatter, rank 0 fills the whole array and
+// scatters it); rank 0's orchestrator sends each slice to the rank holding its rows, and prints,
+// on rank 0 only, `sum=<exact>` and `ranks_used=<ranks that ran slices>`.
 //   mpirun -np 2 --bind-to none build/examples/mpi_sum --n 1000000 --partitions 8 --workers 2
 #include <corun/cluster.hpp>
 #include <corun/corun.hpp>
@@ -17,6 +17,7 @@
 #include <exception>
 #include <iostream>
 #include <set>
+#include <vector>
 
 struct SumInts : corun::Worker<SumInts, std::int64_t> {
   using Worker::Worker;
@@ -37,12 +38,21 @@ int main(int argc, char** argv) {
   app.add_option("--partitions", partitions, "blocks, dealt round-robin to the ranks")
       ->check(CLI::PositiveNumber);
   app.add_option("--workers", workers, "worker processes per rank")->check(CLI::PositiveNumber);
+  bool scatter = false;
+  app.add_flag("--scatter", scatter, "rank 0 fills the array and sends each rank its blocks");
   corun_cli::parse_or_exit(app, argc, argv);
 
   corun::Cluster cluster{argc, argv, {.pool = {.workers = workers}}};
   auto ints =
       corun::DistributedArray<std::int64_t>::create(cluster, {n}, {.partitions = partitions});
-  ints.fill_rows([](std::size_t row, std::int64_t* value) { *value = std::int64_t(row) + 1; });
+  if (scatter) {
+    std::vector<std::int64_t> whole;
+    if (cluster.is_root())
+      for (std::size_t i = 1; i <= n; ++i) whole.push_back(static_cast<std::int64_t>(i));
+    ints.scatter(whole);  // the other ranks pass nothing
+  } else {
+    ints.fill_rows([](std::size_t row, std::int64_t* value) { *value = std::int64_t(row) + 1; });
+  }
   if (!cluster.serve()) return 0;  // ranks > 0 serve rank 0 until it is done
 
   asio::io_context io;
