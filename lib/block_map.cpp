@@ -7,8 +7,9 @@
 namespace corun::detail {
 
 namespace {
+// Not (a + b - 1) / b, which wraps for a chunk size near SIZE_MAX ("one block").
 std::size_t ceil_div(std::size_t a, std::size_t b) noexcept {
-  return (a + b - 1) / b;
+  return a / b + (a % b != 0);
 }
 }  // namespace
 

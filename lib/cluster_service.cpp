@@ -124,6 +124,13 @@ class ClusterService final : public TaskService,
       }
       return id;
     }
+    if (argument.size() > kMaxFrameBytes - 64) {  // 64: the rest of the task frame
+      fail_later(std::move(p),
+                 failed_result(TaskErrorKind::protocol, *spec, slice, rank,
+                               "the task's inputs of " + std::to_string(argument.size()) +
+                                   " bytes exceed what one MPI message of the cluster carries"));
+      return id;
+    }
     auto& sent = sent_[static_cast<std::size_t>(rank)];
     if (sent.insert(entry.id).second) {
       std::string frame;

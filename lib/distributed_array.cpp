@@ -10,7 +10,9 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <new>
 #include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -77,7 +79,8 @@ std::shared_ptr<DistributedBlocks> create_distributed(Cluster& cluster,
 }
 
 void scatter_rows(Cluster& cluster, const DistributedBlocks& blocks, const void* whole,
-                  std::size_t whole_elements, void* local, std::size_t element_bytes) {
+                  std::size_t whole_elements, void* local, std::size_t element_bytes,
+                  std::size_t piece_bytes) {
   ClusterState& state = ClusterAccess::state(cluster);
   if (state.serving)
     throw std::logic_error(
@@ -88,57 +91,82 @@ void scatter_rows(Cluster& cluster, const DistributedBlocks& blocks, const void*
   const std::size_t elements = rows * row_elements;
   const std::size_t row_bytes = row_elements * element_bytes;
   const int rank = state.rank(), ranks = state.size();
-  const bool mine_ok = rank == 0 ? whole_elements == elements : whole_elements == 0;
-  // Every rank learns the lowest rank that passed a wrong size, so that all of them throw.
+  // Rank 0 packs each rank's blocks, as that rank's segment holds them, into pieces of at most
+  // piece_bytes (one MPI message each, under its int count); the rank receives the pieces
+  // straight into its segment. The buffer is allocated before the ranks agree to go on, so a
+  // failed allocation makes every rank throw rather than leave the others waiting.
+  const std::size_t kPiece = std::clamp<std::size_t>(piece_bytes, 1, kScatterPieceBytes);
+  constexpr int kTag = 7;
+  std::vector<std::byte> piece;
+  bool mine_ok = rank == 0 ? whole_elements == elements : whole_elements == 0;
+  std::string why;
+  if (rank == 0 && mine_ok && ranks > 1) try {
+      std::size_t largest = 0;
+      for (int r = 1; r < ranks; ++r)
+        largest = std::max(largest, BlockMap::of(blocks.blocks(), static_cast<std::size_t>(r),
+                                                 static_cast<std::size_t>(ranks))
+                                        .local_rows());
+      piece.resize(std::min(kPiece, largest * row_bytes));
+    } catch (const std::bad_alloc&) {
+      mine_ok = false;
+      why = "rank 0 could not allocate its buffer of " +
+            std::to_string(std::min(kPiece, elements * element_bytes)) + " bytes";
+    }
+  // Every rank learns the lowest rank that failed, so that all of them throw.
   int bad = 0;
   state.link().call([&] {
     int mine = mine_ok ? ranks : rank;
     MPI_Allreduce(&mine, &bad, 1, MPI_INT, MPI_MIN, state.link().collective_comm());
   });
-  if (bad != ranks)
-    throw std::invalid_argument(
-        "corun::DistributedArray::scatter: rank " + std::to_string(bad) + " passed " +
-        (bad == rank ? std::to_string(whole_elements) + " elements"
-                     : "the wrong number of elements") +
-        "; rank 0 passes all " + std::to_string(elements) + " elements of array " + global.name +
-        " (" + std::to_string(rows) + " rows of " + std::to_string(row_elements) +
-        "), the other ranks none");
+  if (bad != ranks) {
+    if (why.empty() || bad != rank)
+      why = "rank " + std::to_string(bad) + " passed " +
+            (bad == rank ? std::to_string(whole_elements) + " elements"
+                         : "the wrong number of elements") +
+            "; rank 0 passes all " + std::to_string(elements) + " elements of array " +
+            global.name + " (" + std::to_string(rows) + " rows of " + std::to_string(row_elements) +
+            "), the other ranks none";
+    throw std::invalid_argument("corun::DistributedArray::scatter: " + why);
+  }
 
-  // Each rank's blocks, packed as its segment holds them, go in one message (in pieces under
-  // MPI's int count).
-  constexpr std::size_t kPiece = std::size_t{1} << 30;
-  constexpr int kTag = 7;
-  auto copy_blocks = [&](const BlockMap& map, std::byte* to) {
-    const auto* from = static_cast<const std::byte*>(whole);
-    for (std::size_t b = map.rank; b < map.block_count(); b += map.ranks) {
-      const Slice r = map.block(b);
-      std::memcpy(to + map.local_start(b) * row_bytes, from + r.start * row_bytes,
-                  r.size() * row_bytes);
-    }
-  };
+  const auto* from = static_cast<const std::byte*>(whole);
   state.link().call([&] {
     MPI_Comm comm = state.link().collective_comm();
-    const BlockMap& mine = blocks.map();
     if (rank != 0) {
       auto* to = static_cast<std::byte*>(local);
-      const std::size_t bytes = mine.local_rows() * row_bytes;
+      const std::size_t bytes = blocks.map().local_rows() * row_bytes;
       for (std::size_t at = 0; at < bytes; at += kPiece)
         MPI_Recv(to + at, static_cast<int>(std::min(kPiece, bytes - at)), MPI_BYTE, 0, kTag, comm,
                  MPI_STATUS_IGNORE);
       return;
     }
-    if (row_bytes == 0) return;
-    copy_blocks(mine, static_cast<std::byte*>(local));
-    std::vector<std::byte> packed;
-    for (int r = 1; r < ranks; ++r) {
-      const BlockMap theirs = BlockMap::of(blocks.blocks(), static_cast<std::size_t>(r),
-                                           static_cast<std::size_t>(ranks));
-      const std::size_t bytes = theirs.local_rows() * row_bytes;
-      packed.resize(bytes);
-      copy_blocks(theirs, packed.data());
-      for (std::size_t at = 0; at < bytes; at += kPiece)
-        MPI_Send(packed.data() + at, static_cast<int>(std::min(kPiece, bytes - at)), MPI_BYTE, r,
-                 kTag, comm);
+    for (int r = 0; r < ranks; ++r) {
+      const BlockMap map = BlockMap::of(blocks.blocks(), static_cast<std::size_t>(r),
+                                        static_cast<std::size_t>(ranks));
+      if (r == 0) {  // rank 0's own blocks: copied in place
+        for (std::size_t b = map.rank; b < map.block_count(); b += map.ranks)
+          std::memcpy(static_cast<std::byte*>(local) + map.local_start(b) * row_bytes,
+                      from + map.block(b).start * row_bytes, map.block(b).size() * row_bytes);
+        continue;
+      }
+      std::size_t filled = 0;
+      auto flush = [&] {
+        MPI_Send(piece.data(), static_cast<int>(filled), MPI_BYTE, r, kTag, comm);
+        filled = 0;
+      };
+      for (std::size_t b = map.rank; b < map.block_count(); b += map.ranks) {
+        const std::byte* src = from + map.block(b).start * row_bytes;
+        std::size_t left = map.block(b).size() * row_bytes;
+        while (left != 0) {
+          const std::size_t n = std::min(left, piece.size() - filled);
+          std::memcpy(piece.data() + filled, src, n);
+          filled += n;
+          src += n;
+          left -= n;
+          if (filled == piece.size()) flush();
+        }
+      }
+      if (filled != 0) flush();
     }
   });
 }

@@ -100,9 +100,18 @@ void MpiLink::set_inbox(Inbox inbox) {
 }
 
 void MpiLink::send(int peer, FrameKind kind, std::string_view bytes) {
+  if (bytes.size() > kMaxFrameBytes)
+    throw std::length_error("corun: a cluster frame of " + std::to_string(bytes.size()) +
+                            " bytes exceeds the " + std::to_string(kMaxFrameBytes) +
+                            " bytes one MPI message of the link carries");
   {
     std::lock_guard lock(mutex_);
-    append_frame(outbox_.at(static_cast<std::size_t>(peer)), kind, bytes);
+    std::string& batch = outbox_.at(static_cast<std::size_t>(peer));
+    if (!batch.empty() && batch.size() + bytes.size() > kMaxFrameBytes) {
+      sealed_.emplace_back(peer, std::move(batch));
+      batch.clear();
+    }
+    append_frame(batch, kind, bytes);
     have_output_ = true;
   }
   wake_.notify_one();
@@ -139,6 +148,7 @@ void MpiLink::loop() {
   };
   std::list<Sending> sending;  // stable addresses: MPI reads the buffers until the send completes
   std::vector<std::string> out(static_cast<std::size_t>(size_));
+  std::vector<std::pair<int, std::string>> sealed;
   std::vector<std::function<void()>> calls;
   std::shared_ptr<const Inbox> inbox;
   std::chrono::microseconds backoff{0};
@@ -149,6 +159,7 @@ void MpiLink::loop() {
       calls.swap(calls_);
       if (have_output_) {
         out.swap(outbox_);
+        sealed.swap(sealed_);
         have_output_ = false;
         queued = true;
       }
@@ -158,15 +169,22 @@ void MpiLink::loop() {
     bool active = !calls.empty() || queued;
     for (auto& c : calls) c();
     calls.clear();
-    if (queued)
+    auto isend = [&](int peer, std::string bytes) {
+      Sending& s = sending.emplace_back();
+      s.bytes = std::move(bytes);
+      MPI_Isend(s.bytes.data(), static_cast<int>(s.bytes.size()), MPI_BYTE, peer, kBatchTag,
+                p2p_comm_, &s.request);
+    };
+    if (queued) {
+      // Sealed batches first: MPI keeps the order of messages between two ranks.
+      for (auto& [peer, bytes] : sealed) isend(peer, std::move(bytes));
+      sealed.clear();
       for (std::size_t peer = 0; peer < out.size(); ++peer) {
         if (out[peer].empty()) continue;
-        Sending& s = sending.emplace_back();
-        s.bytes = std::move(out[peer]);
+        isend(static_cast<int>(peer), std::move(out[peer]));
         out[peer].clear();
-        MPI_Isend(s.bytes.data(), static_cast<int>(s.bytes.size()), MPI_BYTE,
-                  static_cast<int>(peer), kBatchTag, p2p_comm_, &s.request);
       }
+    }
     for (auto it = sending.begin(); it != sending.end();) {
       int done = 0;
       MPI_Test(&it->request, &done, MPI_STATUS_IGNORE);

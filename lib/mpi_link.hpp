@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace corun::detail {
@@ -30,6 +31,10 @@ enum class FrameKind : std::uint8_t {
   stop,      ///< 0 -> r: stop the pool (graceful or kill)
   bye,       ///< r -> 0: the pool stopped; the rank leaves serve()
 };
+
+/// The largest frame a link carries: a batch is one MPI message, whose count is an int, and
+/// frames are batched until one more would pass this size.
+inline constexpr std::size_t kMaxFrameBytes = std::size_t{1} << 30;
 
 /// Appends one frame (kind, u32 length, bytes) to a batch.
 void append_frame(std::string& batch, FrameKind kind, std::string_view bytes);
@@ -57,7 +62,8 @@ class MpiLink {
   /// Any thread but the link's: delivers received batches to `inbox` from now on (before the
   /// first call, messages wait in MPI). When it returns, the previous inbox is no longer called.
   void set_inbox(Inbox inbox);
-  /// Any thread: queues a frame for `peer`; never blocks on MPI.
+  /// Any thread: queues a frame for `peer`; never blocks on MPI. Throws std::length_error for a
+  /// frame over kMaxFrameBytes.
   void send(int peer, FrameKind kind, std::string_view bytes);
   /// Any thread but the link's: runs `f` on the link's thread (for collectives) and waits for
   /// it; rethrows what it threw.
@@ -78,7 +84,8 @@ class MpiLink {
   std::thread thread_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::vector<std::string> outbox_;  // one pending batch per peer
+  std::vector<std::string> outbox_;                  // the batch being filled, per peer
+  std::vector<std::pair<int, std::string>> sealed_;  // full batches, in order
   bool have_output_ = false;
   std::vector<std::function<void()>> calls_;
   std::shared_ptr<const Inbox> inbox_;

@@ -17,7 +17,14 @@ class RankServer::Done final : public TaskCompletion {
       : server_(std::move(server)), id_(id) {}
   void complete(TaskResult&& result) override {
     server_->running_.erase(id_);
-    server_->state_.link().send(0, FrameKind::result, encode_result(id_, result));
+    const std::string frame = encode_result(id_, result);
+    if (frame.size() > kMaxFrameBytes)
+      return server_->refuse(id_,
+                             "the result of " + std::to_string(result.payload.size()) +
+                                 " bytes exceeds what one MPI message of the cluster carries (" +
+                                 std::to_string(kMaxFrameBytes) +
+                                 " bytes): return less, or write it to an output array");
+    server_->state_.link().send(0, FrameKind::result, frame);
   }
 
  private:

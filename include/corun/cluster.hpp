@@ -148,11 +148,15 @@ class CORUN_API DistributedBlocks {
 CORUN_API std::shared_ptr<DistributedBlocks> create_distributed(Cluster& cluster,
                                                                 std::vector<std::size_t> shape,
                                                                 DType dtype, BlockLayout layout);
+/// The largest message scatter_rows sends (MPI counts are ints).
+inline constexpr std::size_t kScatterPieceBytes = std::size_t{1} << 30;
 /// Collective: rank 0's `whole` (every element of the array, row-major) is cut into blocks and
-/// each rank's go to its segment `local`; the other ranks pass none. Throws
-/// std::invalid_argument on every rank when one passed a wrong number of elements.
+/// each rank's go to its segment `local`, in messages of at most `piece_bytes` (every rank
+/// passes the same); the other ranks pass none. Throws std::invalid_argument on every rank when
+/// one passed a wrong number of elements.
 CORUN_API void scatter_rows(Cluster& cluster, const DistributedBlocks& blocks, const void* whole,
-                            std::size_t whole_elements, void* local, std::size_t element_bytes);
+                            std::size_t whole_elements, void* local, std::size_t element_bytes,
+                            std::size_t piece_bytes = kScatterPieceBytes);
 /// Makes `blocks` (whose rows on this rank are in segment `local`) known to tasks on this rank.
 CORUN_API void register_distributed(Cluster& cluster, std::shared_ptr<DistributedBlocks> blocks,
                                     ArrayInfo local);

@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 using corun::Slice;
@@ -75,6 +76,16 @@ TEST_CASE("BlockMap places every row where dealing the blocks by hand puts it", 
             check(BlockMap::of(chunked, rank, ranks), lay_out(chunked, ranks));
           }
         }
+}
+
+TEST_CASE("BlockMap takes a chunk size larger than the array as one block", "[block_map]") {
+  const corun::ArrayInfo info{"a", {10}, corun::DType::of<std::int64_t>()};
+  for (std::size_t chunk : {std::size_t{10}, std::size_t{11}, SIZE_MAX - 5, SIZE_MAX}) {
+    INFO("chunk_size " << chunk);
+    const auto blocks = corun::DataIterator::over(info, chunk);
+    check(BlockMap::of(blocks, 0, 2), lay_out(blocks, 2));
+    check(BlockMap::of(blocks, 1, 2), lay_out(blocks, 2));
+  }
 }
 
 TEST_CASE("BlockMap counts millions of blocks without a table", "[block_map]") {

@@ -173,14 +173,17 @@ TEST_CASE("a distributed output array receives each task's rows on the rank hold
 }
 
 TEST_CASE("arrays scattered from rank 0 hold rank 0's rows on every rank", "[cluster][scatter]") {
-  Int64Array& ints = *g.ints.at("scattered");
-  RowsSeen rows{ints.iterator()};  // checks each row holds row + 1
-  run({&rows});
-  CHECK(rows.wrong == 0);
-  CHECK(rows.seen == 7);
-  AddInts add{ints.iterator()};
-  run({&add});
-  CHECK(add.total == triangle(10'007));
+  for (const char* name : {"scattered", "scattered_in_pieces"}) {
+    INFO("array " << name);
+    Int64Array& ints = *g.ints.at(name);
+    RowsSeen rows{ints.iterator()};  // checks each row holds row + 1
+    run({&rows});
+    CHECK(rows.wrong == 0);
+    CHECK(rows.seen == 7);
+    AddInts add{ints.iterator()};
+    run({&add});
+    CHECK(add.total == triangle(10'007));
+  }
   // 301 rows of 3 columns holding 1..903: the sum of their squares is n(n+1)(2n+1)/6.
   SumSquares squares{g.matrix->iterator()};
   run({&squares});
@@ -455,6 +458,13 @@ int main(int argc, char** argv) {
   if (refusal.empty()) throw std::runtime_error("a wrong-sized scatter did not throw");
   scattered.scatter(whole);
   arrays.emplace("scattered", std::move(scattered));
+  // The same rows in messages of 1000 bytes, which cut rows (of 8 bytes) and blocks apart.
+  auto pieces = Int64Array::create(cluster, {10'007}, {.partitions = 7});
+  const corun::detail::DistributedBlocks layout{
+      pieces.info(), {.partitions = 7}, cluster.rank(), cluster.size()};
+  corun::detail::scatter_rows(cluster, layout, whole.data(), whole.size(), pieces.local().data(),
+                              sizeof(std::int64_t), 1000);
+  arrays.emplace("scattered_in_pieces", std::move(pieces));
   auto matrix = corun::DistributedArray<double>::create(cluster, {301, 3}, {.chunk_size = 50});
   std::vector<double> cells;
   if (cluster.is_root())
