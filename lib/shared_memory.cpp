@@ -117,6 +117,14 @@ detail::Segment::~Segment() {
 }
 
 void detail::Segment::release() noexcept {
+  if (owner_ && mapping_ && bytes_ > 0) {
+    // Free the pages now. Unlinking alone frees them only when the last process unmaps the
+    // segment, and a worker unmaps a removed segment after an idle second: until then the
+    // next array of the same size would not fit in /dev/shm. A process that still maps the
+    // segment reads zeros from here on.
+    ::fallocate(mapping_->shm.get_mapping_handle().handle,
+                FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(bytes_));
+  }
   // Unlink before the fd (and with it the liveness lock) goes away.
   if (owner_) bip::shared_memory_object::remove(name_.c_str());
   mapping_.reset();

@@ -4,8 +4,11 @@
 #include "support.hpp"
 #include "workers.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -401,6 +404,35 @@ TEST_CASE("an idle worker unmaps a segment once its owner removed it", "[pool][l
     if (!released) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   CHECK(released);
+}
+
+TEST_CASE(
+    "destroying the owner returns a segment's memory to /dev/shm at once, while a worker "
+    "still maps it",
+    "[pool][lifecycle]") {
+  // A worker unmaps a removed segment only after an idle second; until then its pages would
+  // count against /dev/shm, and the next array of the same size would not fit (issue: the HTTP
+  // server's 507 for a job submitted right after another was cancelled).
+  asio::io_context io;
+  ProcessPool pool{io.get_executor(), {.workers = 1}};
+  constexpr std::size_t n = 1 << 20;  // 8 MiB
+  int fd = -1;
+  {
+    auto ints = iota_array(n);
+    auto sum =
+        pool.async_execute<AddInts>(DataIterator::over(ints, n), Slice{0, n}, asio::use_future);
+    CHECK(drive(io, sum) == std::int64_t{n} * (n + 1) / 2);
+    // A descriptor keeps the inode, so the test can see its blocks after the unlink.
+    fd = ::shm_open(("/" + ints.name()).c_str(), O_RDONLY, 0);
+    REQUIRE(fd >= 0);
+    struct stat st {};
+    REQUIRE(::fstat(fd, &st) == 0);
+    CHECK(st.st_blocks * 512 >= static_cast<off_t>(n * sizeof(std::int64_t)));
+  }  // the owner removes the segment; the idle worker has it mapped for up to a second more
+  struct stat st {};
+  REQUIRE(::fstat(fd, &st) == 0);
+  CHECK(st.st_blocks == 0);
+  ::close(fd);
 }
 
 TEST_CASE("a segment name reused for a new array is remapped by the workers", "[pool]") {

@@ -64,9 +64,11 @@ class SharedArray {
 
   /// Creates a new segment of product(shape) elements, zero-filled, mode 0600. With an empty
   /// `name` picks an unpredictable one (see unique_segment_name()). The segment is removed
-  /// when this object is destroyed. Throws corun::Error: segment_exists when the name is taken,
-  /// not_enough_shared_memory when /dev/shm lacks room (the message gives both sizes);
-  /// std::invalid_argument for a bad name or a shape whose byte size overflows.
+  /// when this object is destroyed, and its memory returns to /dev/shm at once: a process that
+  /// still maps it (an idle worker, a borrower) reads zeros from then on. Throws corun::Error:
+  /// segment_exists when the name is taken, not_enough_shared_memory when /dev/shm lacks room (the
+  /// message gives both sizes); std::invalid_argument for a bad name or a shape whose byte size
+  /// overflows.
   static SharedArray create(std::vector<std::size_t> shape, const std::string& name = "") {
     ArrayInfo info{name.empty() ? unique_segment_name() : name, std::move(shape), DType::of<T>()};
     detail::Segment segment = detail::Segment::create(info);
