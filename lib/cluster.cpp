@@ -98,6 +98,15 @@ LocalSpec ClusterState::translate(const DecodedSpec& global) const {
   return out;
 }
 
+void ClusterState::gather_pool_shapes(PoolShape mine) {
+  std::vector<PoolShape> all(static_cast<std::size_t>(size()));
+  static_assert(sizeof(PoolShape) == 2 * sizeof(std::uint64_t));
+  link_.call([&] {
+    MPI_Allgather(&mine, 2, MPI_UINT64_T, all.data(), 2, MPI_UINT64_T, link_.collective_comm());
+  });
+  pool_shapes_ = std::move(all);
+}
+
 void ClusterState::set_sink(std::weak_ptr<BatchSink> sink) {
   std::lock_guard lock(sink_mutex_);
   sink_ = std::move(sink);
@@ -182,9 +191,9 @@ const ClusterOptions& Cluster::options() const noexcept {
 bool Cluster::serve() {
   detail::ClusterState& state = *state_;
   if (state.serving) throw std::logic_error("corun::Cluster::serve: called twice");
-  state.link().call([&] { MPI_Barrier(state.link().collective_comm()); });
-  state.serving = true;
   if (state.rank() == 0) {
+    state.gather_pool_shapes({});
+    state.serving = true;
     state.link().set_inbox(
         [&state](int peer, std::string batch) { state.deliver(peer, std::move(batch)); });
     return true;
@@ -193,6 +202,9 @@ bool Cluster::serve() {
   auto strand = asio::make_strand(io);
   {
     ProcessPool pool{strand, state.options().pool};
+    // Rank 0 weighs each rank by its pool: nodes may differ in cores.
+    state.gather_pool_shapes({pool.size(), pool.options().max_tasks_active});
+    state.serving = true;
     auto server = std::make_shared<detail::RankServer>(state, io, pool);
     state.link().set_inbox([server, strand](int, std::string batch) {
       asio::post(strand, [server, batch = std::move(batch)]() mutable {

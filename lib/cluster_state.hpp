@@ -75,6 +75,18 @@ class ClusterState {
   /// inodes mean nothing on another node and are not used) for this rank.
   LocalSpec translate(const DecodedSpec& global) const;
 
+  // ---- the ranks' pools ----
+  /// The size of one rank's pool: its workers and how many tasks it keeps in flight.
+  struct PoolShape {
+    std::uint64_t workers = 0;
+    std::uint64_t max_tasks_active = 0;
+  };
+  /// Collective, inside serve(): every rank gives its pool's shape (rank 0 zeros: its pool
+  /// comes later, with the ClusterPool) and learns every other rank's.
+  void gather_pool_shapes(PoolShape mine);
+  /// By rank, after serve(); rank 0's entry is zero.
+  const std::vector<PoolShape>& pool_shapes() const noexcept { return pool_shapes_; }
+
   // ---- lifecycle ----
   bool serving = false;    // serve() was called
   bool pool_made = false;  // rank 0: a ClusterPool exists or existed
@@ -98,6 +110,7 @@ class ClusterState {
   mutable std::mutex mutex_;
   std::unordered_map<std::string, Registered> arrays_;
   std::size_t arrays_created_ = 0;
+  std::vector<PoolShape> pool_shapes_;
   std::condition_variable byes_changed_;
   std::mutex sink_mutex_;
   std::weak_ptr<BatchSink> sink_;

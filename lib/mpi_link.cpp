@@ -3,8 +3,6 @@
 /// a backoff while idle, MPI_Finalize.
 #include "mpi_link.hpp"
 
-#include "wire.hpp"
-
 #include <corun/error.hpp>
 
 #include <algorithm>
@@ -20,24 +18,6 @@ namespace {
 constexpr int kBatchTag = 1;
 constexpr std::chrono::microseconds kFirstBackoff{10};
 }  // namespace
-
-void append_frame(std::string& batch, FrameKind kind, std::string_view bytes) {
-  ByteWriter w(batch);
-  w.put(static_cast<std::uint8_t>(kind));
-  w.str(bytes);
-}
-
-void for_each_frame(std::string_view batch,
-                    const std::function<void(FrameKind, std::string_view)>& f) {
-  ByteReader r(batch, "corun cluster batch");
-  while (r.remaining() != 0) {
-    const auto kind = r.get<std::uint8_t>("kind");
-    if (kind < static_cast<std::uint8_t>(FrameKind::spec) ||
-        kind > static_cast<std::uint8_t>(FrameKind::bye))
-      r.fail("kind", std::to_string(kind));
-    f(static_cast<FrameKind>(kind), r.str("frame", std::size_t{1} << 31));
-  }
-}
 
 MpiLink::MpiLink(int& argc, char**& argv, std::chrono::microseconds max_poll_interval)
     : max_poll_(std::max(max_poll_interval, kFirstBackoff)) {
@@ -61,7 +41,7 @@ MpiLink::MpiLink(int& argc, char**& argv, std::chrono::microseconds max_poll_int
     MPI_Comm_dup(MPI_COMM_WORLD, &coll_comm_);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
-    outbox_.assign(static_cast<std::size_t>(size_), std::string());
+    outbox_ = BatchOutbox(static_cast<std::size_t>(size_));
     started.set_value();
     loop();
     MPI_Comm_free(&p2p_comm_);
@@ -100,19 +80,9 @@ void MpiLink::set_inbox(Inbox inbox) {
 }
 
 void MpiLink::send(int peer, FrameKind kind, std::string_view bytes) {
-  if (bytes.size() > kMaxFrameBytes)
-    throw std::length_error("corun: a cluster frame of " + std::to_string(bytes.size()) +
-                            " bytes exceeds the " + std::to_string(kMaxFrameBytes) +
-                            " bytes one MPI message of the link carries");
   {
     std::lock_guard lock(mutex_);
-    std::string& batch = outbox_.at(static_cast<std::size_t>(peer));
-    if (!batch.empty() && batch.size() + bytes.size() > kMaxFrameBytes) {
-      sealed_.emplace_back(peer, std::move(batch));
-      batch.clear();
-    }
-    append_frame(batch, kind, bytes);
-    have_output_ = true;
+    outbox_.add(peer, kind, bytes);
   }
   wake_.notify_one();
 }
@@ -147,44 +117,30 @@ void MpiLink::loop() {
     std::string bytes;
   };
   std::list<Sending> sending;  // stable addresses: MPI reads the buffers until the send completes
-  std::vector<std::string> out(static_cast<std::size_t>(size_));
-  std::vector<std::pair<int, std::string>> sealed;
+  std::vector<Batch> batches;
   std::vector<std::function<void()>> calls;
   std::shared_ptr<const Inbox> inbox;
   std::chrono::microseconds backoff{0};
   for (;;) {
-    bool stopping = false, queued = false;
+    bool stopping = false;
     {
       std::lock_guard lock(mutex_);
       calls.swap(calls_);
-      if (have_output_) {
-        out.swap(outbox_);
-        sealed.swap(sealed_);
-        have_output_ = false;
-        queued = true;
-      }
+      if (!outbox_.empty()) batches = outbox_.take();
       inbox = inbox_;
       stopping = stop_;
     }
-    bool active = !calls.empty() || queued;
+    bool active = !calls.empty() || !batches.empty();
     for (auto& c : calls) c();
     calls.clear();
-    auto isend = [&](int peer, std::string bytes) {
+    // In the outbox's order: MPI keeps the order of messages between two ranks.
+    for (Batch& b : batches) {
       Sending& s = sending.emplace_back();
-      s.bytes = std::move(bytes);
-      MPI_Isend(s.bytes.data(), static_cast<int>(s.bytes.size()), MPI_BYTE, peer, kBatchTag,
+      s.bytes = std::move(b.bytes);
+      MPI_Isend(s.bytes.data(), static_cast<int>(s.bytes.size()), MPI_BYTE, b.peer, kBatchTag,
                 p2p_comm_, &s.request);
-    };
-    if (queued) {
-      // Sealed batches first: MPI keeps the order of messages between two ranks.
-      for (auto& [peer, bytes] : sealed) isend(peer, std::move(bytes));
-      sealed.clear();
-      for (std::size_t peer = 0; peer < out.size(); ++peer) {
-        if (out[peer].empty()) continue;
-        isend(static_cast<int>(peer), std::move(out[peer]));
-        out[peer].clear();
-      }
     }
+    batches.clear();
     for (auto it = sending.begin(); it != sending.end();) {
       int done = 0;
       MPI_Test(&it->request, &done, MPI_STATUS_IGNORE);
@@ -206,7 +162,7 @@ void MpiLink::loop() {
       }
     if (stopping && sending.empty()) {
       std::lock_guard lock(mutex_);
-      if (!have_output_ && calls_.empty()) break;
+      if (outbox_.empty() && calls_.empty()) break;
       continue;
     }
     if (active) {
@@ -217,7 +173,7 @@ void MpiLink::loop() {
     // MPI_Recv in Open MPI spins a core anyway). Local sends wake the thread at once.
     backoff = backoff.count() == 0 ? kFirstBackoff : std::min(backoff * 2, max_poll_);
     std::unique_lock lock(mutex_);
-    wake_.wait_for(lock, backoff, [&] { return have_output_ || !calls_.empty() || stop_; });
+    wake_.wait_for(lock, backoff, [&] { return !outbox_.empty() || !calls_.empty() || stop_; });
   }
 }
 

@@ -5,6 +5,8 @@
 /// received batch to an inbox callback. Other threads never wait for MPI, except for the
 /// collectives of the setup phase (call()).
 
+#include "frame_batches.hpp"
+
 #include <mpi.h>
 
 #include <chrono>
@@ -20,27 +22,6 @@
 #include <vector>
 
 namespace corun::detail {
-
-/// Frame kinds inside a batch.
-enum class FrameKind : std::uint8_t {
-  spec = 1,  ///< 0 -> r: spec id, the spec as rank 0 encoded it (lib/task_spec.cpp)
-  task,      ///< 0 -> r: task id, spec id, global slice, the argument (async_map's inputs)
-  cancel,    ///< 0 -> r: task id, mode
-  result,    ///< r -> 0: task id, outcome, record, error, payload
-  ready,     ///< 0 -> r: wait until the pool is ready; r -> 0: it is (or why not)
-  stop,      ///< 0 -> r: stop the pool (graceful or kill)
-  bye,       ///< r -> 0: the pool stopped; the rank leaves serve()
-};
-
-/// The largest frame a link carries: a batch is one MPI message, whose count is an int, and
-/// frames are batched until one more would pass this size.
-inline constexpr std::size_t kMaxFrameBytes = std::size_t{1} << 30;
-
-/// Appends one frame (kind, u32 length, bytes) to a batch.
-void append_frame(std::string& batch, FrameKind kind, std::string_view bytes);
-/// Calls `f(kind, bytes)` for each frame of a batch; throws std::invalid_argument when malformed.
-void for_each_frame(std::string_view batch,
-                    const std::function<void(FrameKind, std::string_view)>& f);
 
 class MpiLink {
  public:
@@ -84,9 +65,7 @@ class MpiLink {
   std::thread thread_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::vector<std::string> outbox_;                  // the batch being filled, per peer
-  std::vector<std::pair<int, std::string>> sealed_;  // full batches, in order
-  bool have_output_ = false;
+  BatchOutbox outbox_{0};
   std::vector<std::function<void()>> calls_;
   std::shared_ptr<const Inbox> inbox_;
   bool stop_ = false;

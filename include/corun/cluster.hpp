@@ -235,8 +235,9 @@ class DistributedArray {
 /// Rank 0's pool-like object: runs tasks on the rank that holds their rows, with every rank's
 /// local pool (rank 0's own included). Tasks over a plain SharedArray run on rank 0; the chunks
 /// of async_map, async_imap and async_map_reduce (which read only their inputs) go to the rank
-/// with the fewest tasks, their inputs travelling with them. Pass it to WorkerOrchestrator or
-/// async_map as a ProcessPool; RunReport's records and TaskErrors carry the rank.
+/// with the fewest tasks per worker, their inputs travelling with them. Pass it to
+/// WorkerOrchestrator or async_map as a ProcessPool; RunReport's records and TaskErrors carry the
+/// rank.
 ///
 /// Threading: as ProcessPool; its state lives on a strand of the executor it was given. MPI is
 /// driven by the cluster's communication thread, which posts results to that strand: nothing
@@ -256,6 +257,10 @@ class CORUN_API ClusterPool {
   executor_type get_executor() const noexcept { return executor_; }
   /// Ranks in the cluster.
   int ranks() const noexcept;
+  /// The workers of each rank's pool, rank 0's first. Nodes may differ (PoolOptions::workers 0
+  /// means one per core of that node); async_map's chunks go where the fewest tasks per worker
+  /// are.
+  std::vector<std::size_t> workers() const;
   /// What WorkerOrchestrator runs its tasks on.
   std::shared_ptr<detail::TaskService> task_service() const;
 

@@ -91,7 +91,8 @@ void check_params() {
 }
 
 /// What runs a map's chunks: a ProcessPool's service, or any pool-like object's
-/// `task_service()` (corun::ClusterPool: each chunk runs on the rank with the fewest tasks).
+/// `task_service()` (corun::ClusterPool: each chunk runs on the rank with the fewest tasks per
+/// worker).
 template <class Pool>
 std::shared_ptr<TaskService> service_of(Pool& pool) {
   if constexpr (std::is_same_v<std::remove_const_t<Pool>, ProcessPool>)

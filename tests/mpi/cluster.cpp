@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <numeric>
 #include <set>
 #include <span>
 #include <stdexcept>
@@ -392,6 +393,27 @@ TEST_CASE("async_map and async_map_reduce spread their chunks over every rank", 
   CHECK(ranks == all);
 }
 
+TEST_CASE("a map's chunks go where the fewest tasks per worker are: a bigger node takes more",
+          "[cluster][map]") {
+  std::vector<std::size_t> expected(static_cast<std::size_t>(g.cluster->size()), 2);
+  expected.back() = 3;
+  REQUIRE(g.pool->workers() == expected);
+  // As many chunks as workers, all sent in the first window (before any result comes back):
+  // each rank runs as many as it has workers.
+  const std::size_t workers = std::accumulate(expected.begin(), expected.end(), std::size_t{0});
+  std::vector<std::int64_t> inputs(10 * workers);
+  std::iota(inputs.begin(), inputs.end(), 0);
+  auto where = corun::async_map<&rank_and_input>(
+      *g.pool, inputs, corun::MapOptions<>{.chunk_size = 10, .max_tasks_active = workers},
+      asio::use_future);
+  const auto tagged = corun::test::drive(*g.io, where);
+  REQUIRE(tagged.size() == inputs.size());
+  std::vector<std::size_t> chunks(expected.size(), 0);
+  for (std::size_t i = 0; i < tagged.size(); i += 10)
+    ++chunks.at(static_cast<std::size_t>(tagged[i] / 1000));
+  CHECK(chunks == expected);
+}
+
 TEST_CASE("a failing async_map input on any rank names the input and its rank",
           "[cluster][map][failure]") {
   std::vector<std::int64_t> inputs(100);
@@ -417,8 +439,16 @@ TEST_CASE("ClusterPool exists on rank 0 once, after serve", "[cluster]") {
 int main(int argc, char** argv) {
   corun::enter_worker_if_spawned(argc, argv);
   // One task at a time per worker: in the cancellation test nothing waits behind the blocked task.
+  // The last rank stands for a node with more cores: 3 workers, the others 2.
+  auto env_int = [](const char* name) {
+    const char* v = std::getenv(name);
+    return v != nullptr ? std::atoi(v) : -1;
+  };
+  const bool last_rank = env_int("OMPI_COMM_WORLD_RANK") == env_int("OMPI_COMM_WORLD_SIZE") - 1;
   corun::Cluster cluster{
-      argc, argv, {.pool = {.workers = 2, .pipeline_depth = 1, .max_pipeline_depth = 1}}};
+      argc,
+      argv,
+      {.pool = {.workers = last_rank ? 3u : 2u, .pipeline_depth = 1, .max_pipeline_depth = 1}}};
 
   // Every rank, in the same order: the arrays of all test cases.
   auto fill = [](std::int64_t poison_value) {
