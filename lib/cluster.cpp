@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdio>
 #include <exception>
+#include <optional>
 #include <stdexcept>
 #include <utility>
 
@@ -104,6 +105,14 @@ void ClusterState::gather_pool_shapes(PoolShape mine) {
   link_.call([&] {
     MPI_Allgather(&mine, 2, MPI_UINT64_T, all.data(), 2, MPI_UINT64_T, link_.collective_comm());
   });
+  // Ranks other than 0 give 0 workers when their pool could not be made; that rank throws its
+  // own error.
+  for (std::size_t r = 1; r < all.size(); ++r)
+    if (all[r].workers == 0 && static_cast<int>(r) != rank())
+      throw Error(errc::worker_start_failed,
+                  "corun::Cluster::serve: rank " + std::to_string(r) +
+                      " could not make its ProcessPool (its own error says why), so no rank "
+                      "serves");
   pool_shapes_ = std::move(all);
 }
 
@@ -192,7 +201,7 @@ bool Cluster::serve() {
   detail::ClusterState& state = *state_;
   if (state.serving) throw std::logic_error("corun::Cluster::serve: called twice");
   if (state.rank() == 0) {
-    state.gather_pool_shapes({});
+    state.gather_pool_shapes({});  // rank 0's pool comes with the ClusterPool
     state.serving = true;
     state.link().set_inbox(
         [&state](int peer, std::string batch) { state.deliver(peer, std::move(batch)); });
@@ -201,11 +210,21 @@ bool Cluster::serve() {
   asio::io_context io;
   auto strand = asio::make_strand(io);
   {
-    ProcessPool pool{strand, state.options().pool};
-    // Rank 0 weighs each rank by its pool: nodes may differ in cores.
-    state.gather_pool_shapes({pool.size(), pool.options().max_tasks_active});
+    std::optional<ProcessPool> pool;
+    std::exception_ptr failed;
+    try {
+      pool.emplace(strand, state.options().pool);
+    } catch (...) {
+      failed = std::current_exception();
+    }
+    // Rank 0 weighs each rank by its pool: nodes may differ in cores. A rank without a pool
+    // gives 0 workers, and every rank throws rather than wait for it.
+    state.gather_pool_shapes(
+        pool ? detail::ClusterState::PoolShape{pool->size(), pool->options().max_tasks_active}
+             : detail::ClusterState::PoolShape{});
+    if (failed) std::rethrow_exception(failed);
     state.serving = true;
-    auto server = std::make_shared<detail::RankServer>(state, io, pool);
+    auto server = std::make_shared<detail::RankServer>(state, io, *pool);
     state.link().set_inbox([server, strand](int, std::string batch) {
       asio::post(strand, [server, batch = std::move(batch)]() mutable {
         server->on_batch(std::move(batch));

@@ -82,7 +82,9 @@ class ClusterState {
     std::uint64_t max_tasks_active = 0;
   };
   /// Collective, inside serve(): every rank gives its pool's shape (rank 0 zeros: its pool
-  /// comes later, with the ClusterPool) and learns every other rank's.
+  /// comes later, with the ClusterPool; another rank zeros when it could not make its pool) and
+  /// learns every other rank's. Throws corun::Error, naming the rank, when another rank other
+  /// than 0 has no pool.
   void gather_pool_shapes(PoolShape mine);
   /// By rank, after serve(); rank 0's entry is zero.
   const std::vector<PoolShape>& pool_shapes() const noexcept { return pool_shapes_; }

@@ -91,6 +91,7 @@ ino_t inode_of(int fd) {
 struct detail::Segment::Mapping {
   bip::shared_memory_object shm;  // an owner keeps its fd open: it carries the liveness lock
   bip::mapped_region region;
+  pid_t creator = ::getpid();
 };
 
 detail::Segment::Segment() noexcept = default;
@@ -117,16 +118,21 @@ detail::Segment::~Segment() {
 }
 
 void detail::Segment::release() noexcept {
-  if (owner_ && mapping_ && bytes_ > 0) {
-    // Free the pages now. Unlinking alone frees them only when the last process unmaps the
-    // segment, and a worker unmaps a removed segment after an idle second: until then the
-    // next array of the same size would not fit in /dev/shm. A process that still maps the
-    // segment reads zeros from here on.
-    ::fallocate(mapping_->shm.get_mapping_handle().handle,
-                FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(bytes_));
+  // Only the process that created the segment removes it. A child of fork() holds a copy of the
+  // owner object and its fd (a user's child, or a fork-started worker leaving through exit()
+  // and the host's static destructors); the segment is still its parent's.
+  const bool creator = !mapping_ || mapping_->creator == ::getpid();
+  if (owner_ && creator) {
+    if (bytes_ > 0) {
+      // Free the pages now. Unlinking alone frees them only when the last process unmaps the
+      // segment, and a worker unmaps a removed segment after an idle second: until then the
+      // next array of the same size would not fit in /dev/shm.
+      ::fallocate(mapping_->shm.get_mapping_handle().handle,
+                  FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(bytes_));
+    }
+    // Unlink before the fd (and with it the liveness lock) goes away.
+    bip::shared_memory_object::remove(name_.c_str());
   }
-  // Unlink before the fd (and with it the liveness lock) goes away.
-  if (owner_) bip::shared_memory_object::remove(name_.c_str());
   mapping_.reset();
   owner_ = false;
   data_ = nullptr;

@@ -92,6 +92,27 @@ TEST_CASE("the owner removes its segment during stack unwinding", "[shared_array
   CHECK_FALSE(shm_exists(name));
 }
 
+TEST_CASE("a forked child that destroys its copy of the owner leaves the segment and its data",
+          "[shared_array]") {
+  // Only the process that created a segment removes it: a child of fork() (a user's, or a
+  // worker started by fork that leaves through exit() and the host's static destructors)
+  // holds a copy of the owner object, and must neither unlink the name nor free the pages.
+  const std::string name = "corun_test_forked_owner";
+  auto owner = Ints::create({1000}, name);
+  std::iota(owner.begin(), owner.end(), 1);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    { auto copy = std::move(owner); }  // the child's copy of the owner is destroyed
+    ::_exit(0);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  CHECK(shm_exists(name));
+  CHECK(std::accumulate(owner.begin(), owner.end(), std::int64_t{0}) == 1000 * 1001 / 2);
+}
+
 TEST_CASE("a borrower sees the owner's data and never removes the segment", "[shared_array]") {
   const std::string name = "corun_test_borrow";
   auto owner = Ints::create({5}, name);

@@ -64,8 +64,10 @@ class SharedArray {
 
   /// Creates a new segment of product(shape) elements, zero-filled, mode 0600. With an empty
   /// `name` picks an unpredictable one (see unique_segment_name()). The segment is removed
-  /// when this object is destroyed, and its memory returns to /dev/shm at once: a process that
-  /// still maps it (an idle worker, a borrower) reads zeros from then on. Throws corun::Error:
+  /// when this object is destroyed (in the process that created it, not in a child of fork()),
+  /// and its memory returns to /dev/shm at once: the data is gone, even for a process that still
+  /// maps the segment (an idle worker, a borrower), which must not use it any more (it reads
+  /// zeros, and its writes take /dev/shm space again). Throws corun::Error:
   /// segment_exists when the name is taken, not_enough_shared_memory when /dev/shm lacks room (the
   /// message gives both sizes); std::invalid_argument for a bad name or a shape whose byte size
   /// overflows.
