@@ -219,10 +219,14 @@ bool Cluster::serve() {
     }
     // Rank 0 weighs each rank by its pool: nodes may differ in cores. A rank without a pool
     // gives 0 workers, and every rank throws rather than wait for it.
-    state.gather_pool_shapes(
-        pool ? detail::ClusterState::PoolShape{pool->size(), pool->options().max_tasks_active}
-             : detail::ClusterState::PoolShape{});
-    if (failed) std::rethrow_exception(failed);
+    try {
+      state.gather_pool_shapes(
+          pool ? detail::ClusterState::PoolShape{pool->size(), pool->options().max_tasks_active}
+               : detail::ClusterState::PoolShape{});
+    } catch (...) {
+      if (!failed) throw;  // another rank has no pool
+    }
+    if (failed) std::rethrow_exception(failed);  // this rank's own error first
     state.serving = true;
     auto server = std::make_shared<detail::RankServer>(state, io, *pool);
     state.link().set_inbox([server, strand](int, std::string batch) {

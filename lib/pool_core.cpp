@@ -22,7 +22,10 @@ std::vector<std::string> cpu_bindings(bool pinning) {
   if (!pinning) return lists;
   for (const auto& core : core_pus()) {
     std::string list;
-    for (int pu : core) list += (list.empty() ? "" : ",") + std::to_string(pu);
+    for (int pu : core) {
+      if (!list.empty()) list += ',';
+      list += std::to_string(pu);
+    }
     lists.push_back(std::move(list));
   }
   return lists;
