@@ -29,9 +29,7 @@ TaskResult failed_result(const TaskSpec& spec, Slice slice, int rank, std::strin
   out.record.worker = spec.worker_name;
   out.record.slice = slice;
   out.record.rank = rank;
-  out.record.outcome = TaskOutcome::protocol;
-  out.error = std::make_exception_ptr(TaskFailed(e));
-  out.task_error = std::move(e);
+  mark_failed(out, std::move(e));
   return out;
 }
 }  // namespace

@@ -100,18 +100,20 @@ void scatter_rows(Cluster& cluster, const DistributedBlocks& blocks, const void*
   std::vector<std::byte> piece;
   bool mine_ok = rank == 0 ? whole_elements == elements : whole_elements == 0;
   std::string why;
-  if (rank == 0 && mine_ok && ranks > 1) try {
-      std::size_t largest = 0;
-      for (int r = 1; r < ranks; ++r)
-        largest = std::max(largest, BlockMap::of(blocks.blocks(), static_cast<std::size_t>(r),
-                                                 static_cast<std::size_t>(ranks))
-                                        .local_rows());
-      piece.resize(std::min(kPiece, largest * row_bytes));
+  if (rank == 0 && mine_ok && ranks > 1) {
+    std::size_t largest = 0;
+    for (int r = 1; r < ranks; ++r)
+      largest = std::max(largest, BlockMap::of(blocks.blocks(), static_cast<std::size_t>(r),
+                                               static_cast<std::size_t>(ranks))
+                                      .local_rows());
+    const std::size_t buffer = std::min(kPiece, largest * row_bytes);
+    try {
+      piece.resize(buffer);
     } catch (const std::bad_alloc&) {
       mine_ok = false;
-      why = "rank 0 could not allocate its buffer of " +
-            std::to_string(std::min(kPiece, elements * element_bytes)) + " bytes";
+      why = "rank 0 could not allocate its buffer of " + std::to_string(buffer) + " bytes";
     }
+  }
   // Every rank learns the lowest rank that failed, so that all of them throw.
   int bad = 0;
   state.link().call([&] {

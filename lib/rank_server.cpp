@@ -117,9 +117,7 @@ void RankServer::refuse(std::uint64_t id, std::string why) {
   TaskError e;
   e.kind = TaskErrorKind::protocol;
   e.message = std::move(why);
-  failed.error = std::make_exception_ptr(TaskFailed(e));
-  failed.task_error = std::move(e);
-  failed.record.outcome = TaskOutcome::protocol;
+  mark_failed(failed, std::move(e));
   state_.link().send(0, FrameKind::result, encode_result(id, failed));
 }
 

@@ -73,12 +73,4 @@ TaskError error_of(const PoolTask& task, const WorkerSlot& slot, const SlotEnd& 
   return error;
 }
 
-void mark_failed(TaskResult& result, TaskError error) {
-  static constexpr TaskOutcome by_kind[] = {TaskOutcome::exception, TaskOutcome::crashed,
-                                            TaskOutcome::timeout, TaskOutcome::protocol};
-  result.record.outcome = by_kind[static_cast<int>(error.kind)];
-  result.task_error = error;
-  result.error = std::make_exception_ptr(TaskFailed(std::move(error)));
-}
-
 }  // namespace corun::detail

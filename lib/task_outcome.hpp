@@ -32,7 +32,5 @@ TaskError error_of(const PoolTask& task, const WorkerSlot& slot, const proto::Re
 /// The running task of a worker that ended.
 TaskError error_of(const PoolTask& task, const WorkerSlot& slot, const SlotEnd& end,
                    std::chrono::milliseconds task_timeout);
-/// Turns `result` into the failure `error` describes.
-void mark_failed(TaskResult& result, TaskError error);
 
 }  // namespace corun::detail

@@ -23,4 +23,12 @@ bool is_aborted(const std::exception_ptr& error) {
   }
 }
 
+void mark_failed(TaskResult& result, TaskError error) {
+  static constexpr TaskOutcome by_kind[] = {TaskOutcome::exception, TaskOutcome::crashed,
+                                            TaskOutcome::timeout, TaskOutcome::protocol};
+  result.record.outcome = by_kind[static_cast<int>(error.kind)];
+  result.task_error = error;
+  result.error = std::make_exception_ptr(TaskFailed(std::move(error)));
+}
+
 }  // namespace corun::detail

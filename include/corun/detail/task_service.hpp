@@ -106,5 +106,7 @@ class CORUN_API TaskService {
 CORUN_API std::exception_ptr aborted_error();
 /// True for the exception aborted_error() makes.
 CORUN_API bool is_aborted(const std::exception_ptr& error);
+/// Turns `result` into the failure `error` describes: its outcome, task_error and a TaskFailed.
+CORUN_API void mark_failed(TaskResult& result, TaskError error);
 
 }  // namespace corun::detail
