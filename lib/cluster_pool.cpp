@@ -3,6 +3,7 @@
 /// orderly shutdown waits for the tasks, then for rank 0's pool and every other rank's bye, and
 /// terminate kills every rank's workers at once.
 #include "cluster_service.hpp"
+#include "run_or_release.hpp"
 
 #include <corun/cluster.hpp>
 #include <corun/error.hpp>
@@ -87,7 +88,22 @@ void ClusterService::check_shutdown() {
 void ClusterService::terminate() noexcept {
   local_pool_.terminate();
   cluster_->stop_all(true);
-  asio::post(strand_, [self = shared_from_this()] { self->terminate_on_strand(); });
+  asio::post(strand_,
+             RunOrRelease<ClusterService>(shared_from_this(), &ClusterService::terminate_on_strand,
+                                          &ClusterService::release_completions));
+}
+
+void ClusterService::release_completions() {
+  // No handler of the cluster runs any more. Moved out first: a completion's destructor may
+  // reach back into this service.
+  state_ = State::terminated;
+  auto tasks = std::move(tasks_);
+  auto waiters = std::move(shutdown_waiters_);
+  decltype(ready_rounds_) rounds(ready_rounds_.size());
+  rounds.swap(ready_rounds_);
+  tasks_.clear();
+  shutdown_waiters_.clear();
+  stopping_work_ = {};
 }
 
 void ClusterService::terminate_on_strand() {

@@ -109,6 +109,9 @@ class ClusterService final : public TaskService,
   void ready_reply(ReadyRound& round, std::exception_ptr e);
   void check_shutdown();
   void terminate_on_strand();
+  /// Instead of terminate_on_strand(), when the executor will never run it (its io_context is
+  /// being destroyed): the completions are destroyed without being called.
+  void release_completions();
   static std::exception_ptr closed_error();
 
   std::shared_ptr<ClusterState> cluster_;

@@ -55,6 +55,12 @@ class PoolCore final : public TaskService,
   void shutdown(std::unique_ptr<TaskCompletion> done);
   /// Any thread: kills and reaps every worker now; the strand fails what is left.
   void terminate() noexcept;
+  /// The rest of terminate(), on the strand: every task and waiter completes with
+  /// operation_aborted.
+  void terminate_on_strand() noexcept;
+  /// Instead of terminate_on_strand(), when the executor will never run it (its io_context is
+  /// being destroyed): every task's and waiter's completion is destroyed without being called.
+  void release_completions() noexcept;
   /// Any thread: the pids of the live worker processes.
   std::vector<pid_t> worker_pids() const { return children_.pids(); }
   /// Any thread: a snapshot of the workers' readiness.
@@ -93,7 +99,6 @@ class PoolCore final : public TaskService,
   void end_for_good(State final_state, const std::exception_ptr& task_error,
                     const std::exception_ptr& shutdown_result);
   void fail_everything(const std::exception_ptr& error);
-  void terminate_on_strand() noexcept;
   void notify_ready();
   void check_shutdown();
 

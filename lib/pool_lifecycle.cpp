@@ -2,11 +2,13 @@
 /// The local pool's lifecycle: waiting until it is ready, an orderly shutdown, failing for good,
 /// terminate; each completes its waiters.
 #include "pool_core.hpp"
+#include "run_or_release.hpp"
 
 #include <corun/error.hpp>
 
 #include <asio/post.hpp>
 
+#include <memory>
 #include <utility>
 
 namespace corun::detail {
@@ -107,7 +109,23 @@ void PoolCore::fail_everything(const std::exception_ptr& error) {
 void PoolCore::terminate() noexcept {
   children_.close_and_kill_all();
   if (strand_.running_in_this_thread()) return terminate_on_strand();
-  asio::post(strand_, [self = shared_from_this()] { self->terminate_on_strand(); });
+  asio::post(strand_, RunOrRelease<PoolCore>(shared_from_this(), &PoolCore::terminate_on_strand,
+                                             &PoolCore::release_completions));
+}
+
+void PoolCore::release_completions() noexcept {
+  // No handler of the pool runs any more, so its state may be touched from here. The workers
+  // are dead already (terminate() killed them); the slots' and timers' pending handlers are
+  // being destroyed with the io_context, so only the plain data is cleared.
+  state_ = State::terminated;
+  dispatcher_.clear_waiting();
+  // Moved out first: a completion's destructor may reach back into the pool.
+  auto tasks = std::move(tasks_);
+  auto ready = std::move(ready_waiters_);
+  auto shutdown = std::move(shutdown_waiters_);
+  tasks_.clear();
+  ready_waiters_.clear();
+  shutdown_waiters_.clear();
 }
 
 void PoolCore::terminate_on_strand() noexcept {

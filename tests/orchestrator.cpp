@@ -17,6 +17,8 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_future.hpp>
 #include <catch2/catch.hpp>
+#include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -604,4 +606,27 @@ TEST_CASE("process_callback taking R, const R&, R&& or nothing is called once pe
   CHECK(by_ref.total == 55);
   CHECK(by_rvalue.sizes == std::multiset<std::string>{"2", "4", "4"});
   CHECK(void_result.callbacks == 5);
+}
+
+TEST_CASE("a loop stopped under a run destroys its handler, and what it owns, unrun",
+          "[orchestrator][lifecycle]") {
+  const std::size_t workers = GENERATE(1, 2);
+  auto ints = iota_array(100'000);
+  AddInts add{DataIterator::partitioned(ints, 64)};
+  std::optional<WorkerOrchestrator> orch;
+  auto job = std::make_shared<SharedArray<std::int64_t>>(SharedArray<std::int64_t>::create({64}));
+  const std::string segment = job->name();
+  const auto fate = corun::test::stop_loop_with_operation_in_flight(
+      [&](asio::any_io_executor ex) {
+        return std::make_unique<ProcessPool>(ex, PoolOptions{.workers = workers});
+      },
+      std::move(job),
+      [&](ProcessPool& pool, auto handler) {
+        orch.emplace(pool, std::vector<WorkerRef>{&add});
+        orch->async_run(std::move(handler));
+      });
+  CHECK_FALSE(fate.called);
+  CHECK(fate.destroyed);
+  CHECK(corun::test::shm_entries(segment).empty());
+  CHECK(corun::test::child_pids().empty());
 }

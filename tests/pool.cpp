@@ -29,6 +29,7 @@
 #include <future>
 #include <iterator>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <thread>
 #include <vector>
@@ -643,4 +644,25 @@ TEST_CASE("worker_lifespan in a serial pool starts a fresh slot, with fresh stat
   auto shutdown = pool.async_shutdown(asio::use_future);
   drive(io, shutdown);
   CHECK(corun::test::PerProcess::exits == exits + 3);
+}
+
+TEST_CASE("a loop stopped under an async_execute destroys its handler, and what it owns, unrun",
+          "[pool][lifecycle]") {
+  const auto method = GENERATE(StartMethod::spawn, StartMethod::fork);
+  auto ints = iota_array(1000);
+  auto job = std::make_shared<SharedArray<std::int64_t>>(SharedArray<std::int64_t>::create({64}));
+  const std::string segment = job->name();
+  const auto fate = corun::test::stop_loop_with_operation_in_flight(
+      [&](asio::any_io_executor ex) {
+        return std::make_unique<ProcessPool>(ex, PoolOptions{.workers = 2, .start_method = method});
+      },
+      std::move(job),
+      [&](ProcessPool& pool, auto handler) {
+        pool.async_execute<AddInts>(DataIterator::over(ints, 100), Slice{0, 100},
+                                    std::move(handler));
+      });
+  CHECK_FALSE(fate.called);
+  CHECK(fate.destroyed);
+  CHECK(corun::test::shm_entries(segment).empty());
+  CHECK(corun::test::child_pids().empty());
 }
