@@ -7,19 +7,80 @@
 #include "demangle.hpp"
 #include "front_end.hpp"
 #include "progress_bar.hpp"
+#include "wire.hpp"
 
 #include <asio/dispatch.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <typeinfo>
 #include <unordered_set>
 #include <utility>
 
 namespace corun::detail {
 
-ItemFailure::ItemFailure(std::size_t index, const std::type_info& type, const char* what)
-    : std::runtime_error(what), index_(index), type_name_(demangle(type.name())) {}
+void describe_current_exception(std::string& type, std::string& message) {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    type = demangle(typeid(e).name());
+    message = e.what();
+  } catch (...) {
+    type = "unknown";
+    message = "a non-std::exception was thrown";
+  }
+}
+
+ItemFailure::ItemFailure(std::size_t index, std::string type_name, const std::string& what)
+    : std::runtime_error(what), index_(index), type_name_(std::move(type_name)) {}
+
+namespace {
+/// A failure's type and message are cut to this, so that they fit the room a map function
+/// leaves for them in its reply (MapFunction::invoke).
+constexpr std::size_t kMaxFailureText = 500;
+}  // namespace
+
+void append_chunk_end(std::string& out, std::size_t results_at, const ChunkEnd& end) {
+  const std::uint64_t results = out.size() - results_at;
+  if (end.stop == ChunkStop::input_failed) {
+    ByteWriter w(out);
+    w.str(std::string_view(end.failure_type).substr(0, kMaxFailureText));
+    w.str(std::string_view(end.failure_message).substr(0, kMaxFailureText));
+  }
+  ByteWriter w(out);
+  w.put(results);
+  w.put(static_cast<std::uint64_t>(end.consumed));
+  w.put(static_cast<std::uint64_t>(end.done));
+  w.put(static_cast<std::uint8_t>(end.stop));
+}
+
+std::string_view split_chunk_reply(std::string_view reply, ChunkEnd& end) {
+  if (reply.size() < kChunkEndBytes)
+    throw std::invalid_argument("corun map reply: " + std::to_string(reply.size()) +
+                                " bytes, shorter than its end");
+  ByteReader fixed(reply.substr(reply.size() - kChunkEndBytes), "corun map reply");
+  const auto results = fixed.get<std::uint64_t>("results");
+  end.consumed = fixed.get<std::uint64_t>("consumed");
+  end.done = fixed.get<std::uint64_t>("done");
+  const auto stop = fixed.get<std::uint8_t>("stop");
+  if (stop > static_cast<std::uint8_t>(ChunkStop::result_budget))
+    fixed.fail("stop", std::to_string(stop) + " is not a ChunkStop");
+  if (results > reply.size() - kChunkEndBytes)
+    fixed.fail("results", std::to_string(results) + " bytes exceeds the reply");
+  end.stop = static_cast<ChunkStop>(stop);
+  ByteReader texts(reply.substr(results, reply.size() - kChunkEndBytes - results),
+                   "corun map reply");
+  if (end.stop == ChunkStop::input_failed) {
+    end.failure_type = texts.str("failure type", kMaxFailureText);
+    end.failure_message = texts.str("failure message", kMaxFailureText);
+  }
+  texts.expect_end();
+  return reply.substr(0, results);
+}
 
 const char* register_function(const std::type_info& type, TaskInvoker invoker) {
   const std::string name = demangle(type.name());
@@ -32,7 +93,7 @@ namespace {
 /// A chunk should keep its worker busy this long, so that the ~3 us a task costs in messages
 /// and wake-ups is well under 1% of it...
 constexpr double kTargetChunkNs = 2e6;
-/// ...but hold no more inputs than this, so that messages stay small.
+/// ...but hold no more inputs, nor results, than this, so that messages stay small.
 constexpr std::size_t kMaxChunkBytes = std::size_t{16} << 20;
 
 class MapRun : public std::enable_shared_from_this<MapRun> {
@@ -49,6 +110,9 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
     window_ = std::max<std::size_t>(window_, 1);
     workers_ = std::max<std::size_t>(service_->concurrency(), 1);
     total_ = source_->size();
+    // A few chunks per worker fit in the byte window, so that each has its next one waiting.
+    chunk_bytes_ =
+        std::clamp<std::size_t>(settings_.max_bytes_in_flight / (4 * workers_), 1, kMaxChunkBytes);
   }
 
   void bind_cancellation() {
@@ -70,28 +134,36 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
   /// A result waiting for the chunks before it (ordered delivery).
   struct Waiting {
     std::size_t count = 0;
-    std::string payload;
+    std::string results;
   };
 
   class ChunkDone final : public TaskCompletion {
    public:
-    ChunkDone(std::shared_ptr<MapRun> run, Chunk chunk) : run_(std::move(run)), chunk_(chunk) {}
-    void complete(TaskResult&& result) override { run_->on_result(id, chunk_, std::move(result)); }
+    ChunkDone(std::shared_ptr<MapRun> run, Chunk of, std::string inputs, std::size_t weight)
+        : chunk(of), argument(std::move(inputs)), cost(weight), run_(std::move(run)) {}
+    void complete(TaskResult&& result) override { run_->on_result(*this, std::move(result)); }
     std::uint64_t id = 0;
+    const Chunk chunk;
+    /// The chunk's inputs, kept to send those it did not get to again.
+    const std::string argument;
+    const std::size_t cost;  ///< what it counts against max_bytes_in_flight
 
    private:
     std::shared_ptr<MapRun> run_;
-    Chunk chunk_;
   };
 
   /// The next chunk's size: fixed, or enough inputs for kTargetChunkNs of work at the cost per
-  /// input measured so far, but never so many that fewer than about two chunks per worker
-  /// remain (the last chunks shrink, so workers finish together).
+  /// input measured so far, with results of at most chunk_bytes_, but never so many that fewer
+  /// than about two chunks per worker remain (the last chunks shrink, so workers finish
+  /// together).
   std::size_t next_chunk_size() const {
     if (settings_.chunk_size != 0) return settings_.chunk_size;
     std::size_t size = 1;  // the first chunks are probes: one input each
     if (ns_per_item_ > 0)
       size = static_cast<std::size_t>(std::clamp(kTargetChunkNs / ns_per_item_, 1.0, 1e9));
+    if (result_bytes_per_item_ > 0)
+      size = std::min(size, static_cast<std::size_t>(std::max(
+                                1.0, static_cast<double>(result_cap()) / result_bytes_per_item_)));
     if (total_) {
       const std::size_t remaining = *total_ - std::min(*total_, next_index_);
       size = std::min(size, std::max<std::size_t>(1, remaining / (2 * workers_)));
@@ -99,12 +171,29 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
     return size;
   }
 
+  /// The results one chunk should bring back at most.
+  std::size_t result_cap() const noexcept { return std::min(chunk_bytes_, reply_limit_); }
+
+  /// What a chunk is expected to hold at once in this process: its inputs (kept here and in
+  /// the pool's task) and its results.
+  std::size_t cost_of(std::size_t count, std::size_t argument_bytes) const noexcept {
+    return 2 * argument_bytes +
+           static_cast<std::size_t>(result_bytes_per_item_ * static_cast<double>(count));
+  }
+
+  /// Whether another chunk may go out: the window has room in chunks and in bytes (one chunk is
+  /// always allowed, so that a single large input still runs).
+  bool window_open() const noexcept {
+    return in_window_ < window_ &&
+           (in_window_ == 0 || bytes_in_window_ < settings_.max_bytes_in_flight);
+  }
+
   void fill() {
-    while (!stop_.stopping() && !exhausted_ && in_window_ < window_) {
+    while (!stop_.stopping() && !exhausted_ && window_open()) {
       // Until a time came back, keep one probe per worker; more would be guesses.
       if (settings_.chunk_size == 0 && measured_ == 0 && active_ >= workers_) break;
       std::string argument;
-      const std::size_t count = source_->encode_next(next_chunk_size(), kMaxChunkBytes, argument);
+      const std::size_t count = source_->encode_next(next_chunk_size(), chunk_bytes_, argument);
       if (count == 0) {
         exhausted_ = true;
         if (!total_) {
@@ -115,26 +204,33 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
       }
       const Chunk chunk{next_index_, count};
       next_index_ += count;
-      ++in_window_;
-      ++active_;
-      auto done = std::make_unique<ChunkDone>(shared_from_this(), chunk);
-      ChunkDone* raw = done.get();
-      raw->id = service_->submit(spec_, Slice{chunk.first, chunk.first + chunk.count},
-                                 std::move(argument), std::move(done));
-      outstanding_.add(raw->id);
+      submit(chunk, std::move(argument));
     }
     maybe_finish();
   }
 
-  void on_result(std::uint64_t id, Chunk chunk, TaskResult&& result) {
+  void submit(Chunk chunk, std::string argument) {
+    ++in_window_;
+    ++active_;
+    const std::size_t cost = cost_of(chunk.count, argument.size());
+    bytes_in_window_ += cost;
+    std::string sent = argument;
+    auto done = std::make_unique<ChunkDone>(shared_from_this(), chunk, std::move(argument), cost);
+    ChunkDone* raw = done.get();
+    raw->id = service_->submit(spec_, Slice{chunk.first, chunk.first + chunk.count},
+                               std::move(sent), std::move(done));
+    outstanding_.add(raw->id);
+  }
+
+  void on_result(const ChunkDone& done, TaskResult&& result) {
+    const Chunk chunk = done.chunk;
     --active_;
-    outstanding_.remove(id);
+    outstanding_.remove(done.id);
+    bytes_in_window_ -= done.cost;
     if (result.error) {
       --in_window_;
       if (result.task_error) {
-        failed_items_ += chunk.count;
-        failures_.push_back(std::move(*result.task_error));
-        if (settings_.on_error == ErrorPolicy::fail_fast) stop(CancelMode::drain);
+        failed(chunk.count, std::move(*result.task_error));
         skip(chunk);
       } else if (!stop_.stopping() || !is_aborted(result.error)) {
         fatal(is_aborted(result.error)
@@ -143,8 +239,7 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
                   : result.error);
       }
     } else if (!stop_.stopping()) {
-      learn(chunk, result.record);
-      accept(chunk, std::move(result.payload));
+      on_reply(done, result);
     } else {
       --in_window_;
     }
@@ -152,26 +247,96 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
     fill();
   }
 
-  /// Updates the cost per input from the time the worker spent on the chunk.
-  void learn(Chunk chunk, const TaskRecord& record) {
-    if (record.finished <= record.started) return;
-    const double ns =
-        std::chrono::duration<double, std::nano>(record.finished - record.started).count() /
-        static_cast<double>(chunk.count);
-    ns_per_item_ = measured_ == 0 ? ns : 0.5 * ns_per_item_ + 0.5 * ns;
+  /// A chunk's reply: its results, maybe for only the first inputs; the failed input, if one
+  /// failed; the rest of the inputs go out again as a chunk of their own.
+  void on_reply(const ChunkDone& done, TaskResult& result) {
+    const Chunk chunk = done.chunk;
+    ChunkEnd end;
+    std::string_view results;
+    try {
+      results = split_chunk_reply(result.payload, end);
+      if (end.done > chunk.count || end.consumed > done.argument.size() ||
+          (end.stop == ChunkStop::complete) != (end.done == chunk.count) ||
+          (end.stop == ChunkStop::result_budget && end.done == 0))
+        throw std::invalid_argument("corun map reply: " + std::to_string(end.done) + " of " +
+                                    std::to_string(chunk.count) + " inputs done, " +
+                                    std::to_string(end.consumed) + " bytes consumed");
+    } catch (...) {
+      --in_window_;
+      return fatal(std::current_exception());
+    }
+    learn(end, results.size(), result.record);
+    const std::size_t results_bytes = results.size();
+    if (end.done != 0) {
+      result.payload.resize(results_bytes);
+      accept(Chunk{chunk.first, end.done}, std::move(result.payload));
+    } else {
+      --in_window_;
+    }
+    std::size_t next = chunk.first + end.done;
+    if (end.stop == ChunkStop::input_failed) {
+      failed(1, failure_of(result.record, next, std::move(end)));
+      skip(Chunk{next, 1});
+      ++next;
+    } else if (end.stop == ChunkStop::result_budget) {
+      // The worker's max_result_bytes: later chunks are sized to stay below it.
+      reply_limit_ = std::min(reply_limit_, std::max<std::size_t>(results_bytes, 1));
+    }
+    const std::size_t end_of_chunk = chunk.first + chunk.count;
+    if (next < end_of_chunk && !stop_.stopping())
+      submit(Chunk{next, end_of_chunk - next}, done.argument.substr(end.consumed));
+  }
+
+  /// The TaskError of input `index`, which threw in the worker.
+  TaskError failure_of(const TaskRecord& record, std::size_t index, ChunkEnd end) const {
+    TaskError error;
+    error.kind = TaskErrorKind::exception;
+    error.worker = spec_->worker_name;
+    error.slice = Slice{index, index + 1};
+    error.pid = record.pid;
+    error.exception_type = std::move(end.failure_type);
+    error.message = "input " + std::to_string(index) + ": " + end.failure_message;
+    error.attempts = std::max(record.attempts, 1);
+    error.rank = record.rank;
+    return error;
+  }
+
+  void failed(std::size_t inputs, TaskError error) {
+    failed_items_ += inputs;
+    failures_.push_back(std::move(error));
+    if (settings_.on_error == ErrorPolicy::fail_fast) stop(CancelMode::drain);
+  }
+
+  /// Updates the cost per input from the time the worker spent on the chunk, and the bytes of
+  /// a result from those it sent.
+  void learn(const ChunkEnd& end, std::size_t results_bytes, const TaskRecord& record) {
+    if (end.done == 0) return;
+    const double done = static_cast<double>(end.done);
+    const double bytes = static_cast<double>(results_bytes) / done;
+    result_bytes_per_item_ = replies_ == 0 ? bytes : 0.5 * result_bytes_per_item_ + 0.5 * bytes;
+    ++replies_;
+    // A process's first chunk of the map also decoded the params and made the state: a fixed
+    // cost that, counted per input, would cut the next chunks down to one input each.
+    if (warmed_.insert({record.rank, record.pid}).second) return;
+    if (record.finished > record.started) {
+      const double ns =
+          std::chrono::duration<double, std::nano>(record.finished - record.started).count() / done;
+      ns_per_item_ = measured_ == 0 ? ns : 0.5 * ns_per_item_ + 0.5 * ns;
+    }
     ++measured_;
   }
 
   /// Delivers a result now (unordered, or it is the next in order) or keeps it until the
-  /// chunks before it arrived. A kept result still counts against the window, so what is
-  /// buffered is bounded by what may be in flight.
-  void accept(Chunk chunk, std::string payload) {
+  /// chunks before it arrived. A kept result still counts against the window, in chunks and in
+  /// bytes, so what is buffered is bounded by what may be in flight.
+  void accept(Chunk chunk, std::string results) {
     if (!settings_.ordered || chunk.first == next_delivery_) {
-      deliver(chunk, payload);
+      deliver(chunk, results);
       if (settings_.ordered) deliver_waiting();
       return;
     }
-    waiting_.emplace(chunk.first, Waiting{chunk.count, std::move(payload)});
+    bytes_in_window_ += results.size();
+    waiting_.emplace(chunk.first, Waiting{chunk.count, std::move(results)});
   }
 
   /// A failed chunk's inputs get no result: ordered delivery goes on after them.
@@ -186,8 +351,9 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
       if (auto it = waiting_.find(next_delivery_); it != waiting_.end()) {
         Waiting w = std::move(it->second);
         waiting_.erase(it);
+        bytes_in_window_ -= w.results.size();
         if (!stop_.stopping())
-          deliver(Chunk{next_delivery_, w.count}, w.payload);
+          deliver(Chunk{next_delivery_, w.count}, w.results);
         else {
           --in_window_;
           next_delivery_ += w.count;
@@ -201,12 +367,12 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
     }
   }
 
-  void deliver(Chunk chunk, std::string_view payload) {
+  void deliver(Chunk chunk, std::string_view results) {
     --in_window_;
     next_delivery_ = chunk.first + chunk.count;
     if (stop_.stopping()) return;
     try {
-      sink_->deliver(chunk.first, chunk.count, payload);
+      sink_->deliver(chunk.first, chunk.count, results);
       done_items_ += chunk.count;
     } catch (...) {
       fatal(std::current_exception());
@@ -241,8 +407,13 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
       bar_.reset();
     }
     std::exception_ptr error = stop_.error();
-    if (!error && !failures_.empty())
+    if (!error && !failures_.empty()) {
+      // By input, whatever order the chunks came back in.
+      std::stable_sort(
+          failures_.begin(), failures_.end(),
+          [](const TaskError& a, const TaskError& b) { return a.slice.start < b.slice.start; });
       error = std::make_exception_ptr(RunError(std::move(failures_)));
+    }
     auto sink = std::move(sink_);
     sink->complete(error);
   }
@@ -254,15 +425,21 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
   std::unique_ptr<MapSink> sink_;
   std::size_t window_ = 1;
   std::size_t workers_ = 1;
+  std::size_t chunk_bytes_ = kMaxChunkBytes;  ///< inputs, and results, one chunk may hold
+  std::size_t reply_limit_ = SIZE_MAX;        ///< the most a worker sent when it stopped early
   std::optional<std::size_t> total_;
-  std::size_t next_index_ = 0;     ///< the first input of the next chunk
-  std::size_t next_delivery_ = 0;  ///< the first input whose result is not delivered yet
-  std::size_t in_window_ = 0;      ///< chunks in flight or waiting for delivery
-  std::size_t active_ = 0;         ///< chunks at the service
-  std::size_t done_items_ = 0;     ///< delivered
-  std::size_t failed_items_ = 0;   ///< in chunks that failed
+  std::size_t next_index_ = 0;       ///< the first input of the next chunk from the source
+  std::size_t next_delivery_ = 0;    ///< the first input whose result is not delivered yet
+  std::size_t in_window_ = 0;        ///< chunks in flight or waiting for delivery
+  std::size_t bytes_in_window_ = 0;  ///< their costs, and the bytes of the waiting results
+  std::size_t active_ = 0;           ///< chunks at the service
+  std::size_t done_items_ = 0;       ///< delivered
+  std::size_t failed_items_ = 0;     ///< inputs that failed, alone or with their chunk
   std::size_t measured_ = 0;
   double ns_per_item_ = 0;
+  double result_bytes_per_item_ = 0;
+  std::size_t replies_ = 0;                 ///< replies with results, for result_bytes_per_item_
+  std::set<std::pair<int, pid_t>> warmed_;  ///< (rank, pid) of the processes that ran a chunk
   OutstandingTasks outstanding_;
   std::map<std::size_t, Waiting> waiting_;
   std::map<std::size_t, std::size_t> skipped_;
@@ -277,6 +454,9 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
 void start_map(const std::shared_ptr<TaskService>& service, std::shared_ptr<const TaskSpec> spec,
                MapSettings settings, std::unique_ptr<MapSource> source,
                std::unique_ptr<MapSink> sink) {
+  if (settings.max_bytes_in_flight == 0)
+    throw std::invalid_argument(
+        "corun::MapOptions::max_bytes_in_flight = 0: must be at least 1 (64 MiB by default)");
   auto run = std::make_shared<MapRun>(service, std::move(spec), settings, std::move(source),
                                       std::move(sink));
   run->bind_cancellation();

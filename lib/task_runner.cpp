@@ -148,9 +148,17 @@ void run_task(std::uint64_t task_id, Slice slice, std::string_view argument,
   } else {
     try {
       const Slice rows = spec.block_map ? spec.block_map->to_global(slice) : slice;
-      const TaskContext ctx{
-          worker_id,         rows,     slice,       spec.iterator, spec.output, spec.input_inode,
-          spec.output_inode, argument, spec.params, &cache};
+      const TaskContext ctx{worker_id,
+                            rows,
+                            slice,
+                            spec.iterator,
+                            spec.output,
+                            spec.input_inode,
+                            spec.output_inode,
+                            argument,
+                            spec.params,
+                            &cache,
+                            max_result_bytes};
       invoker(ctx, out);
     } catch (const ItemFailure& e) {
       head.status = proto::Status::exception;

@@ -1,5 +1,6 @@
 #include <corun/map.hpp>
 #include <corun/reduce.hpp>
+#include <corun/shared_array.hpp>
 
 #include "drive.hpp"
 #include "support.hpp"
@@ -15,6 +16,8 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <fstream>
 #include <numeric>
 #include <ranges>
 #include <stdexcept>
@@ -23,6 +26,23 @@
 
 using namespace corun;
 using corun::test::drive;
+
+/// Large params whose decodes this process counts.
+struct BigParams {
+  std::vector<char> bytes;
+  static inline std::int64_t decodes = 0;
+};
+
+template <>
+struct corun::codec<BigParams> {
+  static void encode(const BigParams& p, std::string& out) {
+    out.append(p.bytes.data(), p.bytes.size());
+  }
+  static BigParams decode(std::string_view bytes) {
+    ++BigParams::decodes;
+    return BigParams{std::vector<char>(bytes.begin(), bytes.end())};
+  }
+};
 
 namespace {
 
@@ -47,6 +67,27 @@ std::int64_t scaled(const std::int64_t& x, const Scale& s) {
 std::int64_t fails_on_13(const std::int64_t& x) {
   if (x == 13) throw std::domain_error("13 is unlucky");
   return x;
+}
+
+std::int64_t fails_on_13_14_500(const std::int64_t& x) {
+  if (x == 13 || x == 14 || x == 500) throw std::out_of_range(std::to_string(x) + " is out");
+  return x + 1;
+}
+
+std::int64_t throws_42_at_7(const std::int64_t& x) {
+  if (x == 7) throw 42;
+  return x;
+}
+
+/// 1 byte for the first 2000 inputs, 16 KiB after: automatic chunks sized from the cheap
+/// ones hold far more than max_result_bytes of the expensive ones.
+std::vector<char> grows_at_2000(const std::int64_t& x) {
+  return std::vector<char>(x < 2000 ? 1 : 16 << 10, static_cast<char>(x % 127));
+}
+
+/// How many times this process decoded BigParams, when it ran input x.
+std::int64_t decodes_of_big_params(const std::int64_t&, const BigParams& p) {
+  return p.bytes.empty() ? -1 : BigParams::decodes;
 }
 
 std::vector<std::int64_t> digits(const std::int64_t& x) {
@@ -204,8 +245,8 @@ TEST_CASE("a failing input is named, other results stay exact, and the pool goes
     const TaskError& error = e.errors().front();
     CHECK(error.exception_type == "std::domain_error");
     CHECK(error.message == "input 13: 13 is unlucky");
-    CHECK(error.slice.start == 10);
-    CHECK(error.slice.end == 20);
+    CHECK(error.slice.start == 13);
+    CHECK(error.slice.end == 14);
   }
 
   std::vector<std::size_t> delivered;
@@ -217,10 +258,10 @@ TEST_CASE("a failing input is named, other results stay exact, and the pool goes
       },
       asio::use_future);
   CHECK_THROWS_AS(drive(io, collected), RunError);
-  // Every chunk but [10, 20) was delivered, in order.
-  REQUIRE(delivered.size() == 90);
-  CHECK(delivered[9] == 9);
-  CHECK(delivered[10] == 20);
+  // Every input but 13 was delivered, in order.
+  REQUIRE(delivered.size() == 99);
+  CHECK(delivered[12] == 12);
+  CHECK(delivered[13] == 14);
 
   auto again = async_map<&square>(pool, iota(10), MapOptions<>{}, asio::use_future);
   CHECK(drive(io, again)[9] == 81);
@@ -344,4 +385,192 @@ TEST_CASE("MapOptions::progress_bar draws inputs done out of all, and ends at 10
   CHECK(last.rfind("1000/1000 [##############################] 100% | ", 0) == 0);
   CHECK(last.find(" items/s | ") != std::string::npos);
   CHECK(last.back() == '\n');
+}
+
+TEST_CASE("a loop stopped under a map destroys its handler, and what it owns, unrun",
+          "[map][lifecycle]") {
+  const std::size_t workers = GENERATE(1, 2);
+  auto job = std::make_shared<SharedArray<std::int64_t>>(SharedArray<std::int64_t>::create({64}));
+  const std::string segment = job->name();
+  const auto fate = corun::test::stop_loop_with_operation_in_flight(
+      [&](asio::any_io_executor ex) {
+        return std::make_unique<ProcessPool>(ex, PoolOptions{.workers = workers});
+      },
+      std::move(job),
+      [&](ProcessPool& pool, auto handler) {
+        async_map<&square>(pool, iota(100'000), {}, std::move(handler));
+      });
+  CHECK_FALSE(fate.called);
+  CHECK(fate.destroyed);
+  CHECK(corun::test::shm_entries(segment).empty());
+  CHECK(corun::test::child_pids().empty());
+}
+
+TEST_CASE("collect keeps every good input's result and names every failed input",
+          "[map][failure]") {
+  const auto method = GENERATE(StartMethod::fork, StartMethod::serial);
+  const std::size_t chunk = GENERATE(0, 249, 1000);
+  asio::io_context io;
+  ProcessPool pool(io.get_executor(), options_for(method));
+  auto future = async_map<&fails_on_13_14_500>(
+      pool, iota(1000), MapOptions<>{.chunk_size = chunk, .on_error = ErrorPolicy::collect},
+      asio::use_future);
+  std::vector<std::int64_t> results;
+  try {
+    drive(io, future);
+    FAIL("no error");
+  } catch (const RunError& e) {
+    REQUIRE(e.errors().size() == 3);
+    const std::size_t failed[] = {13, 14, 500};
+    for (std::size_t i = 0; i < 3; ++i) {
+      const TaskError& error = e.errors()[i];
+      CHECK(error.kind == TaskErrorKind::exception);
+      CHECK(error.exception_type == "std::out_of_range");
+      CHECK(error.message ==
+            "input " + std::to_string(failed[i]) + ": " + std::to_string(failed[i]) + " is out");
+      CHECK(error.slice.start == failed[i]);
+      CHECK(error.slice.end == failed[i] + 1);
+    }
+  }
+  // The vector of a failed async_map is not returned; async_imap shows what came back.
+  std::vector<std::pair<std::size_t, std::int64_t>> delivered;
+  auto collected = async_imap<&fails_on_13_14_500>(
+      pool, iota(1000), MapOptions<>{.chunk_size = chunk, .on_error = ErrorPolicy::collect},
+      [&](std::size_t index, std::int64_t value) { delivered.emplace_back(index, value); },
+      asio::use_future);
+  CHECK_THROWS_AS(drive(io, collected), RunError);
+  REQUIRE(delivered.size() == 997);
+  std::size_t next = 0;
+  for (const auto& [index, value] : delivered) {
+    while (next == 13 || next == 14 || next == 500) ++next;
+    REQUIRE(index == next);
+    REQUIRE(value == std::int64_t(index) + 1);
+    ++next;
+  }
+}
+
+TEST_CASE("a throw of something other than a std::exception names its input", "[map][failure]") {
+  asio::io_context io;
+  ProcessPool pool(io.get_executor(), options_for(StartMethod::spawn));
+  auto future =
+      async_map<&throws_42_at_7>(pool, iota(100), MapOptions<>{.chunk_size = 24}, asio::use_future);
+  try {
+    drive(io, future);
+    FAIL("no error");
+  } catch (const RunError& e) {
+    REQUIRE(e.errors().size() == 1);
+    const TaskError& error = e.errors().front();
+    CHECK(error.exception_type == "unknown");
+    CHECK(error.message == "input 7: a non-std::exception was thrown");
+    CHECK(error.slice.start == 7);
+    CHECK(error.slice.end == 8);
+  }
+}
+
+TEST_CASE("automatic chunks learn result sizes, and a chunk over max_result_bytes loses no input",
+          "[map][chunking]") {
+  const std::size_t workers = GENERATE(1, 2);
+  asio::io_context io;
+  PoolOptions options = options_for(StartMethod::fork, workers);
+  options.max_result_bytes = std::size_t{1} << 20;  // 64 of the large results
+  ProcessPool pool(io.get_executor(), options);
+  auto future = async_map<&grows_at_2000>(pool, iota(6000), MapOptions<>{}, asio::use_future);
+  const std::vector<std::vector<char>> results = drive(io, future);
+  REQUIRE(results.size() == 6000);
+  for (std::size_t x = 0; x < results.size(); ++x) {
+    REQUIRE(results[x].size() == (x < 2000 ? 1u : 16u << 10));
+    REQUIRE(results[x].front() == static_cast<char>(x % 127));
+  }
+}
+
+TEST_CASE("an input whose own result is over max_result_bytes fails alone, named",
+          "[map][failure]") {
+  asio::io_context io;
+  PoolOptions options = options_for(StartMethod::fork, 1);
+  options.max_result_bytes = 4096;
+  ProcessPool pool(io.get_executor(), options);
+  std::vector<std::pair<std::size_t, std::size_t>> delivered;
+  auto future = async_imap<&grows_at_2000>(
+      pool, std::vector<std::int64_t>{1, 2, 3000, 4},
+      MapOptions<>{.chunk_size = 4, .on_error = ErrorPolicy::collect},
+      [&](std::size_t index, std::vector<char> r) { delivered.emplace_back(index, r.size()); },
+      asio::use_future);
+  try {
+    drive(io, future);
+    FAIL("no error");
+  } catch (const RunError& e) {
+    REQUIRE(e.errors().size() == 1);
+    const TaskError& error = e.errors().front();
+    CHECK(error.slice.start == 2);
+    CHECK(error.slice.end == 3);
+    CHECK(error.exception_type == "std::length_error");
+    CHECK(error.message ==
+          "input 2: result of 16388 bytes exceeds PoolOptions::max_result_bytes (4096)");
+  }
+  using P = std::pair<std::size_t, std::size_t>;
+  CHECK(delivered == std::vector<P>{{0, 1}, {1, 1}, {3, 1}});
+}
+
+TEST_CASE("a map's params are decoded once per process, however large, and chunks stay large",
+          "[map][params][chunking]") {
+  const auto method = GENERATE(StartMethod::spawn, StartMethod::fork);
+  asio::io_context io;
+  ProcessPool pool(io.get_executor(), options_for(method));
+  MapOptions<BigParams> options;
+  options.params.bytes.assign(std::size_t{60} << 20, 'p');
+  auto future = async_map<&decodes_of_big_params>(pool, iota(2000), options, asio::use_future);
+  const std::vector<std::int64_t> decodes = drive(io, future);
+  REQUIRE(decodes.size() == 2000);
+  // A forked worker inherits the parent's count (0: it never decodes in the parent).
+  for (std::int64_t d : decodes) REQUIRE(d == 1);
+  auto counted = async_map_reduce<&decodes_of_big_params>(
+      pool, iota(2000), std::array<std::int64_t, 2>{}, CountChunks{}, options, asio::use_future);
+  const std::array<std::int64_t, 2> chunks = drive(io, counted);
+  CHECK(chunks[0] == 2000);
+  // A fixed cost per chunk counted as cost per input would make 2000 chunks of one.
+  CHECK(chunks[1] < 100);
+}
+
+namespace {
+/// This process's resident set now, and its peak since reset_peak_rss(), in bytes.
+std::size_t rss_field(const char* field) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind(field, 0) == 0) return std::stoul(line.substr(std::strlen(field))) << 10;
+  return 0;
+}
+void reset_peak_rss() {
+  std::ofstream("/proc/self/clear_refs") << "5";
+}
+}  // namespace
+
+TEST_CASE("a lazy endless map holds at most max_bytes_in_flight of inputs and results",
+          "[map][memory]") {
+  const bool ordered = GENERATE(false, true);
+  asio::io_context io;
+  ProcessPool pool(io.get_executor(), options_for(StartMethod::fork));
+  const std::size_t before = rss_field("VmRSS:");
+  reset_peak_rss();
+  constexpr std::size_t kInputs = 12'000'000;
+  std::size_t seen = 0;
+  std::int64_t sum = 0;
+  auto future = async_imap<&square>(
+      pool, std::views::iota(std::int64_t{0}), MapOptions<>{.ordered = ordered},
+      [&](std::size_t, std::int64_t value) {
+        sum += value % 7;
+        if (++seen == kInputs) throw std::runtime_error("enough");
+      },
+      asio::use_future);
+  CHECK_THROWS_WITH(drive(io, future), "enough");
+  const std::size_t peak = rss_field("VmHWM:");
+  CHECK(seen == kInputs);
+  // 64 MiB of window, with room for the allocator's slack (and AddressSanitizer's quarantine
+  // of freed memory, 256 MiB); without the byte bound the window held over 1 GiB.
+  std::size_t allowed = std::size_t{160} << 20;
+#if defined(__SANITIZE_ADDRESS__)
+  allowed += std::size_t{256} << 20;
+#endif
+  INFO("peak RSS grew by " << (peak - std::min(peak, before)) / (1 << 20) << " MiB");
+  CHECK(peak - std::min(peak, before) < allowed);
 }

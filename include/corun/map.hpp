@@ -59,8 +59,19 @@ struct MapOptions {
   bool ordered = true;
   /// Chunks kept in flight at once; 0: PoolOptions::max_tasks_active.
   std::size_t max_tasks_active = 0;
-  /// fail_fast: stop at the first failed chunk; collect: map every chunk. Either way the
-  /// operation then fails with corun::RunError, whose TaskErrors name the failed input.
+  /// Bytes of inputs and results the parent holds for the map at once: the chunks in flight
+  /// (their inputs, and the results they are expected to bring) and the results waiting for
+  /// their turn. Chunks are sized to fit several per worker, and no chunk goes out while the
+  /// window is full, so memory stays bounded however long (or endless) the inputs are. One
+  /// chunk always goes out, however large its input.
+  std::size_t max_bytes_in_flight = std::size_t{64} << 20;
+  /// fail_fast: stop at the first input that fails; collect: map every other input. Either way
+  /// the operation then fails with corun::RunError, with one TaskError per failed input
+  /// (slice [i, i + 1), its message "input i: ..."), sorted by input. An input that throws
+  /// does not cost its chunk's other inputs: the worker returns the results before it and the
+  /// rest are sent again. A chunk whose worker crashed or timed out (or whose reduction threw)
+  /// fails as a whole, its TaskError covering its slice; PoolOptions::retries re-runs such
+  /// chunks, not inputs that threw.
   ErrorPolicy on_error = ErrorPolicy::fail_fast;
   /// What cancellation does with chunks already at a worker.
   CancelMode on_cancel = CancelMode::drain;
@@ -76,6 +87,7 @@ MapSettings settings_of(const MapOptions<P>& o) {
   s.chunk_size = o.chunk_size;
   s.ordered = o.ordered;
   s.max_tasks_active = o.max_tasks_active;
+  s.max_bytes_in_flight = o.max_bytes_in_flight;
   s.on_error = o.on_error;
   s.on_cancel = o.on_cancel;
   s.progress_bar = o.progress_bar;
@@ -155,7 +167,8 @@ auto async_map(Pool& pool, Range&& inputs, MapOptions<Params> options = {}, Toke
 /// Maps F over `inputs`, calling `on_result(std::size_t index, R value)` on the pool's
 /// executor for each result: in input order (MapOptions::ordered, the default) or as they
 /// come. `inputs` may be lazy and of unknown length: at most MapOptions::max_tasks_active
-/// chunks are in flight (or waiting for their turn), so memory stays bounded. Completes with
+/// chunks, and MapOptions::max_bytes_in_flight bytes of inputs and results, are in flight (or
+/// waiting for their turn), so memory stays bounded. Completes with
 /// `void(std::exception_ptr)`; an exception thrown by on_result ends the map with it.
 template <auto F, class Pool, class Range, class Params, class OnResult,
           class Token = asio::default_completion_token_t<ProcessPool::executor_type>>

@@ -12,6 +12,7 @@
 #include <corun/slice_view.hpp>
 #include <corun/worker_info.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -54,6 +55,8 @@ struct CORUN_API TaskContext {
   std::string_view params{};
   /// What this process keeps for the task's spec (the decoded params, the state).
   detail::SpecCache* cache = nullptr;
+  /// The largest encoded result the task may return (PoolOptions::max_result_bytes).
+  std::size_t max_result_bytes = std::size_t{64} << 20;
 
   /// The worker type's per-process State (see Worker): throws std::logic_error when the
   /// worker type declares no State, or S is not it.

@@ -75,31 +75,43 @@ struct item_format {
     }
   }
 
+  /// Reads the items of `bytes` one at a time.
+  class Reader {
+   public:
+    explicit Reader(std::string_view bytes) : bytes_(bytes) {}
+    bool at_end() const noexcept { return at_ == bytes_.size(); }
+    /// Bytes of the items read so far.
+    std::size_t consumed() const noexcept { return at_; }
+    T next() {
+      const std::string_view rest = bytes_.substr(at_);
+      if constexpr (raw) {
+        if (rest.size() < sizeof(T))
+          codec_format_error("corun map chunk", std::to_string(bytes_.size()) +
+                                                    " bytes is not a whole number of items");
+        T value;
+        std::memcpy(static_cast<void*>(&value), rest.data(), sizeof(T));
+        at_ += sizeof(T);
+        return value;
+      } else {
+        std::uint32_t len = 0;
+        if (rest.size() < sizeof len) codec_format_error("corun map chunk", "truncated length");
+        std::memcpy(&len, rest.data(), sizeof len);
+        if (rest.size() - sizeof len < len) codec_format_error("corun map chunk", "truncated item");
+        at_ += sizeof len + len;
+        return codec<T>::decode(rest.substr(sizeof len, len));
+      }
+    }
+
+   private:
+    std::string_view bytes_;
+    std::size_t at_ = 0;
+  };
+
   /// Calls `each(T&&)` for every item of `bytes`; returns how many there were.
   template <class Each>
   static std::size_t for_each(std::string_view bytes, Each&& each) {
     std::size_t n = 0;
-    if constexpr (raw) {
-      if (bytes.size() % sizeof(T) != 0)
-        codec_format_error("corun map chunk",
-                           std::to_string(bytes.size()) + " bytes is not a whole number of items");
-      for (; !bytes.empty(); bytes.remove_prefix(sizeof(T)), ++n) {
-        T value;
-        std::memcpy(static_cast<void*>(&value), bytes.data(), sizeof(T));
-        each(std::move(value));
-      }
-    } else {
-      while (!bytes.empty()) {
-        std::uint32_t len = 0;
-        if (bytes.size() < sizeof len) codec_format_error("corun map chunk", "truncated length");
-        std::memcpy(&len, bytes.data(), sizeof len);
-        bytes.remove_prefix(sizeof len);
-        if (bytes.size() < len) codec_format_error("corun map chunk", "truncated item");
-        each(codec<T>::decode(bytes.substr(0, len)));
-        bytes.remove_prefix(len);
-        ++n;
-      }
-    }
+    for (Reader items(bytes); !items.at_end(); ++n) each(items.next());
     return n;
   }
 };
@@ -110,39 +122,58 @@ inline void check_item_count(std::size_t got, std::size_t expected) {
                                 std::to_string(expected) + " were expected");
 }
 
-/// `decode(bytes)`, decoded again only when the bytes change (consecutive tasks of a map
-/// share their parameters).
+/// The task's spec's params as a T made by `decode(bytes)`: decoded by the first task of the
+/// spec in this process and kept while the process holds the spec, so that large params cost
+/// nothing per chunk (worker.hpp's cached_params, with a decoder of its own).
 template <class T, class Decode>
-const T& decoded_once(std::string_view bytes, Decode decode) {
-  thread_local std::string last;
-  thread_local std::optional<T> value;
-  if (!value || bytes != last) {
-    value.reset();
-    value.emplace(decode(bytes));
-    last.assign(bytes);
-  }
-  return *value;
+const T& spec_params(const TaskContext& ctx, Decode decode) {
+  SpecCache& cache = *ctx.cache;
+  if (!cache.params) cache.params = std::make_shared<T>(decode(ctx.params));
+  return *static_cast<const T*>(cache.params.get());
 }
 
 /// The decoded parameters of the task at hand.
 template <class P>
-const P& task_params(std::string_view bytes) {
+const P& task_params(const TaskContext& ctx) {
   if constexpr (std::is_empty_v<P>) {
     static const P none{};
     return none;
   } else {
-    return decoded_once<P>(bytes, [](std::string_view b) { return decode_params<P>(b); });
+    return spec_params<P>(ctx, [](std::string_view b) { return decode_params<P>(b); });
   }
 }
 
-/// Calls `f` on one input; an exception becomes an ItemFailure naming the input's index.
-template <class Call>
-decltype(auto) call_on_item(std::size_t index, Call&& call) {
-  try {
-    return call();
-  } catch (const std::exception& e) {
-    throw ItemFailure(index, typeid(e), e.what());
+/// Maps a chunk's inputs in order with `map_one(index, In&&)`, which returns false when the
+/// input's result does not fit the reply (it then added nothing). Stops at the first input
+/// that throws or does not fit, and says which in the returned end; the parent sends the rest
+/// again.
+template <class In, class MapOne>
+ChunkEnd map_inputs(const TaskContext& ctx, MapOne&& map_one) {
+  ChunkEnd end;
+  typename item_format<In>::Reader inputs(ctx.argument);
+  while (!inputs.at_end()) {
+    const std::size_t before = inputs.consumed();
+    const std::size_t index = ctx.slice.start + end.done;
+    try {
+      if (!map_one(index, inputs.next())) {
+        end.stop = ChunkStop::result_budget;
+        end.consumed = before;
+        return end;
+      }
+    } catch (const ItemFailure&) {
+      throw;  // the chunk cannot be salvaged (its reduction threw)
+    } catch (...) {
+      end.stop = ChunkStop::input_failed;
+      describe_current_exception(end.failure_type, end.failure_message);
+      end.consumed = inputs.consumed();
+      if (end.consumed == before) throw;  // the chunk itself is malformed: fail the task
+      return end;
+    }
+    ++end.done;
+    end.consumed = inputs.consumed();
   }
+  check_item_count(end.done, ctx.slice.end - ctx.slice.start);
+  return end;
 }
 
 template <class Traits>
@@ -164,13 +195,25 @@ struct MapFunction {
   using R = std::decay_t<typename traits::result>;
 
   static void invoke(const TaskContext& ctx, std::string& out) {
-    const auto& params = task_params<typename traits::params>(ctx.params);
-    std::size_t index = ctx.slice.start;
-    const std::size_t n = item_format<In>::for_each(ctx.argument, [&](In&& x) {
-      item_format<R>::put(call_on_item(index, [&] { return traits::call(x, params); }), out);
-      ++index;
+    const auto& params = task_params<typename traits::params>(ctx);
+    const std::size_t results_at = out.size();
+    // Room for the end of the reply, and for the texts of a failure.
+    const std::size_t budget = ctx.max_result_bytes > kChunkEndBytes + 1024
+                                   ? ctx.max_result_bytes - kChunkEndBytes - 1024
+                                   : 0;
+    ChunkEnd end = map_inputs<In>(ctx, [&](std::size_t, In&& x) {
+      const std::size_t before = out.size();
+      item_format<R>::put(traits::call(x, params), out);
+      if (out.size() - results_at <= budget) return true;
+      const std::size_t bytes = out.size() - before;
+      out.resize(before);
+      if (before == results_at)  // the first input's own result is too large: it fails alone
+        throw std::length_error("result of " + std::to_string(bytes) +
+                                " bytes exceeds PoolOptions::max_result_bytes (" +
+                                std::to_string(ctx.max_result_bytes) + ")");
+      return false;
     });
-    check_item_count(n, ctx.slice.end - ctx.slice.start);
+    append_chunk_end(out, results_at, end);
   }
 
   inline static const char* const name = register_function(typeid(MapFunction), &invoke);
@@ -234,22 +277,30 @@ struct MapReduceFunction {
   using P = typename traits::params;
 
   static void invoke(const TaskContext& ctx, std::string& out) {
-    const auto& red = decoded_once<Reduction<P, Op, A>>(
-        ctx.params, [](std::string_view b) { return decode_reduction<P, Op, A>(b); });
+    const auto& red = spec_params<Reduction<P, Op, A>>(
+        ctx, [](std::string_view b) { return decode_reduction<P, Op, A>(b); });
     std::optional<A> acc;
     if constexpr (has_identity<Op, A>) acc.emplace(red.op.identity(red.init));
-    std::size_t index = ctx.slice.start;
-    const std::size_t n = item_format<In>::for_each(ctx.argument, [&](In&& x) {
-      auto value = call_on_item(index, [&] { return traits::call(x, red.params); });
+    ChunkEnd end = map_inputs<In>(ctx, [&](std::size_t index, In&& x) {
+      auto value = traits::call(x, red.params);
       if (!acc) {
         if constexpr (std::is_constructible_v<A, decltype(value)>) acc.emplace(std::move(value));
-      } else {
-        acc = call_on_item(index, [&] { return A(red.op(std::move(*acc), std::move(value))); });
+        return true;
       }
-      ++index;
+      // The fold consumes the partial: when the reduction throws there is none left to send,
+      // so the whole task fails, naming the input.
+      try {
+        acc = A(red.op(std::move(*acc), std::move(value)));
+      } catch (...) {
+        std::string type, message;
+        describe_current_exception(type, message);
+        throw ItemFailure(index, std::move(type), "the reduction threw: " + message);
+      }
+      return true;
     });
-    check_item_count(n, ctx.slice.end - ctx.slice.start);
-    codec<A>::encode(*acc, out);
+    const std::size_t results_at = out.size();
+    if (acc && end.done != 0) codec<A>::encode(*acc, out);
+    append_chunk_end(out, results_at, end);
   }
 
   inline static const char* const name = register_function(typeid(MapReduceFunction), &invoke);
