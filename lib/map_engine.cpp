@@ -110,9 +110,10 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
     window_ = std::max<std::size_t>(window_, 1);
     workers_ = std::max<std::size_t>(service_->concurrency(), 1);
     total_ = source_->size();
-    // A few chunks per worker fit in the byte window, so that each has its next one waiting.
+    // Several chunks per worker fit in the byte window (each costs about three times its
+    // bytes, see cost_of), so that each worker has its next one waiting.
     chunk_bytes_ =
-        std::clamp<std::size_t>(settings_.max_bytes_in_flight / (4 * workers_), 1, kMaxChunkBytes);
+        std::clamp<std::size_t>(settings_.max_bytes_in_flight / (8 * workers_), 1, kMaxChunkBytes);
   }
 
   void bind_cancellation() {
@@ -174,11 +175,12 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
   /// The results one chunk should bring back at most.
   std::size_t result_cap() const noexcept { return std::min(chunk_bytes_, reply_limit_); }
 
-  /// What a chunk is expected to hold at once in this process: its inputs (kept here and in
-  /// the pool's task) and its results.
+  /// What a chunk is expected to hold at once in this process: its inputs three times (kept
+  /// here, in the pool's task, in the frame being written to the worker) and its results twice
+  /// (the reply being read, the payload delivered).
   std::size_t cost_of(std::size_t count, std::size_t argument_bytes) const noexcept {
-    return 2 * argument_bytes +
-           static_cast<std::size_t>(result_bytes_per_item_ * static_cast<double>(count));
+    return 3 * argument_bytes +
+           2 * static_cast<std::size_t>(result_bytes_per_item_ * static_cast<double>(count));
   }
 
   /// Whether another chunk may go out: the window has room in chunks and in bytes (one chunk is
