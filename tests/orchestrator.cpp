@@ -613,7 +613,6 @@ TEST_CASE("a loop stopped under a run destroys its handler, and what it owns, un
   const std::size_t workers = GENERATE(1, 2);
   auto ints = iota_array(100'000);
   AddInts add{DataIterator::partitioned(ints, 64)};
-  std::optional<WorkerOrchestrator> orch;
   auto job = std::make_shared<SharedArray<std::int64_t>>(SharedArray<std::int64_t>::create({64}));
   const std::string segment = job->name();
   const auto fate = corun::test::stop_loop_with_operation_in_flight(
@@ -622,8 +621,12 @@ TEST_CASE("a loop stopped under a run destroys its handler, and what it owns, un
       },
       std::move(job),
       [&](ProcessPool& pool, auto handler) {
-        orch.emplace(pool, std::vector<WorkerRef>{&add});
-        orch->async_run(std::move(handler));
+        // The handler owns the orchestrator, which holds the pool's service: nothing of the
+        // pool may outlive the io_context.
+        auto orch = std::make_shared<WorkerOrchestrator>(pool, std::vector<WorkerRef>{&add});
+        orch->async_run([orch, handler = std::move(handler)](auto&&... args) mutable {
+          handler(std::forward<decltype(args)>(args)...);
+        });
       });
   CHECK_FALSE(fate.called);
   CHECK(fate.destroyed);
