@@ -9,17 +9,23 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 #include <system_error>
 #include <utility>
@@ -75,6 +81,163 @@ bool ofd_lock(int fd, short type, bool wait) {
   return ::fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &lock) == 0;
 }
 
+/// The inode now behind /dev/shm/<name>, 0 when the segment is gone.
+ino_t linked_inode(const std::string& name) {
+  struct stat st {};
+  return ::stat((std::string(kShmDir) + "/" + name).c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+// ---- what this process owns: for a fork()ed child and for a fatal signal ----
+
+/// One segment this process created and holds the liveness lock of. Entries are never freed
+/// (a signal handler may be walking the list) but are reused; `state` publishes the rest.
+struct OwnedEntry {
+  enum : int { free_entry, writing, live };
+  std::atomic<int> state{writing};
+  int fd = -1;
+  char path[sizeof "/dev/shm/" + detail::max_segment_name_length] = {};
+  OwnedEntry* next = nullptr;  // set once, before the entry is published
+};
+std::atomic<OwnedEntry*> owned_head{nullptr};
+
+/// In the child of fork(): the inherited descriptors would keep the parent's locks alive after
+/// the parent died (a lock lives as long as any descriptor of its open file description), so
+/// each becomes /dev/null under the same number (the owner object still closes it); the
+/// mappings are not inherited (MADV_DONTFORK). Async-signal-safe, as the child of a
+/// multithreaded fork() requires.
+void drop_owned_in_child() noexcept {
+  int null_fd = -1;
+  for (OwnedEntry* e = owned_head.load(std::memory_order_acquire); e != nullptr; e = e->next) {
+    if (e->state.load(std::memory_order_acquire) != OwnedEntry::live) continue;
+    if (null_fd < 0) null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null_fd < 0 || ::dup3(null_fd, e->fd, O_CLOEXEC) < 0) ::close(e->fd);
+    e->state.store(OwnedEntry::free_entry, std::memory_order_release);
+  }
+  if (null_fd >= 0) ::close(null_fd);
+}
+
+OwnedEntry* register_owned(const std::string& name, int fd) {
+  static const bool installed = ::pthread_atfork(nullptr, nullptr, drop_owned_in_child) == 0;
+  (void)installed;
+  OwnedEntry* entry = nullptr;
+  for (OwnedEntry* e = owned_head.load(std::memory_order_acquire); e != nullptr && !entry;
+       e = e->next) {
+    int expected = OwnedEntry::free_entry;
+    if (e->state.compare_exchange_strong(expected, OwnedEntry::writing, std::memory_order_acq_rel))
+      entry = e;
+  }
+  if (entry == nullptr) {
+    entry = new OwnedEntry;
+    entry->next = owned_head.load(std::memory_order_relaxed);
+    while (!owned_head.compare_exchange_weak(entry->next, entry, std::memory_order_acq_rel)) {
+    }
+  }
+  entry->fd = fd;
+  std::snprintf(entry->path, sizeof entry->path, "%s/%s", kShmDir, name.c_str());
+  entry->state.store(OwnedEntry::live, std::memory_order_release);
+  return entry;
+}
+
+// ---- how much memory the machine can still give ----
+
+std::optional<std::size_t> read_number(const std::string& path) {
+  std::ifstream in(path);
+  std::string text;
+  if (!(in >> text) || text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;  // absent, or "max"
+  return static_cast<std::size_t>(std::stoull(text));
+}
+
+std::size_t stat_field(const std::string& path, const std::string& key) {
+  std::ifstream in(path);
+  std::string k;
+  unsigned long long v = 0;
+  while (in >> k >> v)
+    if (k == key) return static_cast<std::size_t>(v);
+  return 0;
+}
+
+/// Where the kernel can still find memory for a new segment, and how much.
+struct MemoryRoom {
+  std::size_t bytes = std::size_t(-1);
+  std::string what;  // "the machine (MemAvailable in /proc/meminfo)", "cgroup ..."
+};
+
+/// The cgroup whose memory limit leaves the least room, over this process's cgroup and its
+/// ancestors, cgroup v2 (memory.max) or v1 (memory.limit_in_bytes). Room is the limit minus
+/// what is charged, not counting inactive page cache, which the kernel reclaims first.
+void narrow_to_cgroups(MemoryRoom& room) {
+  std::ifstream groups("/proc/self/cgroup");
+  std::string v2_path, v1_path;
+  for (std::string line; std::getline(groups, line);) {
+    const auto first = line.find(':'), second = line.find(':', first + 1);
+    if (first == std::string::npos || second == std::string::npos) continue;
+    const std::string hierarchy = line.substr(0, first);
+    const std::string controllers = "," + line.substr(first + 1, second - first - 1) + ",";
+    if (hierarchy == "0" && controllers == ",,") v2_path = line.substr(second + 1);
+    if (controllers.find(",memory,") != std::string::npos) v1_path = line.substr(second + 1);
+  }
+  std::ifstream mounts("/proc/self/mountinfo");
+  for (std::string line; std::getline(mounts, line);) {
+    std::istringstream fields(line);
+    std::string id, parent, device, root, point, field;
+    fields >> id >> parent >> device >> root >> point;
+    while (fields >> field && field != "-") {
+    }
+    std::string type, source, options;
+    fields >> type >> source >> options;
+    const bool v2 = type == "cgroup2";
+    const bool v1 = type == "cgroup" && ("," + options + ",").find(",memory,") != std::string::npos;
+    const std::string& path = v2 ? v2_path : v1_path;
+    if ((!v2 && !v1) || path.empty()) continue;
+    // The cgroup as this mount shows it (a container's mount may start below the root).
+    std::string relative = path;
+    if (root != "/") {
+      if (relative.rfind(root, 0) != 0) continue;
+      relative = relative.substr(root.size());
+    }
+    for (;;) {
+      const std::string dir = point + relative;
+      const auto limit = read_number(dir + (v2 ? "/memory.max" : "/memory.limit_in_bytes"));
+      const auto usage = read_number(dir + (v2 ? "/memory.current" : "/memory.usage_in_bytes"));
+      if (limit && usage) {
+        const std::size_t reclaimable =
+            stat_field(dir + "/memory.stat", v2 ? "inactive_file" : "total_inactive_file");
+        const std::size_t charged = *usage > reclaimable ? *usage - reclaimable : 0;
+        const std::size_t left = *limit > charged ? *limit - charged : 0;
+        if (left < room.bytes)
+          room = {left, "the memory cgroup " + dir + " (limit " + std::to_string(*limit) +
+                            " bytes, " + std::to_string(charged) + " in use)"};
+      }
+      if (relative.empty() || relative == "/") break;
+      relative = relative.substr(0, relative.rfind('/'));
+    }
+  }
+}
+
+MemoryRoom memory_room() {
+  MemoryRoom room;
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  unsigned long long kib = 0;
+  std::string unit;
+  while (meminfo >> key >> kib >> unit)
+    if (key == "MemAvailable:") {
+      room = {static_cast<std::size_t>(kib) * 1024, "the machine (MemAvailable in /proc/meminfo)"};
+      break;
+    }
+  narrow_to_cgroups(room);
+  return room;
+}
+
+std::string not_enough_memory(const std::string& name, const ArrayInfo& array, std::size_t bytes,
+                              const MemoryRoom& room) {
+  return "corun: array '" + name + "' " + describe(array) + " needs " + std::to_string(bytes) +
+         " bytes but " + room.what + " has " + std::to_string(room.bytes) +
+         " bytes available: /dev/shm is memory, and an array larger than that would bring the "
+         "OOM killer (use a smaller array, or more memory)";
+}
+
 std::string not_enough(const std::string& name, const ArrayInfo& array, std::size_t bytes,
                        std::size_t available) {
   return "corun: array '" + name + "' " + describe(array) + " needs " + std::to_string(bytes) +
@@ -92,7 +255,18 @@ struct detail::Segment::Mapping {
   bip::shared_memory_object shm;  // an owner keeps its fd open: it carries the liveness lock
   bip::mapped_region region;
   pid_t creator = ::getpid();
+  OwnedEntry* owned = nullptr;  // an owner's entry in the process-wide list
 };
+
+bool detail::Segment::owner() const noexcept {
+  // A child of fork() holds a copy of the owner object, but neither the lock nor the segment.
+  return owner_ && (!mapping_ || mapping_->creator == ::getpid());
+}
+
+void detail::remove_owned_segments() noexcept {
+  for (OwnedEntry* e = owned_head.load(std::memory_order_acquire); e != nullptr; e = e->next)
+    if (e->state.load(std::memory_order_acquire) == OwnedEntry::live) ::unlink(e->path);
+}
 
 detail::Segment::Segment() noexcept = default;
 detail::Segment::Segment(Segment&& other) noexcept
@@ -132,6 +306,8 @@ void detail::Segment::release() noexcept {
     }
     // Unlink before the fd (and with it the liveness lock) goes away.
     bip::shared_memory_object::remove(name_.c_str());
+    if (mapping_ && mapping_->owned)
+      mapping_->owned->state.store(OwnedEntry::free_entry, std::memory_order_release);
   }
   mapping_.reset();
   owner_ = false;
@@ -144,33 +320,72 @@ detail::Segment detail::Segment::create(const ArrayInfo& array) {
   const std::size_t bytes = array.bytes();
   if (const std::size_t available = shm_free_bytes(); bytes > available)
     throw Error(errc::not_enough_shared_memory, not_enough(seg.name_, array, bytes, available));
+  // /dev/shm is often sized to RAM (or larger than a container's memory limit): an array that
+  // fits the tmpfs but not memory would make the kernel kill processes, maybe other programs.
+  if (bytes > 0)
+    if (const MemoryRoom room = memory_room(); bytes > room.bytes)
+      throw Error(errc::not_enough_shared_memory, not_enough_memory(seg.name_, array, bytes, room));
   bip::shared_memory_object shm;
-  try {
-    bip::permissions owner_only;
-    owner_only.set_permissions(0600);
-    shm =
-        bip::shared_memory_object(bip::create_only, seg.name_.c_str(), bip::read_write, owner_only);
-  } catch (const bip::interprocess_exception& e) {
-    if (e.get_error_code() == bip::already_exists_error)
-      throw Error(errc::segment_exists, "corun: a shared-memory segment named '" + seg.name_ +
-                                            "' exists already; pick another name or attach to it");
-    throw Error(errc::segment_not_found,
-                "corun: cannot create segment '" + seg.name_ + "': " + e.what());
+  for (int attempt = 0;; ++attempt) {
+    try {
+      bip::permissions owner_only;
+      owner_only.set_permissions(0600);
+      shm = bip::shared_memory_object(bip::create_only, seg.name_.c_str(), bip::read_write,
+                                      owner_only);
+    } catch (const bip::interprocess_exception& e) {
+      if (e.get_error_code() == bip::already_exists_error)
+        throw Error(errc::segment_exists,
+                    "corun: a shared-memory segment named '" + seg.name_ +
+                        "' exists already; pick another name or attach to it");
+      throw Error(errc::segment_not_found,
+                  "corun: cannot create segment '" + seg.name_ + "': " + e.what());
+    }
+    const int fd = shm.get_mapping_handle().handle;
+    // Blocking: a sweep holds a write lock only for the moment it removes a segment.
+    if (!ofd_lock(fd, F_RDLCK, true)) {
+      const int err = errno;
+      bip::shared_memory_object::remove(seg.name_.c_str());
+      throw std::system_error(err, std::generic_category(),
+                              "corun: cannot lock segment '" + seg.name_ + "'");
+    }
+    // Between shm_open and the lock the new segment looked unowned, and a sweep (a worker's,
+    // after some other owner died) may have removed it: the name must still be ours.
+    if (linked_inode(seg.name_) == inode_of(fd)) break;
+    if (attempt == 9)
+      throw std::system_error(
+          EAGAIN, std::generic_category(),
+          "corun: segment '" + seg.name_ + "' was removed as it was being created, ten times");
   }
   seg.owner_ = true;  // from here on the destructor removes it, also when mapping fails
   const int fd = shm.get_mapping_handle().handle;
-  // Blocking: only a sweep holds a write lock, for the moment it looks at a 0-byte segment.
-  if (!ofd_lock(fd, F_RDLCK, true))
-    throw std::system_error(errno, std::generic_category(),
-                            "corun: cannot lock segment '" + seg.name_ + "'");
   seg.mapping_ = std::make_unique<Mapping>(Mapping{std::move(shm), {}});
+  seg.mapping_->owned = register_owned(seg.name_, fd);
   if (bytes > 0) {
-    // Reserve every page now: a sparse segment that outgrows /dev/shm later is a SIGBUS.
-    if (const int err = ::posix_fallocate(fd, 0, static_cast<off_t>(bytes)); err != 0) {
+    // Reserve every page now: a sparse segment that outgrows /dev/shm later is a SIGBUS. In
+    // pieces, looking at the memory left before each: programs that check at the same moment
+    // (the ranks of one job on one node) would each see room for their own array and fill
+    // memory together; this way they run short and fail before the OOM killer wakes up.
+    constexpr std::size_t piece = std::size_t{256} << 20;
+    for (std::size_t done = 0; done < bytes;) {
+      const std::size_t n = std::min(piece, bytes - done);
+      const int err = ::posix_fallocate(fd, static_cast<off_t>(done), static_cast<off_t>(n));
+      done += n;
+      if (err == 0 && done < bytes) {
+        if (const MemoryRoom room = memory_room(); bytes - done > room.bytes) {
+          seg.release();
+          throw Error(errc::not_enough_shared_memory,
+                      not_enough_memory(seg.name_, array, bytes, room) + "; " +
+                          std::to_string(done) + " bytes were reserved when memory ran short");
+        }
+      }
+      if (err == 0) continue;
       seg.release();
       if (err == ENOSPC || err == EFBIG)
         throw Error(errc::not_enough_shared_memory,
                     not_enough(seg.name_, array, bytes, shm_free_bytes()));
+      if (err == ENOMEM)  // a memory cgroup's limit, reached meanwhile
+        throw Error(errc::not_enough_shared_memory,
+                    not_enough_memory(seg.name_, array, bytes, memory_room()));
       throw std::system_error(err, std::generic_category(),
                               "corun: cannot reserve " + std::to_string(bytes) +
                                   " bytes for segment '" + seg.name_ + "'");
@@ -233,12 +448,10 @@ std::vector<std::string> sweep_stale_segments() {
       continue;
     const int fd = ::shm_open(("/" + name).c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
     if (fd < 0) continue;  // gone meanwhile, or not ours to open
-    // The owner's read lock says it lives. A 0-byte segment may be one whose creator has not
-    // taken its lock yet (or an empty array): there the pid in the name decides.
-    struct stat st {};
-    if (ofd_lock(fd, F_WRLCK, false) && ::fstat(fd, &st) == 0 &&
-        (st.st_size > 0 || (::kill(pid, 0) != 0 && errno == ESRCH)) &&
-        ::shm_unlink(("/" + name).c_str()) == 0)
+    // The owner's read lock says it lives, whatever its size, and whether or not a process
+    // with the pid in the name runs (an unreaped owner, another PID namespace, a reused pid).
+    // A creator that has not taken its lock yet notices the removal and creates it again.
+    if (ofd_lock(fd, F_WRLCK, false) && ::shm_unlink(("/" + name).c_str()) == 0)
       removed.push_back(name);
     ::close(fd);
   }
@@ -265,10 +478,8 @@ MappingCache& cache() {
   return *c;
 }
 
-/// The inode now behind /dev/shm/<name>, 0 when the segment is gone.
 ino_t current_inode(const std::string& name) {
-  struct stat st {};
-  return ::stat((std::string(kShmDir) + "/" + name).c_str(), &st) == 0 ? st.st_ino : 0;
+  return linked_inode(name);
 }
 }  // namespace
 

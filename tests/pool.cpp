@@ -666,3 +666,72 @@ TEST_CASE("a loop stopped under an async_execute destroys its handler, and what 
   CHECK(corun::test::shm_entries(segment).empty());
   CHECK(corun::test::child_pids().empty());
 }
+
+TEST_CASE(
+    "a killed parent's workers remove its zero-length arrays before it is reaped, and its "
+    "arrays while a child it forked runs",
+    "[pool][lifecycle]") {
+  const auto method = GENERATE(StartMethod::spawn, StartMethod::fork);
+  const std::size_t workers = GENERATE(1u, 2u);
+  const bool fork_child = GENERATE(false, true);
+  INFO("start method " << static_cast<int>(method) << ", " << workers << " worker(s), "
+                       << (fork_child ? "a forked child runs" : "the parent stays a zombie"));
+  corun::test::SubreaperScope reaper;  // the orphans (workers, the user's child) are reaped here
+  int pipe_fds[2];
+  REQUIRE(::pipe(pipe_fds) == 0);
+  const pid_t parent = ::fork();
+  REQUIRE(parent >= 0);
+  if (parent == 0) {
+    ::close(pipe_fds[0]);
+    asio::io_context io;
+    auto empty = SharedArray<std::int64_t>::create({0});
+    auto a = iota_array(1000);
+    ProcessPool pool{io.get_executor(), {.workers = workers, .start_method = method}};
+    auto ready = pool.async_wait_ready(asio::use_future);
+    drive(io, ready);
+    std::vector<pid_t> pids = pool.worker_pids();
+    if (fork_child) {
+      const pid_t child = ::fork();  // a plain child of the user's, inheriting the arrays
+      if (child == 0)
+        for (;;) ::pause();
+      pids.push_back(child);
+    }
+    for (pid_t pid : pids) (void)!::write(pipe_fds[1], &pid, sizeof pid);
+    ::close(pipe_fds[1]);
+    for (;;) ::pause();  // keep the pool and the arrays alive until killed
+  }
+  ::close(pipe_fds[1]);
+  std::vector<pid_t> pids(workers + (fork_child ? 1 : 0));
+  std::size_t got = 0;
+  const auto want = sizeof(pid_t) * pids.size();
+  while (got < want) {
+    const ssize_t n = ::read(pipe_fds[0], reinterpret_cast<char*>(pids.data()) + got, want - got);
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(pipe_fds[0]);
+  // Whatever fails below, nothing this test started outlives it.
+  struct ReapAll {
+    pid_t parent;
+    std::vector<pid_t>& others;
+    ~ReapAll() {
+      ::kill(parent, SIGKILL);
+      ::waitpid(parent, nullptr, 0);
+      for (pid_t pid : others) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+      }
+    }
+  } reap_all{parent, pids};
+  REQUIRE(got == want);
+  REQUIRE(corun::test::segments_of_pid(parent).size() == 2);
+  REQUIRE(::kill(parent, SIGKILL) == 0);
+  if (fork_child)
+    REQUIRE(::waitpid(parent, nullptr, 0) == parent);
+  else
+    REQUIRE(corun::test::wait_ended_unreaped(parent));  // a zombie until the end of the test
+  // The workers sweep on their own time: wait for the condition, within a bound.
+  CHECK(corun::test::wait_until([&] { return corun::test::segments_of_pid(parent).empty(); }));
+  for (std::size_t i = 0; i < workers; ++i) CHECK(wait_for_exit(pids[i]));
+  if (fork_child) CHECK(alive(pids.back()));  // the user's child still ran meanwhile
+}

@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <numeric>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -540,4 +541,132 @@ TEST_CASE("DataIterator helpers take a SharedArray", "[shared_array][data_iterat
   const auto parts = corun::DataIterator::partitioned(a, 3);
   CHECK(parts.slice(0) == corun::Slice{0, 4});
   CHECK(parts.slice(2) == corun::Slice{7, 10});
+}
+
+namespace {
+/// A child that creates `shapes` (default names), optionally forks a plain child of its own
+/// that sleeps, reports "<names...> [<grandchild pid>]" on one line and waits to be killed.
+struct KilledOwner {
+  pid_t pid = -1;
+  std::vector<std::string> names;
+  pid_t grandchild = -1;
+  int grandchild_owner_fds = -1;  // the grandchild's descriptors on the first segment
+  bool grandchild_owner = true;   // the grandchild's copy's owner()
+};
+
+KilledOwner start_owner(const std::vector<std::vector<std::size_t>>& shapes, bool fork_child) {
+  int out[2];
+  REQUIRE(::pipe(out) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::close(out[0]);
+    try {
+      std::vector<Ints> arrays;
+      std::string line;
+      for (const auto& shape : shapes) {
+        arrays.push_back(Ints::create(shape));
+        line += arrays.back().name() + " ";
+      }
+      if (fork_child) {
+        int back[2];
+        if (::pipe(back) != 0) ::_exit(1);
+        const pid_t grandchild = ::fork();
+        if (grandchild < 0) ::_exit(1);
+        if (grandchild == 0) {
+          // What a user's child sees: a copy of the owner object that owns nothing.
+          const std::string report =
+              std::to_string(corun::test::fds_open_on(arrays.front().name())) + " " +
+              (arrays.front().owner() ? "owner" : "not-owner") + "\n";
+          (void)!::write(back[1], report.data(), report.size());
+          for (;;) ::pause();
+        }
+        ::close(back[1]);
+        line += std::to_string(grandchild) + " " + corun::test::read_line(back[0]);
+      }
+      line += "\n";
+      if (::write(out[1], line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+        ::_exit(1);
+      for (;;) ::pause();  // until SIGKILL: no destructor runs
+    } catch (...) {
+      ::_exit(2);
+    }
+  }
+  ::close(out[1]);
+  std::istringstream line(corun::test::read_line(out[0]));
+  ::close(out[0]);
+  KilledOwner owner;
+  owner.pid = child;
+  std::string word;
+  for (std::size_t i = 0; i < shapes.size() && line >> word; ++i) owner.names.push_back(word);
+  if (fork_child) {
+    std::string owns;
+    line >> owner.grandchild >> owner.grandchild_owner_fds >> owns;
+    owner.grandchild_owner = owns != "not-owner";
+  }
+  return owner;
+}
+}  // namespace
+
+TEST_CASE("a killed owner's zero-length array is swept while the owner is still a zombie",
+          "[shared_array][sweep]") {
+  const bool reap = GENERATE(false, true);
+  INFO((reap ? "owner reaped" : "owner not reaped (a zombie)"));
+  const KilledOwner owner = start_owner({{0}, {16}, {4, 0}}, false);
+  REQUIRE(owner.names.size() == 3);
+  for (const std::string& name : owner.names) REQUIRE(shm_exists(name));
+  REQUIRE(::kill(owner.pid, SIGKILL) == 0);
+  if (reap)
+    REQUIRE(::waitpid(owner.pid, nullptr, 0) == owner.pid);
+  else
+    REQUIRE(corun::test::wait_ended_unreaped(owner.pid));
+  const std::vector<std::string> removed = corun::sweep_stale_segments();
+  for (const std::string& name : owner.names) {
+    INFO("segment " << name);
+    CHECK(has_name(removed, name));
+    CHECK_FALSE(shm_exists(name));
+  }
+  if (!reap) REQUIRE(::waitpid(owner.pid, nullptr, 0) == owner.pid);
+}
+
+TEST_CASE("a killed owner's segments are swept while a child it forked still runs",
+          "[shared_array][sweep]") {
+  corun::test::SubreaperScope reaper;  // the orphaned grandchild is reaped here
+  const KilledOwner owner = start_owner({{16}, {0}}, true);
+  REQUIRE(owner.names.size() == 2);
+  REQUIRE(owner.grandchild > 0);
+  // The child holds no descriptor of the segment (the lock would keep it alive) and knows its
+  // copy of the array is not the owner.
+  CHECK(owner.grandchild_owner_fds == 0);
+  CHECK_FALSE(owner.grandchild_owner);
+  REQUIRE(::kill(owner.pid, SIGKILL) == 0);
+  REQUIRE(::waitpid(owner.pid, nullptr, 0) == owner.pid);
+  REQUIRE(::kill(owner.grandchild, 0) == 0);  // still running
+  const std::vector<std::string> removed = corun::sweep_stale_segments();
+  for (const std::string& name : owner.names) {
+    INFO("segment " << name);
+    CHECK(has_name(removed, name));
+    CHECK_FALSE(shm_exists(name));
+  }
+  ::kill(owner.grandchild, SIGKILL);
+  CHECK(::waitpid(owner.grandchild, nullptr, 0) == owner.grandchild);
+}
+
+TEST_CASE("a segment created while a sweep runs is never lost", "[shared_array][sweep]") {
+  // A new segment has no lock for a moment: a sweep then may remove it, and create() must
+  // notice and make it again. Sweeps in a child, as a worker's would, against 2000 creations.
+  const pid_t sweeper = ::fork();
+  REQUIRE(sweeper >= 0);
+  if (sweeper == 0) {
+    for (;;) (void)corun::sweep_stale_segments();
+  }
+  bool all_there = true;
+  for (int i = 0; i < 2000 && all_there; ++i) {
+    auto empty = Ints::create({0});
+    auto small = Ints::create({1});
+    all_there = shm_exists(empty.name()) && shm_exists(small.name());
+  }
+  ::kill(sweeper, SIGKILL);
+  REQUIRE(::waitpid(sweeper, nullptr, 0) == sweeper);
+  CHECK(all_there);
 }

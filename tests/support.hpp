@@ -2,13 +2,16 @@
 // Helpers the tests share: counting what a process holds, to prove nothing leaks.
 
 #include <dirent.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace corun::test {
@@ -109,6 +112,65 @@ inline long resident_kib() {
     std::fclose(f);
   }
   return kib;
+}
+
+/// Polls `done` every 10 ms until it holds or `limit` has passed; whether it held. For
+/// conditions another process brings about on its own time (a worker's sweep), never as a
+/// stand-in for a message the test could wait for.
+template <class Pred>
+bool wait_until(Pred done, std::chrono::seconds limit = std::chrono::seconds(20)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+/// One line from `fd`, without its newline; what came before EOF if the writer ended first.
+inline std::string read_line(int fd) {
+  std::string line;
+  char c;
+  for (;;) {
+    const ssize_t n = ::read(fd, &c, 1);
+    if (n == 1 && c == '\n') break;
+    if (n == 1) line += c;
+    if (n == 0 || (n < 0 && errno != EINTR)) break;
+  }
+  return line;
+}
+
+/// Blocks until child `pid` has ended, leaving it a zombie (not reaped).
+inline bool wait_ended_unreaped(pid_t pid) {
+  siginfo_t info{};
+  while (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT) != 0)
+    if (errno != EINTR) return false;
+  return true;
+}
+
+/// While it lives, orphans of this process's descendants become its children (so a test can
+/// reap a killed process's grandchildren and workers instead of leaving them to init).
+struct SubreaperScope {
+  SubreaperScope() { ::prctl(PR_SET_CHILD_SUBREAPER, 1); }
+  ~SubreaperScope() { ::prctl(PR_SET_CHILD_SUBREAPER, 0); }
+  SubreaperScope(const SubreaperScope&) = delete;
+  SubreaperScope& operator=(const SubreaperScope&) = delete;
+};
+
+/// Descriptors of this process open on /dev/shm/<name>.
+inline int fds_open_on(const std::string& name) {
+  int n = 0;
+  if (DIR* dir = ::opendir("/proc/self/fd")) {
+    while (const dirent* e = ::readdir(dir)) {
+      char link[4096] = {};
+      const std::string path = std::string("/proc/self/fd/") + e->d_name;
+      if (::readlink(path.c_str(), link, sizeof link - 1) > 0 &&
+          std::string(link) == "/dev/shm/" + name)
+        ++n;
+    }
+    ::closedir(dir);
+  }
+  return n;
 }
 
 }  // namespace corun::test

@@ -34,7 +34,8 @@ class CORUN_API Segment {
   const std::string& name() const noexcept { return name_; }
   void* data() const noexcept { return data_; }
   std::size_t bytes() const noexcept { return bytes_; }
-  bool owner() const noexcept { return owner_; }
+  /// Whether this object removes the segment: false in a child of fork() (see create()).
+  bool owner() const noexcept;
 
  private:
   void release() noexcept;
@@ -45,13 +46,20 @@ class CORUN_API Segment {
   std::size_t bytes_ = 0;
   bool owner_ = false;
 };
+
+/// Unlinks every segment this process owns now, without touching the objects (they still
+/// remove nothing twice: unlinking a removed name fails quietly). Async-signal-safe: for a
+/// handler of a fatal signal (GracefulStop's, once it is done) that must not leave them behind.
+CORUN_API void remove_owned_segments() noexcept;
 }  // namespace detail
 
 /// A name for a new segment: `corun_<pid>_<16 random hex digits>`.
 CORUN_API std::string unique_segment_name();
 
-/// Removes `corun_<pid>_*` segments whose owner process no longer runs (left behind by a
-/// SIGKILLed owner). Returns the names removed.
+/// Removes `corun_<pid>_*` segments whose owner object no longer exists (left behind by a
+/// SIGKILLed owner). Liveness is the lock the owner holds, never the pid: an owner that died
+/// and was not reaped yet holds none, nor does a child it fork()ed (see create()). Returns the
+/// names removed.
 CORUN_API std::vector<std::string> sweep_stale_segments();
 
 /// An array of `T` in named shared memory, row-major, shape fixed at creation. Move-only.
@@ -64,12 +72,16 @@ class SharedArray {
 
   /// Creates a new segment of product(shape) elements, zero-filled, mode 0600. With an empty
   /// `name` picks an unpredictable one (see unique_segment_name()). The segment is removed
-  /// when this object is destroyed (in the process that created it, not in a child of fork()),
+  /// when this object is destroyed (in the process that created it, not in a child of fork():
+  /// there owner() is false, and the child holds neither the mapping nor the lock that keeps the
+  /// segment alive, so a SIGKILLed owner's segments are swept even while its children run),
   /// and its memory returns to /dev/shm at once: the data is gone, even for a process that still
   /// maps the segment (an idle worker, a borrower), which must not use it any more (it reads
   /// zeros, and its writes take /dev/shm space again). Throws corun::Error:
-  /// segment_exists when the name is taken, not_enough_shared_memory when /dev/shm lacks room (the
-  /// message gives both sizes); std::invalid_argument for a bad name or a shape whose byte size
+  /// segment_exists when the name is taken, not_enough_shared_memory when /dev/shm lacks room or
+  /// the memory cannot hold it (MemAvailable, or what the process's memory cgroup, v2 or v1,
+  /// still allows: /dev/shm is often sized to RAM, and a larger array would bring the OOM killer;
+  /// the message gives both sizes); std::invalid_argument for a bad name or a shape whose byte size
   /// overflows.
   static SharedArray create(std::vector<std::size_t> shape, const std::string& name = "") {
     ArrayInfo info{name.empty() ? unique_segment_name() : name, std::move(shape), DType::of<T>()};
