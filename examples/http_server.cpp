@@ -333,9 +333,16 @@ struct App {
     });
     r->non_matched_request_handler([](const request_handle_t& req) {
       const std::string path{req->header().path()};
+      const std::string what = std::string(req->header().method().c_str()) + " " + path;
+      // /jobs/<digits> is a job, which some methods do not take; anything else there is none.
+      if (path.rfind("/jobs/", 0) == 0) {
+        const std::string id = path.substr(6);
+        if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos)
+          return reply(req, restinio::status_not_found(),
+                       error_json("no such job: " + what + " (a job id is a whole number)"));
+      }
       const bool known = path == "/" || path == "/health" || path == "/cpu" || path == "/metrics" ||
                          path == "/jobs" || path.rfind("/jobs/", 0) == 0;
-      const std::string what = std::string(req->header().method().c_str()) + " " + path;
       return known ? reply(req, restinio::status_method_not_allowed(),
                            error_json("method not allowed: " + what))
                    : reply(req, restinio::status_not_found(), error_json("no route for " + what));

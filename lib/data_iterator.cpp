@@ -33,6 +33,8 @@ std::size_t ArrayInfo::row_elements() const noexcept {
 }
 
 std::size_t ArrayInfo::bytes() const {
+  // A zero dimension makes the array empty, however large the others are.
+  if (std::find(shape.begin(), shape.end(), std::size_t{0}) != shape.end()) return 0;
   std::size_t total = dtype.itemsize();
   for (std::size_t d : shape) {
     if (d != 0 && total > std::size_t(-1) / d)
@@ -40,8 +42,6 @@ std::size_t ArrayInfo::bytes() const {
                                   " elements overflows the address space");
     total *= d;
   }
-  // A zero dimension makes the array empty even if an earlier product was large.
-  if (std::find(shape.begin(), shape.end(), std::size_t{0}) != shape.end()) return 0;
   return total;
 }
 

@@ -3,12 +3,14 @@
 #include <corun/pool.hpp>
 
 #include "pool_core.hpp"
+#include "protocol.hpp"
 #include "topology.hpp"
 #include "worker_process.hpp"
 
 #include <asio/dispatch.hpp>
 
 #include <unistd.h>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
@@ -32,6 +34,15 @@ PoolOptions validated(PoolOptions options) {
     throw std::invalid_argument(
         "corun::PoolOptions::task_timeout = " + std::to_string(options.task_timeout.count()) +
         " ms: must not be negative");
+  // SIZE_MAX asks for no limit: the largest result a frame carries.
+  if (options.max_result_bytes == SIZE_MAX)
+    options.max_result_bytes = detail::proto::kMaxResultBytes;
+  if (options.max_result_bytes > detail::proto::kMaxResultBytes)
+    throw std::invalid_argument(
+        "corun::PoolOptions::max_result_bytes = " + std::to_string(options.max_result_bytes) +
+        ": a result frame carries at most " + std::to_string(detail::proto::kMaxResultBytes) +
+        " bytes; give that or less (or SIZE_MAX, which means that largest "
+        "size)");
   if (options.start_attempts == 0)
     throw std::invalid_argument("corun::PoolOptions::start_attempts = 0: must be at least 1");
   return options;

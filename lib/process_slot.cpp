@@ -13,9 +13,11 @@
 namespace corun::detail {
 
 namespace {
+/// The largest frame body a worker may send: its largest result, with room for the rest of the
+/// frame (saturated: PoolOptions validation keeps the limit at most proto::kMaxResultBytes).
 std::uint32_t max_incoming_body(std::uint64_t max_result_bytes) {
-  const std::uint64_t limit = max_result_bytes + (1u << 20);  // result head + error texts
-  return static_cast<std::uint32_t>(std::min<std::uint64_t>(limit, 0xffffffffu));
+  return static_cast<std::uint32_t>(std::min(max_result_bytes, proto::kMaxResultBytes) +
+                                    proto::kResultFrameOverhead);
 }
 }  // namespace
 

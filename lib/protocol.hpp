@@ -20,6 +20,10 @@ inline constexpr std::size_t kHeaderSize = 16;
 /// What a worker accepts from the parent: a task's spec is small, but its argument (a chunk of
 /// async_map's inputs) may not be.
 inline constexpr std::uint32_t kMaxRequestBody = 1u << 28;
+/// Room a result frame keeps beside the result: its head, or a failure's texts.
+inline constexpr std::uint32_t kResultFrameOverhead = 1u << 20;
+/// The largest result a frame carries: a frame's length is a u32.
+inline constexpr std::uint64_t kMaxResultBytes = 0xffffffffu - kResultFrameOverhead;
 
 enum class Kind : std::uint16_t {
   hello = 1,        // worker -> parent: pid; sent first thing, before worker_init

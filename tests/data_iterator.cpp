@@ -185,6 +185,35 @@ TEST_CASE("ArrayInfo computes rows, row elements and bytes", "[data_iterator]") 
   CHECK_THROWS_WITH(int64_array({std::size_t{1} << 62, 8}).bytes(), Catch::Contains("overflow"));
 }
 
+TEST_CASE("a zero dimension makes an array empty however large its other dimensions",
+          "[data_iterator]") {
+  const std::size_t huge = std::size_t{1} << 62;
+  const std::size_t big = std::size_t{1} << 31;
+  for (const std::vector<std::size_t>& shape : {std::vector<std::size_t>{huge, 0},
+                                                {big, big, 0},
+                                                {0, huge},
+                                                {huge, huge, 0},
+                                                {std::size_t(-1), 0, std::size_t(-1)}}) {
+    INFO("shape of " << shape.size() << " dimensions, the first " << shape[0]);
+    CHECK(int64_array(shape).bytes() == 0);
+  }
+  CHECK(int64_array({huge, 0}).row_elements() == 0);
+  // DataIterator checks the bytes too: an empty array of 2^62 rows is partitioned like others.
+  const auto it = DataIterator::partitioned(int64_array({huge, 0}), 4);
+  CHECK(it.size_of_data == huge);
+  CHECK(slices_of(it) == std::vector<Slice>{{0, huge / 4},
+                                            {huge / 4, huge / 2},
+                                            {huge / 2, 3 * (huge / 4)},
+                                            {3 * (huge / 4), huge}});
+  // Without a zero, the same dimensions overflow, and the message names the shape.
+  CHECK_THROWS_WITH(int64_array({big, big, 8}).bytes(),
+                    "corun: shape {2147483648, 2147483648, 8} of <i8 elements overflows the "
+                    "address space");
+  CHECK_THROWS_WITH(int64_array({huge, 2}).bytes(),
+                    "corun: shape {4611686018427387904, 2} of <i8 elements overflows the address "
+                    "space");
+}
+
 TEST_CASE("a chunk size of zero is rejected naming the field", "[data_iterator][failure]") {
   CHECK_THROWS_AS(DataIterator::over(int64_array({10}), 0), std::invalid_argument);
   CHECK_THROWS_WITH(DataIterator::over(int64_array({10}), 0), Catch::Contains("chunk_size = 0"));

@@ -171,6 +171,15 @@ std::vector<BadCase> bad_cases(const corun_server::Limits& limits) {
       {R"({"kind": "sum", "n": null, "partitions": 3})", "n"},
       {R"({"kind": "sum", "n": 1e30, "partitions": 3})", "n"},
       {R"({"kind": "sum", "n": 99999999999999999999999, "partitions": 3})", "n"},
+      // Numbers beyond a double's range: nlohmann throws out_of_range, not parse_error.
+      {R"({"kind": "sum", "n": 1e400, "partitions": 1})", "n"},
+      {R"({"kind": "sum", "n": -1e999, "partitions": 1})", "n"},
+      {R"({"kind": "sum", "n": )" + std::string(400, '9') + R"(, "partitions": 1})", "n"},
+      {R"({"kind": "sum", "n": [1e400], "partitions": 1})", "n"},
+      {R"({"kind": "sum", "n": 10, "partitions": 1e400})", "partitions"},
+      {R"({"kind": 1e400, "n": 10, "partitions": 1})", "kind"},
+      {"[1e400]", "body"},
+      {R"([{"n": 1e400}])", "body"},
       {R"({"kind": "sum", "n": )" + over_sum + R"(, "partitions": 3})", "n"},
       {R"({"kind": "concat", "n": 100001, "partitions": 3})", "n"},
       {R"({"kind": "sum", "n": 10})", "partitions"},
@@ -410,6 +419,65 @@ TEST_CASE("over HTTP, each bad input is a 400 with a JSON error naming the field
   // Nothing crashed: the server still computes.
   CHECK(wait_job(client, id).at("result") == 55);
   CHECK(json_of(client.get("/jobs")).at("jobs").size() == 1);
+  server.signal(SIGTERM);
+  CHECK(server.wait() == 0);
+}
+
+TEST_CASE("over HTTP, a number beyond a double's range is a 400 naming its field",
+          "[http][server]") {
+  ServerProcess server{{"--port", "0", "--workers", "1"}};
+  HttpClient client{server.port()};
+  struct Case {
+    std::string body, field, number;
+  };
+  const std::string digits(400, '7');
+  for (const Case& c : {
+           Case{R"({"kind":"sum","n":1e400,"partitions":1})", "n", "1e400"},
+           Case{R"({"kind":"sum","n":-1e999,"partitions":1})", "n", "-1e999"},
+           Case{R"({"kind":"sum","n":)" + digits + R"(,"partitions":1})", "n", digits},
+           Case{R"({"kind":"sum","n":10,"partitions":1e400})", "partitions", "1e400"},
+       }) {
+    INFO("body: " << c.body.substr(0, 120));
+    const HttpResponse r = client.post("/jobs", c.body);
+    CHECK(r.status == 400);
+    const json error = json_of(r);
+    CHECK(error.at("field") == c.field);
+    CHECK(error.at("error") == c.field +
+                                   " is a number beyond a double's range: "
+                                   "[json.exception.out_of_range.406] number overflow parsing '" +
+                                   c.number + "'");
+  }
+  const HttpResponse top = client.post("/jobs", "[1e400]");
+  CHECK(top.status == 400);
+  CHECK(json_of(top).at("field") == "body");
+  CHECK(json_of(top).at("error") ==
+        "the body holds a number beyond a double's range: [json.exception.out_of_range.406] "
+        "number overflow parsing '1e400'");
+  // The server still computes.
+  const auto id = start_job(client, R"({"kind": "sum", "n": 10, "partitions": 2})");
+  CHECK(wait_job(client, id).at("result") == 55);
+  server.signal(SIGTERM);
+  CHECK(server.wait() == 0);
+}
+
+TEST_CASE("over HTTP, a job path whose id is not a whole number is 404 for every method",
+          "[http][server]") {
+  ServerProcess server{{"--port", "0", "--workers", "1"}};
+  HttpClient client{server.port()};
+  for (const std::string id : {"abc", "-1", "1.5", "1e3", "12/34"}) {
+    for (const std::string method : {"GET", "DELETE", "PUT"}) {
+      INFO(method << " /jobs/" << id);
+      const HttpResponse r = client.request(method, "/jobs/" + id);
+      CHECK(r.status == 404);
+      CHECK(json_of(r).at("error") ==
+            "no such job: " + method + " /jobs/" + id + " (a job id is a whole number)");
+    }
+  }
+  // A job path with digits is a resource: a method it does not take is 405, an unknown id 404;
+  // /jobs/ is the list of jobs, as /jobs is.
+  CHECK(client.request("PUT", "/jobs/7").status == 405);
+  CHECK(client.get("/jobs/7").status == 404);
+  CHECK(client.del("/jobs/7").status == 404);
   server.signal(SIGTERM);
   CHECK(server.wait() == 0);
 }

@@ -28,10 +28,14 @@
 #include <fstream>
 #include <future>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <memory>
 #include <numeric>
+#include <stdexcept>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 using namespace corun;
@@ -139,6 +143,62 @@ TEST_CASE("a result over max_result_bytes is an error that says so", "[pool][fai
   // The worker survived and serves the next task.
   auto again = pool.async_execute<AddInts>(it, Slice{0, 10}, asio::use_future);
   CHECK(drive(io, again) == 55);
+}
+
+namespace {
+/// 2,000,000 bytes, byte i being i % 251: a truncated or shifted result does not compare equal.
+std::vector<char> two_megabytes() {
+  std::vector<char> bytes(2'000'000);
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i % 251);
+  return bytes;
+}
+}  // namespace
+
+TEST_CASE("a 2 MB result comes back intact with max_result_bytes SIZE_MAX or another large limit",
+          "[pool][limits]") {
+  struct TwoMegabytes : Worker<TwoMegabytes, std::int64_t> {
+    using Worker::Worker;
+    static std::vector<char> process(SliceView<const std::int64_t>) { return two_megabytes(); }
+  };
+  // SIZE_MAX means the largest result the protocol carries: 4 GiB less 1 MiB, less 1.
+  const std::size_t largest = 4293918719;
+  const auto [limit, effective] = GENERATE_COPY(
+      std::pair{std::numeric_limits<std::size_t>::max(), largest}, std::pair{largest, largest},
+      std::pair{std::size_t{3} << 30, std::size_t{3} << 30},
+      std::pair{std::size_t{2'000'000}, std::size_t{2'000'000}});
+  const auto method = GENERATE(StartMethod::spawn, StartMethod::fork, StartMethod::serial);
+  INFO("max_result_bytes " << limit);
+  asio::io_context io;
+  ProcessPool pool{io.get_executor(),
+                   {.workers = 1, .start_method = method, .max_result_bytes = limit}};
+  CHECK(pool.options().max_result_bytes == effective);
+  auto ints = iota_array(4);
+  const auto it = DataIterator::over(ints, 4);
+  std::vector<std::vector<pid_t>> pids;
+  for (int round = 0; round < 2; ++round) {
+    auto future = pool.async_execute<TwoMegabytes>(it, Slice{0, 4}, asio::use_future);
+    const std::vector<char> result = drive(io, future);
+    REQUIRE(result.size() == 2'000'000);
+    CHECK(result == two_megabytes());
+    pids.push_back(pool.worker_pids());
+  }
+  // The worker that sent the first was not killed for it: the same process sent the second.
+  CHECK(pids[0] == pids[1]);
+}
+
+TEST_CASE("a max_result_bytes the protocol cannot carry is rejected at construction, by name",
+          "[pool][limits][failure]") {
+  asio::io_context io;
+  for (const std::size_t limit : {std::size_t{4293918720}, std::size_t{1} << 32,
+                                  std::numeric_limits<std::size_t>::max() - 1}) {
+    INFO("max_result_bytes " << limit);
+    CHECK_THROWS_AS((ProcessPool{io.get_executor(), {.workers = 1, .max_result_bytes = limit}}),
+                    std::invalid_argument);
+    CHECK_THROWS_WITH((ProcessPool{io.get_executor(), {.workers = 1, .max_result_bytes = limit}}),
+                      "corun::PoolOptions::max_result_bytes = " + std::to_string(limit) +
+                          ": a result frame carries at most 4293918719 bytes; give that or less "
+                          "(or SIZE_MAX, which means that largest size)");
+  }
 }
 
 TEST_CASE("a slice outside the array fails that task with a clear message", "[pool][failure]") {

@@ -314,6 +314,24 @@ TEST_CASE("zero-length dimensions give an empty array", "[shared_array]") {
   CHECK(d.size() == 0);
 }
 
+TEST_CASE("an array with a zero dimension is empty however large its other dimensions",
+          "[shared_array]") {
+  const std::size_t huge = std::size_t{1} << 62;
+  const std::size_t big = std::size_t{1} << 31;
+  auto a = Ints::create({huge, 0}, "corun_test_empty_huge");
+  CHECK(a.size() == 0);
+  CHECK(a.begin() == a.end());
+  CHECK(a.shape() == std::vector<std::size_t>{huge, 0});
+  CHECK(a.view().shape()[0] == huge);
+  CHECK(a.view().shape()[1] == 0);
+  auto b = Ints::attach("corun_test_empty_huge", {big, big, 0});
+  CHECK(b.size() == 0);
+  CHECK(b.shape() == std::vector<std::size_t>{big, big, 0});
+  auto c = Ints::create({big, big, 0});
+  CHECK(c.size() == 0);
+  CHECK(c.view().size() == 0);
+}
+
 TEST_CASE("view() adapts the shared memory without copying", "[shared_array]") {
   auto a = Ints::create({6});
   std::iota(a.begin(), a.end(), 0);

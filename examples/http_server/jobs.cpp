@@ -285,20 +285,33 @@ std::variant<JobRequest, BadRequest> parse_job_request(std::string_view body,
   // nlohmann keeps the last of duplicated keys silently: track each object's keys.
   std::vector<std::set<std::string>> keys;
   std::string duplicate;
-  const nlohmann::json::parser_callback_t find_duplicates =
-      [&](int, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-        if (event == nlohmann::json::parse_event_t::object_start) keys.emplace_back();
-        if (event == nlohmann::json::parse_event_t::object_end && !keys.empty()) keys.pop_back();
-        if (event == nlohmann::json::parse_event_t::key && !keys.empty() &&
-            !keys.back().insert(parsed.get<std::string>()).second && duplicate.empty())
-          duplicate = parsed.get<std::string>();
-        return true;
-      };
+  // Which top-level field is being parsed, so that a number nlohmann cannot hold names it.
+  using Event = nlohmann::json::parse_event_t;
+  std::vector<Event> open;  // object_start or array_start, outermost first
+  std::string top_field;
+  const nlohmann::json::parser_callback_t find_duplicates = [&](int, Event event,
+                                                                nlohmann::json& parsed) {
+    if (event == Event::object_start || event == Event::array_start) open.push_back(event);
+    if ((event == Event::object_end || event == Event::array_end) && !open.empty()) open.pop_back();
+    if (event == Event::object_start) keys.emplace_back();
+    if (event == Event::object_end && !keys.empty()) keys.pop_back();
+    if (event == Event::key && open.size() == 1 && open.front() == Event::object_start)
+      top_field = parsed.get<std::string>();
+    if (event == Event::key && !keys.empty() &&
+        !keys.back().insert(parsed.get<std::string>()).second && duplicate.empty())
+      duplicate = parsed.get<std::string>();
+    return true;
+  };
   nlohmann::json json;
   try {
     json = nlohmann::json::parse(body, find_duplicates);
   } catch (const nlohmann::json::parse_error& e) {
     return BadRequest{"body", std::string("malformed JSON: ") + e.what()};
+  } catch (const nlohmann::json::out_of_range& e) {
+    if (!open.empty() && open.front() == Event::object_start && !top_field.empty())
+      return BadRequest{top_field, top_field + " is a number beyond a double's range: " + e.what()};
+    return BadRequest{"body",
+                      std::string("the body holds a number beyond a double's range: ") + e.what()};
   }
   if (!duplicate.empty())
     return BadRequest{duplicate, "field \"" + duplicate + "\" is given more than once"};

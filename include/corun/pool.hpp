@@ -62,7 +62,10 @@ struct PoolOptions {
   /// A started worker must report within this time (else: did main() call
   /// enter_worker_if_spawned?).
   std::chrono::milliseconds handshake_timeout{1000};
-  /// Largest encoded result a task may return.
+  /// Largest encoded result a task may return; a larger one fails its task (kind protocol)
+  /// and the worker lives on. The protocol carries results of up to 4293918719 bytes (4 GiB
+  /// less 1 MiB, less 1): SIZE_MAX means that largest size; any other value above it is
+  /// rejected by the ProcessPool constructor (std::invalid_argument naming both).
   std::size_t max_result_bytes = std::size_t{64} << 20;
   /// Times a failed task (exception, crash, timeout) is run again before it is reported.
   unsigned retries = 0;

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <iterator>
 #include <limits>
 #include <stdexcept>
@@ -131,20 +132,48 @@ struct flatten {
   }
 };
 
-/// Counts of results in `bins` equal-width bins over [lo, hi] (the last bin includes hi, as
-/// numpy.histogram's does); results outside the range, and NaN, are not counted. The value
-/// is a std::vector<std::uint64_t> of `bins` counts.
+/// Counts of results in `bins` equal-width bins over [lo, hi], by numpy.histogram's rule: the
+/// edges are numpy.linspace(lo, hi, bins + 1), a value on an edge belongs to the bin on its
+/// right, and the last bin includes hi. Results outside the range, and NaN, are not counted.
+/// The value is a std::vector<std::uint64_t> of `bins` counts.
 struct histogram {
   double lo = 0;
   double hi = 1;
   std::size_t bins = 10;
 
   histogram() = default;
+  /// Throws std::invalid_argument naming the range when numpy could not bin it either: lo or hi
+  /// not finite, lo not below hi, no bins, a width hi - lo or a scale bins / (hi - lo) that
+  /// overflows a double.
   histogram(double lo_, double hi_, std::size_t bins_) : lo(lo_), hi(hi_), bins(bins_) {
-    if (!(lo < hi) || bins == 0)
-      throw std::invalid_argument("corun::reduce::histogram: range [" + std::to_string(lo) + ", " +
-                                  std::to_string(hi) + "] with " + std::to_string(bins) +
-                                  " bins: lo must be below hi and bins at least 1");
+    if (!std::isfinite(lo) || !std::isfinite(hi)) refuse("lo and hi must be finite");
+    if (!(lo < hi) || bins == 0) refuse("lo must be below hi and bins at least 1");
+    if (!std::isfinite(hi - lo))
+      refuse("its width hi - lo overflows a double (" +
+             format("%.17g", std::numeric_limits<double>::max()) +
+             " at most); give a narrower range");
+    if (!std::isfinite(static_cast<double>(bins) / (hi - lo)))
+      refuse("its width " + format("%g", hi - lo) +
+             " is too narrow for that many bins (bins / (hi - lo) overflows a double); give a "
+             "wider range or fewer bins");
+  }
+
+  /// Edge `i` of the bins (0 <= i <= bins), as numpy.linspace computes it.
+  double edge(std::size_t i) const noexcept {
+    if (i == bins) return hi;
+    const double delta = hi - lo, div = static_cast<double>(bins), at = static_cast<double>(i);
+    const double step = delta / div;
+    return (step == 0 ? at / div * delta : at * step) + lo;
+  }
+
+  /// The bin of `x`, for lo <= x <= hi: the scaled estimate, then corrected against the edges
+  /// (numpy's estimate can be an ulp off near them).
+  std::size_t bin_of(double x) const noexcept {
+    auto bin = static_cast<std::size_t>((x - lo) * (static_cast<double>(bins) / (hi - lo)));
+    if (bin >= bins) bin = bins - 1;
+    if (bin > 0 && x < edge(bin)) --bin;
+    if (bin + 1 < bins && x >= edge(bin + 1)) ++bin;
+    return bin;
   }
 
   using value_type = std::vector<std::uint64_t>;
@@ -152,10 +181,7 @@ struct histogram {
   template <class R>
   value_type operator()(value_type acc, const R& result) const {
     const double x = static_cast<double>(result);
-    if (!(x >= lo && x <= hi)) return acc;
-    auto bin = static_cast<std::size_t>((x - lo) / (hi - lo) * static_cast<double>(bins));
-    if (bin >= bins) bin = bins - 1;
-    ++acc[bin];
+    if (x >= lo && x <= hi) ++acc[bin_of(x)];
     return acc;
   }
   /// Joins partials; an empty `a` (an init of `{}`) takes `b` as it is.
@@ -167,6 +193,18 @@ struct histogram {
                                   " bins");
     for (std::size_t i = 0; i < a.size(); ++i) a[i] += b[i];
     return a;
+  }
+
+ private:
+  static std::string format(const char* spec, double x) {
+    char text[64];
+    std::snprintf(text, sizeof text, spec, x);
+    return text;
+  }
+  [[noreturn]] void refuse(const std::string& why) const {
+    throw std::invalid_argument("corun::reduce::histogram: range [" + format("%g", lo) + ", " +
+                                format("%g", hi) + "] with " + std::to_string(bins) +
+                                " bins: " + why);
   }
 };
 
