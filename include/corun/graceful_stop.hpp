@@ -25,9 +25,8 @@
 namespace corun {
 
 /// Turns the first of some signals (SIGINT and SIGTERM by default) into cancellation of every
-/// operation bound with bind(), then a graceful pool.async_shutdown(); a second signal before
-/// the shutdown completed terminates the pool (kills its workers at once). When the shutdown
-/// completes the handlers are removed (as cancel()), so nothing keeps the executor busy.
+/// operation bound with bind(), then a graceful pool.async_shutdown(); a signal that comes before
+/// the shutdown completed terminates the pool (kills its workers at once).
 ///
 /// The cancellation type is `cancellation_type::total`: the runs stop dispatching, the tasks
 /// already at a worker finish (their results discarded; OrchestratorOptions::on_cancel decides
@@ -36,18 +35,36 @@ namespace corun {
 ///
 /// The wait for a signal is outstanding work on the executor, as any pending operation: call
 /// cancel() when the program's work is done (e.g. in co_spawn's completion handler), or
-/// `io.run()` does not return.
+/// `io.run()` does not return. Once the shutdown completed, nothing is pending any more.
+///
+/// However many signals come, and whenever they come, a program using GracefulStop ends with its
+/// segments removed. When the shutdown completes, at cancel() and at destruction, the object
+/// hands the signals back (nothing waits on the executor any more), without a moment at which
+/// they are bare (they are blocked in the calling thread meanwhile):
+/// - once a stop was requested (a signal came), the program is ending: a further signal is
+///   ignored, also after this object is gone, while main destroys its pool and its arrays (a
+///   typical main declares the array, the pool, then the GracefulStop, and destroys them in
+///   reverse). The exit status stays the program's own. A program that goes on for long after
+///   its graceful stop is ended with SIGKILL;
+/// - otherwise (cancel() or destruction without a signal) a signal takes its default action
+///   (exit status 128 + n), but a handler of corun's first removes every segment this process
+///   owns (SharedArray owners, async-signal-safe). A signal whose disposition was not the default
+///   when this object was made (ignored, or a handler of the program's) gets that disposition
+///   back instead; one that another asio::signal_set of the program still handles is left to it.
+/// cancel() or destruction while the shutdown is under way hands over when it completes.
 ///
 /// Lifetime: like an asio::cancellation_signal, it must outlive the operations bound to it.
 ///
 /// Threading: the signal handler runs on the pool's executor; call bind(), requested() and
-/// cancel() from the thread that runs it (as the operations you bind are started there).
+/// cancel() from the thread that runs it (as the operations you bind are started there). In a
+/// program with other threads that do not block these signals, a signal during the hand-over
+/// may reach one of them and take its default action (corun's own threads block them).
 class CORUN_API GracefulStop {
  public:
   /// Installs handlers for `signals` on the pool's executor. Throws std::system_error when a
   /// signal cannot be handled.
   explicit GracefulStop(ProcessPool& pool, std::initializer_list<int> signals = {SIGINT, SIGTERM});
-  /// Removes the handlers (as cancel()).
+  /// Hands the signals back (as cancel()).
   ~GracefulStop();
   GracefulStop(const GracefulStop&) = delete;
   GracefulStop& operator=(const GracefulStop&) = delete;
@@ -63,8 +80,9 @@ class CORUN_API GracefulStop {
   /// Whether a signal came.
   bool requested() const noexcept;
 
-  /// Removes the signal handlers: the signals get their previous disposition back, and no
-  /// bound operation is cancelled by this object any more.
+  /// Hands the signals back (see the class comment: their default action, after the process's
+  /// segments are removed, or their previous disposition), now or, while a shutdown is under
+  /// way, when it completes. No bound operation is cancelled by this object any more.
   void cancel();
 
  private:
