@@ -8,6 +8,7 @@
 #include "support.hpp"
 
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <algorithm>
 #include <asio/io_context.hpp>
@@ -668,4 +669,29 @@ TEST_CASE("SIGTERM or SIGINT with a job running: exit 0, no worker and no segmen
     CHECK(errno == ESRCH);
   }
   CHECK(corun::test::segments_of_pid(server.pid()).empty());
+}
+
+TEST_CASE("over HTTP, two SIGTERMs under running jobs end the server with exit 0 and no segment",
+          "[http][server][signals]") {
+  // The second signal kills the workers and stops the loop with the jobs' runs in flight: their
+  // handlers own the jobs' arrays, and must be destroyed with the io_context.
+  for (const int gap_ms : {5, 300}) {
+    INFO("second SIGTERM " << gap_ms << " ms after the first");
+    ServerProcess server{{"--port", "0", "--workers", "2"}};
+    HttpClient client{server.port()};
+    std::vector<std::uint64_t> ids;
+    for (int i = 0; i < 4; ++i)
+      ids.push_back(start_job(client, R"({"kind": "primes", "n": 20000000, "partitions": 10})"));
+    // Each job's array exists and its run is under way before the signals come.
+    for (const auto id : ids)
+      REQUIRE(json_of(client.get("/jobs/" + std::to_string(id))).at("status") == "running");
+    CHECK(corun::test::segments_of_pid(server.pid()).size() == 4);
+    server.signal(SIGTERM);
+    // The gap is the attack's pattern, not a synchronisation: any gap must end the same way.
+    std::this_thread::sleep_for(std::chrono::milliseconds(gap_ms));
+    server.signal(SIGTERM);
+    CHECK(server.wait() == 0);
+    CHECK(corun::test::segments_of_pid(server.pid()).empty());
+    for (const auto& name : corun::test::segments_of_pid(server.pid())) ::shm_unlink(name.c_str());
+  }
 }
