@@ -49,7 +49,10 @@ struct MemoryCgroup {
     std::ifstream groups("/proc/self/cgroup");
     for (std::string line; std::getline(groups, line);) {
       const auto a = line.find(':'), b = line.find(':', a + 1);
-      const std::string controllers = "," + line.substr(a + 1, b - a - 1) + ",";
+      // Appended with += : GCC 12 at -O3 reports a false -Werror=restrict on "," + substr.
+      std::string controllers = ",";
+      controllers += line.substr(a + 1, b - a - 1);
+      controllers += ',';
       if (line.compare(0, a, "0") == 0 && controllers == ",,") v2_path = line.substr(b + 1);
       if (controllers.find(",memory,") != std::string::npos) v1_path = line.substr(b + 1);
     }
