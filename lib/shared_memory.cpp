@@ -2,6 +2,7 @@
 #include <corun/shared_array.hpp>
 #include <corun/slice_view.hpp>
 
+#include "memory_room.hpp"
 #include "segment_name.hpp"
 
 #include <boost/interprocess/mapped_region.hpp>
@@ -20,12 +21,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <mutex>
-#include <optional>
 #include <random>
-#include <sstream>
 #include <stdexcept>
 #include <system_error>
 #include <utility>
@@ -138,100 +136,8 @@ OwnedEntry* register_owned(const std::string& name, int fd) {
   return entry;
 }
 
-// ---- how much memory the machine can still give ----
-
-std::optional<std::size_t> read_number(const std::string& path) {
-  std::ifstream in(path);
-  std::string text;
-  if (!(in >> text) || text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
-    return std::nullopt;  // absent, or "max"
-  return static_cast<std::size_t>(std::stoull(text));
-}
-
-std::size_t stat_field(const std::string& path, const std::string& key) {
-  std::ifstream in(path);
-  std::string k;
-  unsigned long long v = 0;
-  while (in >> k >> v)
-    if (k == key) return static_cast<std::size_t>(v);
-  return 0;
-}
-
-/// Where the kernel can still find memory for a new segment, and how much.
-struct MemoryRoom {
-  std::size_t bytes = std::size_t(-1);
-  std::string what;  // "the machine (MemAvailable in /proc/meminfo)", "cgroup ..."
-};
-
-/// The cgroup whose memory limit leaves the least room, over this process's cgroup and its
-/// ancestors, cgroup v2 (memory.max) or v1 (memory.limit_in_bytes). Room is the limit minus
-/// what is charged, not counting inactive page cache, which the kernel reclaims first.
-void narrow_to_cgroups(MemoryRoom& room) {
-  std::ifstream groups("/proc/self/cgroup");
-  std::string v2_path, v1_path;
-  for (std::string line; std::getline(groups, line);) {
-    const auto first = line.find(':'), second = line.find(':', first + 1);
-    if (first == std::string::npos || second == std::string::npos) continue;
-    const std::string hierarchy = line.substr(0, first);
-    const std::string controllers = "," + line.substr(first + 1, second - first - 1) + ",";
-    if (hierarchy == "0" && controllers == ",,") v2_path = line.substr(second + 1);
-    if (controllers.find(",memory,") != std::string::npos) v1_path = line.substr(second + 1);
-  }
-  std::ifstream mounts("/proc/self/mountinfo");
-  for (std::string line; std::getline(mounts, line);) {
-    std::istringstream fields(line);
-    std::string id, parent, device, root, point, field;
-    fields >> id >> parent >> device >> root >> point;
-    while (fields >> field && field != "-") {
-    }
-    std::string type, source, options;
-    fields >> type >> source >> options;
-    const bool v2 = type == "cgroup2";
-    const bool v1 = type == "cgroup" && ("," + options + ",").find(",memory,") != std::string::npos;
-    const std::string& path = v2 ? v2_path : v1_path;
-    if ((!v2 && !v1) || path.empty()) continue;
-    // The cgroup as this mount shows it (a container's mount may start below the root).
-    std::string relative = path;
-    if (root != "/") {
-      if (relative.rfind(root, 0) != 0) continue;
-      relative = relative.substr(root.size());
-    }
-    for (;;) {
-      const std::string dir = point + relative;
-      const auto limit = read_number(dir + (v2 ? "/memory.max" : "/memory.limit_in_bytes"));
-      const auto usage = read_number(dir + (v2 ? "/memory.current" : "/memory.usage_in_bytes"));
-      if (limit && usage) {
-        const std::size_t reclaimable =
-            stat_field(dir + "/memory.stat", v2 ? "inactive_file" : "total_inactive_file");
-        const std::size_t charged = *usage > reclaimable ? *usage - reclaimable : 0;
-        const std::size_t left = *limit > charged ? *limit - charged : 0;
-        if (left < room.bytes)
-          room = {left, "the memory cgroup " + dir + " (limit " + std::to_string(*limit) +
-                            " bytes, " + std::to_string(charged) + " in use)"};
-      }
-      if (relative.empty() || relative == "/") break;
-      relative = relative.substr(0, relative.rfind('/'));
-    }
-  }
-}
-
-MemoryRoom memory_room() {
-  MemoryRoom room;
-  std::ifstream meminfo("/proc/meminfo");
-  std::string key;
-  unsigned long long kib = 0;
-  std::string unit;
-  while (meminfo >> key >> kib >> unit)
-    if (key == "MemAvailable:") {
-      room = {static_cast<std::size_t>(kib) * 1024, "the machine (MemAvailable in /proc/meminfo)"};
-      break;
-    }
-  narrow_to_cgroups(room);
-  return room;
-}
-
 std::string not_enough_memory(const std::string& name, const ArrayInfo& array, std::size_t bytes,
-                              const MemoryRoom& room) {
+                              const detail::MemoryRoom& room) {
   return "corun: array '" + name + "' " + describe(array) + " needs " + std::to_string(bytes) +
          " bytes but " + room.what + " has " + std::to_string(room.bytes) +
          " bytes available: /dev/shm is memory, and an array larger than that would bring the "
@@ -323,7 +229,7 @@ detail::Segment detail::Segment::create(const ArrayInfo& array) {
   // /dev/shm is often sized to RAM (or larger than a container's memory limit): an array that
   // fits the tmpfs but not memory would make the kernel kill processes, maybe other programs.
   if (bytes > 0)
-    if (const MemoryRoom room = memory_room(); bytes > room.bytes)
+    if (const detail::MemoryRoom room = detail::memory_room(); bytes > room.bytes)
       throw Error(errc::not_enough_shared_memory, not_enough_memory(seg.name_, array, bytes, room));
   bip::shared_memory_object shm;
   for (int attempt = 0;; ++attempt) {
@@ -371,7 +277,7 @@ detail::Segment detail::Segment::create(const ArrayInfo& array) {
       const int err = ::posix_fallocate(fd, static_cast<off_t>(done), static_cast<off_t>(n));
       done += n;
       if (err == 0 && done < bytes) {
-        if (const MemoryRoom room = memory_room(); bytes - done > room.bytes) {
+        if (const detail::MemoryRoom room = detail::memory_room(); bytes - done > room.bytes) {
           seg.release();
           throw Error(errc::not_enough_shared_memory,
                       not_enough_memory(seg.name_, array, bytes, room) + "; " +
@@ -385,7 +291,7 @@ detail::Segment detail::Segment::create(const ArrayInfo& array) {
                     not_enough(seg.name_, array, bytes, shm_free_bytes()));
       if (err == ENOMEM)  // a memory cgroup's limit, reached meanwhile
         throw Error(errc::not_enough_shared_memory,
-                    not_enough_memory(seg.name_, array, bytes, memory_room()));
+                    not_enough_memory(seg.name_, array, bytes, detail::memory_room()));
       throw std::system_error(err, std::generic_category(),
                               "corun: cannot reserve " + std::to_string(bytes) +
                                   " bytes for segment '" + seg.name_ + "'");
