@@ -37,7 +37,10 @@ void narrow_to_cgroups(MemoryRoom& room) {
     const auto first = line.find(':'), second = line.find(':', first + 1);
     if (first == std::string::npos || second == std::string::npos) continue;
     const std::string hierarchy = line.substr(0, first);
-    const std::string controllers = "," + line.substr(first + 1, second - first - 1) + ",";
+    // Built with += : GCC 12 at -O3 reports a false -Werror=restrict on "," + substr.
+    std::string controllers = ",";
+    controllers += line.substr(first + 1, second - first - 1);
+    controllers += ',';
     if (hierarchy == "0" && controllers == ",,") v2_path = line.substr(second + 1);
     if (controllers.find(",memory,") != std::string::npos) v1_path = line.substr(second + 1);
   }
@@ -51,7 +54,10 @@ void narrow_to_cgroups(MemoryRoom& room) {
     std::string type, source, options;
     fields >> type >> source >> options;
     const bool v2 = type == "cgroup2";
-    const bool v1 = type == "cgroup" && ("," + options + ",").find(",memory,") != std::string::npos;
+    std::string listed = ",";
+    listed += options;
+    listed += ',';
+    const bool v1 = type == "cgroup" && listed.find(",memory,") != std::string::npos;
     const std::string& path = v2 ? v2_path : v1_path;
     if ((!v2 && !v1) || path.empty()) continue;
     // The cgroup as this mount shows it (a container's mount may start below the root).
