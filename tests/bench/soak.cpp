@@ -4,8 +4,8 @@
 //   soak [--seconds S] [--workers W] [--json]
 #include <unistd.h>
 
-#include "../support.hpp"
-#include "../workers.hpp"
+#include "support/support.hpp"
+#include "support/workers.hpp"
 
 #include <asio/io_context.hpp>
 #include <asio/use_future.hpp>

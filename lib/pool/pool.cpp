@@ -1,0 +1,101 @@
+/// \file
+/// ProcessPool: validates its options, builds the PoolCore, and forwards to it.
+#include <corun/pool.hpp>
+
+#include "pool/pool_core.hpp"
+#include "protocol/protocol.hpp"
+#include "machine/cpu_topology.hpp"
+#include "worker/worker_process.hpp"
+
+#include <asio/dispatch.hpp>
+
+#include <unistd.h>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
+namespace corun {
+
+namespace {
+PoolOptions validated(PoolOptions options) {
+  if (options.workers == 0) options.workers = detail::physical_core_count();
+  if (options.start_method == StartMethod::serial) options.workers = 1;
+  if (options.pipeline_depth == 0)
+    throw std::invalid_argument("corun::PoolOptions::pipeline_depth = 0: must be at least 1");
+  if (options.max_pipeline_depth < options.pipeline_depth)
+    throw std::invalid_argument(
+        "corun::PoolOptions::max_pipeline_depth = " + std::to_string(options.max_pipeline_depth) +
+        ": must be at least pipeline_depth (" + std::to_string(options.pipeline_depth) + ")");
+  if (options.max_tasks_active == 0)
+    options.max_tasks_active = 2 * options.workers * options.max_pipeline_depth;
+  if (options.task_timeout.count() < 0)
+    throw std::invalid_argument(
+        "corun::PoolOptions::task_timeout = " + std::to_string(options.task_timeout.count()) +
+        " ms: must not be negative");
+  // SIZE_MAX asks for no limit: the largest result a frame carries.
+  if (options.max_result_bytes == SIZE_MAX)
+    options.max_result_bytes = detail::proto::kMaxResultBytes;
+  if (options.max_result_bytes > detail::proto::kMaxResultBytes)
+    throw std::invalid_argument(
+        "corun::PoolOptions::max_result_bytes = " + std::to_string(options.max_result_bytes) +
+        ": a result frame carries at most " + std::to_string(detail::proto::kMaxResultBytes) +
+        " bytes; give that or less (or SIZE_MAX, which means that largest "
+        "size)");
+  if (options.start_attempts == 0)
+    throw std::invalid_argument("corun::PoolOptions::start_attempts = 0: must be at least 1");
+  return options;
+}
+/// A spawned worker whose main() never called enter_worker_if_spawned reaches here: it must
+/// not start a pool of its own (and so on, recursively).
+void refuse_in_spawned_worker() {
+  const char* fd = std::getenv(detail::kWorkerFdEnv);
+  if (fd == nullptr) return;
+  std::fprintf(stderr,
+               "corun: process %d was started as a pool worker (%s=%s) but main() did not call "
+               "corun::enter_worker_if_spawned(argc, argv) before creating a ProcessPool\n",
+               static_cast<int>(::getpid()), detail::kWorkerFdEnv, fd);
+  std::fflush(stderr);
+  ::_exit(3);
+}
+}  // namespace
+
+ProcessPool::ProcessPool(executor_type executor, PoolOptions options)
+    : executor_(executor), options_(validated(std::move(options))) {
+  refuse_in_spawned_worker();
+  core_ = std::make_shared<detail::PoolCore>(executor_, options_);
+  service_ = core_;
+  // Workers start from the strand, so that no handler of the pool can run before they exist.
+  asio::dispatch(core_->executor(), [core = core_] { core->start(); });
+}
+
+ProcessPool::~ProcessPool() {
+  terminate();
+}
+
+std::vector<pid_t> ProcessPool::worker_pids() const {
+  return core_->worker_pids();
+}
+
+PoolHealth ProcessPool::health() const {
+  return core_->health();
+}
+
+void ProcessPool::terminate() noexcept {
+  core_->terminate();
+}
+
+void ProcessPool::wait_ready(const std::shared_ptr<detail::PoolCore>& core,
+                             std::unique_ptr<detail::TaskCompletion> done) {
+  asio::dispatch(core->executor(),
+                 [core, done = std::move(done)]() mutable { core->wait_ready(std::move(done)); });
+}
+
+void ProcessPool::shutdown(const std::shared_ptr<detail::PoolCore>& core,
+                           std::unique_ptr<detail::TaskCompletion> done) {
+  asio::dispatch(core->executor(),
+                 [core, done = std::move(done)]() mutable { core->shutdown(std::move(done)); });
+}
+
+}  // namespace corun

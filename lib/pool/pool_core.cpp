@@ -1,0 +1,307 @@
+/// \file
+/// The local pool: its task table and cancellation, and its workers' starts, ends and
+/// replacements. Its lifecycle and waiters are in lib/pool_lifecycle.cpp.
+#include "pool/pool_core.hpp"
+
+#include "pool/serial_slot.hpp"
+#include "machine/cpu_topology.hpp"
+
+#include <asio/dispatch.hpp>
+#include <asio/post.hpp>
+
+#include <algorithm>
+#include <utility>
+
+namespace corun::detail {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+std::vector<std::string> cpu_bindings(bool pinning) {
+  std::vector<std::string> lists;
+  if (!pinning) return lists;
+  for (const auto& core : core_pus()) {
+    std::string list;
+    for (int pu : core) {
+      if (!list.empty()) list += ',';
+      list += std::to_string(pu);
+    }
+    lists.push_back(std::move(list));
+  }
+  return lists;
+}
+}  // namespace
+
+PoolCore::PoolCore(asio::any_io_executor executor, PoolOptions options)
+    : strand_(asio::make_strand(executor)),
+      options_(std::move(options)),
+      dispatcher_(options_.workers, {options_.pipeline_depth, options_.max_pipeline_depth}) {
+  if (options_.start_method != StartMethod::serial) {
+    slot_config_.method =
+        options_.start_method == StartMethod::fork ? LaunchMethod::fork : LaunchMethod::spawn;
+    if (slot_config_.method == LaunchMethod::spawn) slot_config_.argv = program_arguments();
+    slot_config_.handshake_timeout = options_.handshake_timeout;
+    slot_config_.task_timeout = options_.task_timeout;
+    slot_config_.max_result_bytes = options_.max_result_bytes;
+    slot_config_.worker_init =
+        proto::function_ref(reinterpret_cast<const void*>(options_.worker_init));
+    slot_config_.worker_exit =
+        proto::function_ref(reinterpret_cast<const void*>(options_.worker_exit));
+    slot_config_.cpu_binding = cpu_bindings(options_.cpu_pinning);
+    slot_config_.children = &children_;
+    slot_config_.timeline = &timeline_;
+  }
+  slots_.resize(options_.workers);
+  prelaunched_.resize(options_.workers);
+  tasks_sent_.resize(options_.workers);
+  for (std::size_t i = 0; i < options_.workers; ++i) {
+    restart_timers_.push_back(std::make_unique<asio::steady_timer>(strand_));
+    // A worker that cannot be launched now is launched again by start(), which reports why.
+    if (options_.start_method != StartMethod::serial) try {
+        prelaunched_[i] = launch_and_register(slot_config_);
+      } catch (const std::exception&) {
+      }
+  }
+}
+
+PoolCore::~PoolCore() {
+  children_.close_and_kill_all();
+  for (const auto& slot : slots_)
+    if (slot) slot->detach();
+}
+
+void PoolCore::start() {
+  for (std::size_t i = 0; i < slots_.size(); ++i) start_slot(static_cast<int>(i));
+}
+
+std::shared_ptr<WorkerSlot> PoolCore::make_slot(int index) {
+  if (options_.start_method == StartMethod::serial)
+    return std::make_shared<SerialSlot>(index, *this, strand_, options_);
+  auto slot = std::make_shared<ProcessSlot>(index, *this, strand_, slot_config_);
+  if (auto& launched = prelaunched_[static_cast<std::size_t>(index)]) {
+    slot->adopt(std::move(*launched));
+    launched.reset();
+  }
+  return slot;
+}
+
+void PoolCore::start_slot(int index) {
+  if (state_ != State::running && state_ != State::closing) return;
+  auto slot = make_slot(index);
+  slots_[static_cast<std::size_t>(index)] = slot;
+  dispatcher_.reset(static_cast<std::size_t>(index));
+  const auto began = Clock::now();
+  tasks_sent_[static_cast<std::size_t>(index)] = 0;
+  slot->start();
+  // A serial slot is this process: it starts (and says hello) at once.
+  if (options_.start_method == StartMethod::serial) {
+    timeline_.launched(slot->pid(), began);
+    timeline_.hello(slot->pid(), index, began);
+  }
+}
+
+// ---- tasks ----
+
+std::uint64_t PoolCore::submit(std::shared_ptr<const TaskSpec> spec, Slice slice,
+                               std::string argument, std::unique_ptr<TaskCompletion> done) {
+  if (state_ != State::running) {
+    complete_later(std::move(done), closed_error());
+    return 0;
+  }
+  const std::uint64_t id = next_id_++;
+  auto shared_argument =
+      argument.empty() ? nullptr : std::make_shared<const std::string>(std::move(argument));
+  tasks_.emplace(
+      id, Task{std::move(spec), slice, std::move(shared_argument), std::move(done), Clock::now()});
+  dispatcher_.enqueue(id);
+  pump();
+  return id;
+}
+
+void PoolCore::cancel(std::uint64_t id, CancelMode mode) {
+  const auto it = tasks_.find(id);
+  if (it == tasks_.end()) return;
+  if (dispatcher_.remove(id)) {
+    complete_later(std::move(it->second.done), aborted_error());
+    tasks_.erase(it);
+    check_shutdown();
+    return;
+  }
+  it->second.abandoned = true;
+  const auto worker = static_cast<std::size_t>(it->second.worker);
+  // A worker about to die gets no more tasks.
+  if (mode == CancelMode::kill && it->second.worker >= 0 && slots_[worker]->kill_running(id))
+    dispatcher_.set_accepting(worker, false);
+}
+
+void PoolCore::pump() {
+  while (auto next = dispatcher_.next()) {
+    Task& task = tasks_.at(next->task);
+    ++task.attempts;
+    task.worker = static_cast<int>(next->worker);
+    slots_[next->worker]->run(SlotTask{next->task, task.spec, task.slice, task.argument});
+    // A worker at the end of its lifespan gets no more: it retires once these are done.
+    if (++tasks_sent_[next->worker] == options_.worker_lifespan)
+      dispatcher_.set_accepting(next->worker, false);
+  }
+  check_shutdown();
+}
+
+PoolCore::Task PoolCore::take(std::uint64_t id) {
+  auto node = tasks_.extract(id);
+  return std::move(node.mapped());
+}
+
+void PoolCore::on_task_result(WorkerSlot& slot, SlotTask done, const proto::Result& result) {
+  Task task = take(done.id);
+  TaskResult out;
+  out.record = record_of(task, slot, result.head);
+  dispatcher_.finished(static_cast<std::size_t>(slot.index()),
+                       out.record.finished - out.record.started);
+  retire_if_spent(slot);
+  if (result.head.status == proto::Status::ok) {
+    out.payload.assign(result.payload);
+    finish(std::move(task), std::move(out));
+  } else {
+    TaskError error = error_of(task, slot, result);
+    fail_or_retry(done.id, std::move(task), std::move(error), std::move(out));
+  }
+  pump();
+}
+
+void PoolCore::finish(Task task, TaskResult result) {
+  if (task.abandoned) {
+    result.error = aborted_error();
+    result.record.outcome = TaskOutcome::cancelled;
+  }
+  task.done->complete(std::move(result));
+  check_shutdown();
+}
+
+void PoolCore::fail_or_retry(std::uint64_t id, Task task, TaskError error, TaskResult result) {
+  if (!task.abandoned && static_cast<unsigned>(task.attempts) <= options_.retries &&
+      state_ == State::running) {
+    task.worker = -1;
+    tasks_.emplace(id, std::move(task));
+    dispatcher_.requeue(id);
+    return;
+  }
+  mark_failed(result, std::move(error));
+  finish(std::move(task), std::move(result));
+}
+
+// ---- workers ----
+
+bool PoolCore::spent(std::size_t index) const noexcept {
+  return options_.worker_lifespan != 0 && tasks_sent_[index] >= options_.worker_lifespan;
+}
+
+void PoolCore::retire_if_spent(WorkerSlot& slot) {
+  // Before the task's completion runs, so check_shutdown sees it stopping, to be replaced.
+  if (spent(static_cast<std::size_t>(slot.index())) && slot.state() == SlotState::ready &&
+      slot.tasks().empty())
+    slot.stop();
+}
+
+PoolHealth PoolCore::health() const {
+  return {options_.workers, ready_workers_.load(), published_failed_starts_.load(),
+          published_failed_.load()};
+}
+
+void PoolCore::publish_health() {
+  std::size_t ready = 0;
+  for (const auto& slot : slots_)
+    if (slot && slot->accepting() && state_ != State::failed && state_ != State::terminated)
+      ++ready;
+  ready_workers_ = ready;
+  published_failed_starts_ = failed_starts_;
+  published_failed_ = state_ == State::failed;
+}
+
+void PoolCore::on_slot_ready(WorkerSlot& slot) {
+  timeline_.ready(slot.pid(), slot.index());
+  failed_starts_ = 0;
+  dispatcher_.set_accepting(static_cast<std::size_t>(slot.index()), true);
+  publish_health();
+  notify_ready();
+  pump();
+}
+
+void PoolCore::on_slot_ended(WorkerSlot& slot, SlotEnd end) {
+  // terminate() on another thread killed it: its tasks were aborted, not crashed.
+  timeline_.ended(slot.pid());
+  if (children_.closed() && state_ != State::failed) return terminate_on_strand();
+  const int index = slot.index();
+  auto keep = slots_[static_cast<std::size_t>(index)];  // the slot outlives this call
+  dispatcher_.reset(static_cast<std::size_t>(index));
+  handle_unfinished(slot, end);
+  publish_health();
+  const bool start_failed = !end.had_started && end.reason != EndReason::killed;
+  // A worker that retired at the end of its lifespan is replaced while there is work, also
+  // during a graceful shutdown.
+  const bool retired = end.reason == EndReason::exited && spent(static_cast<std::size_t>(index));
+  if (state_ == State::running || (retired && state_ == State::closing && dispatcher_.waiting())) {
+    if (start_failed)
+      retry_start(index, start_failure(slot, end));
+    else
+      start_slot(index);
+  }
+  pump();
+}
+
+void PoolCore::handle_unfinished(WorkerSlot& slot, SlotEnd& end) {
+  if (end.unfinished.empty()) return;
+  // Only the first task was running; the ones behind it never started, so they keep their
+  // place at the front of the queue. So does the running one when the pool killed the worker
+  // for a cancelled task that had just finished: it is not to blame.
+  const Task& front = tasks_.at(end.unfinished.front().id);
+  const bool innocent = end.reason == EndReason::killed && !front.abandoned;
+  const auto last = innocent ? end.unfinished.rend() : end.unfinished.rend() - 1;
+  for (auto it = end.unfinished.rbegin(); it != last; ++it) {
+    Task& task = tasks_.at(it->id);
+    --task.attempts;
+    task.worker = -1;
+    if (task.abandoned) {
+      complete_later(std::move(task.done), aborted_error());
+      tasks_.erase(it->id);
+    } else {
+      dispatcher_.requeue(it->id);
+    }
+  }
+  if (innocent) return;
+  const std::uint64_t id = end.unfinished.front().id;
+  Task running = take(id);
+  TaskResult result;
+  result.record = record_of(running, slot);
+  if (running.abandoned) return finish(std::move(running), std::move(result));
+  TaskError error = error_of(running, slot, end, options_.task_timeout);
+  fail_or_retry(id, std::move(running), std::move(error), std::move(result));
+}
+
+std::string PoolCore::start_failure(const WorkerSlot& slot, const SlotEnd& end) const {
+  std::string m = "corun: worker process " + std::to_string(slot.pid()) + " (slot " +
+                  std::to_string(slot.index()) + ") ";
+  m += end.detail.empty() ? describe_wait_status(end.wait_status) : end.detail;
+  if (end.was == SlotState::starting && options_.start_method == StartMethod::spawn &&
+      end.reason != EndReason::launch_failed)
+    m += " before reporting to the pool: does main() call "
+         "corun::enter_worker_if_spawned(argc, argv) before anything else?";
+  return m;
+}
+
+void PoolCore::retry_start(int index, const std::string& why) {
+  ++failed_starts_;
+  publish_health();
+  if (failed_starts_ >= options_.start_attempts)
+    return fail_pool(why + " (" + std::to_string(failed_starts_) +
+                     " consecutive worker starts failed; the pool gives up)");
+  const auto backoff =
+      std::chrono::milliseconds(std::min(10 << std::min(failed_starts_ - 1, 7u), 1000));
+  auto& timer = *restart_timers_[static_cast<std::size_t>(index)];
+  timer.expires_after(backoff);
+  timer.async_wait([self = shared_from_this(), index](std::error_code ec) {
+    if (!ec && self->state_ == State::running) self->start_slot(index);
+  });
+}
+
+}  // namespace corun::detail

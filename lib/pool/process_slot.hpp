@@ -1,0 +1,87 @@
+#pragma once
+/// \file
+/// ProcessSlot: a worker slot backed by a worker process: launch, handshake, tasks over its
+/// ParentChannel, timeouts, and why it ended.
+
+#include "pool/child_process.hpp"
+#include "pool/launcher.hpp"
+#include "pool/parent_channel.hpp"
+#include "pool/spec_book.hpp"
+#include "pool/worker_slot.hpp"
+#include "seam/worker_timeline.hpp"
+
+#include <asio/any_io_executor.hpp>
+#include <asio/posix/stream_descriptor.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace corun::detail {
+
+/// What every process slot of a pool shares.
+struct ProcessSlotConfig {
+  LaunchMethod method = LaunchMethod::spawn;
+  std::vector<std::string> argv;  ///< for spawn
+  std::chrono::milliseconds handshake_timeout{1000};
+  std::chrono::milliseconds task_timeout{0};
+  std::uint64_t max_result_bytes = 0;
+  proto::FunctionRef worker_init, worker_exit;
+  std::vector<std::string> cpu_binding;  ///< per slot index (modulo), empty: no pinning
+  ChildRegistry* children = nullptr;
+  WorkerTimeline* timeline = nullptr;  ///< told when a worker is launched and says hello
+};
+
+/// Launches a worker and adds it to config.children; throws std::system_error naming the step
+/// that failed, or std::runtime_error once the pool was terminated.
+LaunchedWorker launch_and_register(const ProcessSlotConfig& config);
+
+class ProcessSlot final : public WorkerSlot,
+                          public ParentChannel::Listener,
+                          public std::enable_shared_from_this<ProcessSlot> {
+ public:
+  ProcessSlot(int index, SlotEvents& events, const asio::any_io_executor& strand,
+              const ProcessSlotConfig& config);
+  ~ProcessSlot() override;
+
+  /// Starts with a process launched beforehand (by the pool's constructor), instead of
+  /// launching one.
+  void adopt(LaunchedWorker launched) { prelaunched_ = std::move(launched); }
+  void start() override;
+  void run(SlotTask task) override;
+  bool kill_running(std::uint64_t id) override;
+  void stop() override;
+  void detach() noexcept override;
+
+ private:
+  void on_frame(proto::Kind kind, std::string_view body) override;
+  void on_channel_closed(bool violation, const std::string& why) override;
+
+  void on_result(std::string_view body);
+  /// Kills the process for `reason` (the first reason given is the one reported).
+  void kill_for(EndReason reason, std::string detail = {});
+  /// Starts the running task's clock (the worker said it began).
+  void arm_task_timeout();
+  void on_process_exit();
+  /// Reaps the process and tells the pool how the slot ended.
+  void finish();
+
+  asio::any_io_executor strand_;
+  const ProcessSlotConfig& config_;
+  std::optional<LaunchedWorker> prelaunched_;
+  std::shared_ptr<ChildProcess> process_;
+  std::shared_ptr<ParentChannel> channel_;
+  asio::posix::stream_descriptor pidfd_;
+  asio::steady_timer timer_;  // the handshake deadline, then the running task's timeout
+  SpecBook specs_;            // what the worker process holds
+  std::optional<EndReason> reason_;
+  std::string detail_;
+  bool had_started_ = false;
+  bool channel_closed_ = false;
+  bool process_exited_ = false;
+};
+
+}  // namespace corun::detail

@@ -1,0 +1,281 @@
+/// \file
+/// The worker registry, and running one task in this process.
+#include "worker/task_runner.hpp"
+
+#include "base/demangle.hpp"
+
+#include <corun/detail/map_engine.hpp>
+#include <corun/error.hpp>
+#include <corun/worker.hpp>
+
+#include <sched.h>
+#include <time.h>
+#include <unistd.h>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <typeinfo>
+#include <unordered_map>
+
+namespace corun {
+
+const ArrayInfo& TaskContext::require_output() const {
+  if (!output_info)
+    throw std::logic_error(
+        "corun::TaskContext::output: this worker was constructed without an output array");
+  return *output_info;
+}
+
+WorkerInfo TaskContext::worker_info() const {
+  return WorkerInfo{worker_id, ::getpid()};
+}
+
+void TaskContext::no_state(const std::type_info& asked) const {
+  std::string why = "corun::TaskContext::state<" + detail::demangle(asked.name()) + ">: ";
+  if (cache == nullptr || cache->state_type == nullptr)
+    why += "the worker type declares no State";
+  else
+    why += "the worker's State is " + detail::demangle(cache->state_type->name());
+  throw std::logic_error(why);
+}
+
+namespace detail {
+
+// ---- registry ----
+
+namespace {
+struct Registry {
+  std::unordered_map<std::string, TaskInvoker> by_name;
+  std::unordered_map<const std::type_info*, std::string> names;  // type_info of the registrar
+};
+Registry& registry() {
+  static Registry* r = new Registry;  // used from static initialisers of other objects
+  return *r;
+}
+
+/// Sets the length field of the frame starting at `frame_start` to the bytes after its header.
+void patch_frame_length(std::string& out, std::size_t frame_start) {
+  const auto length = static_cast<std::uint32_t>(out.size() - frame_start - proto::kHeaderSize);
+  std::memcpy(out.data() + frame_start + offsetof(proto::Header, length), &length, sizeof length);
+}
+
+std::int64_t monotonic_ns(clockid_t clock) {
+  timespec ts{};
+  clock_gettime(clock, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+}  // namespace
+
+bool register_worker(const char* name, const std::type_info& type, TaskInvoker invoker) {
+  Registry& r = registry();
+  auto [it, inserted] = r.by_name.emplace(name, invoker);
+  if (!inserted && it->second != invoker) {
+    std::fprintf(stderr, "corun: CORUN_REGISTER_WORKER(%s) names two different types\n", name);
+    std::abort();
+  }
+  // The macro's name is the one the parent uses, whichever registration ran first.
+  r.names.insert_or_assign(&type, name);
+  return true;
+}
+
+bool register_worker_automatically(const std::type_info& type, TaskInvoker invoker) {
+  Registry& r = registry();
+  const std::string base = demangle(type.name());
+  std::string name = base;
+  for (int n = 2;; ++n) {
+    auto [it, inserted] = r.by_name.emplace(name, invoker);
+    if (inserted || it->second == invoker) break;
+    name = base + "#" + std::to_string(n);
+  }
+  r.names.emplace(&type, name);
+  return true;
+}
+
+const char* registered_name(const std::type_info& type) noexcept {
+  const Registry& r = registry();
+  if (auto it = r.names.find(&type); it != r.names.end()) return it->second.c_str();
+  for (const auto& [info, name] : r.names)  // type_info objects may be duplicated across DSOs
+    if (*info == type) return name.c_str();
+  return nullptr;
+}
+
+const char* require_registered(const std::type_info& type) {
+  if (const char* name = registered_name(type)) return name;
+  const std::string t = demangle(type.name());
+  throw Error(errc::worker_not_registered, "corun: worker type " + t +
+                                               " is not registered: add CORUN_REGISTER_WORKER(" +
+                                               t + ") at namespace scope in a source file");
+}
+
+TaskInvoker find_invoker(std::string_view name) noexcept {
+  const Registry& r = registry();
+  auto it = r.by_name.find(std::string(name));
+  return it == r.by_name.end() ? nullptr : it->second;
+}
+
+// ---- running ----
+
+void run_task(std::uint64_t task_id, Slice slice, std::string_view argument,
+              const DecodedSpec& spec, SpecCache& cache, int worker_id,
+              std::size_t max_result_bytes, std::string& out) {
+  const std::size_t frame_start = out.size();
+  proto::append_header(out, proto::Kind::result, 0);  // length patched below
+  proto::ResultHead head;
+  head.task_id = task_id;
+  const std::size_t head_at = out.size();
+  proto::append_result_head(out, head);
+  const std::size_t payload_at = out.size();
+
+  std::string exception_type, message;
+  const TaskInvoker invoker = find_invoker(spec.worker_name);
+  const std::int64_t cpu0 = monotonic_ns(CLOCK_THREAD_CPUTIME_ID);
+  head.cpu_start = sched_getcpu();
+  head.started_ns = monotonic_ns(CLOCK_MONOTONIC);
+  if (invoker == nullptr) {
+    head.status = proto::Status::protocol;
+    exception_type = "corun::Error";
+    message = "worker type '" + spec.worker_name +
+              "' is not registered in the worker process (CORUN_REGISTER_WORKER missing there?)";
+  } else if (slice.start > slice.end ||
+             (spec.reads_array && slice.end > spec.iterator.size_of_data)) {
+    head.status = proto::Status::protocol;
+    exception_type = "std::invalid_argument";
+    message = "slice [" + std::to_string(slice.start) + ", " + std::to_string(slice.end) +
+              ") is outside the array of " + std::to_string(spec.iterator.size_of_data) + " rows";
+  } else {
+    try {
+      const Slice rows = spec.block_map ? spec.block_map->to_global(slice) : slice;
+      const TaskContext ctx{worker_id,
+                            rows,
+                            slice,
+                            spec.iterator,
+                            spec.output,
+                            spec.input_inode,
+                            spec.output_inode,
+                            argument,
+                            spec.params,
+                            &cache,
+                            max_result_bytes};
+      invoker(ctx, out);
+    } catch (const ItemFailure& e) {
+      head.status = proto::Status::exception;
+      exception_type = e.type_name();
+      message = "input " + std::to_string(e.index()) + ": " + e.what();
+    } catch (const std::exception& e) {
+      head.status = proto::Status::exception;
+      exception_type = demangle(typeid(e).name());
+      message = e.what();
+    } catch (...) {
+      head.status = proto::Status::exception;
+      exception_type = "unknown";
+      message = "a non-std::exception was thrown";
+    }
+  }
+  head.finished_ns = monotonic_ns(CLOCK_MONOTONIC);
+  head.cpu_end = sched_getcpu();
+  head.cpu_time_ns = monotonic_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
+
+  if (head.status == proto::Status::ok && out.size() - payload_at > max_result_bytes) {
+    head.status = proto::Status::protocol;
+    exception_type = "corun::Error";
+    message = "result of " + std::to_string(out.size() - payload_at) +
+              " bytes exceeds PoolOptions::max_result_bytes (" + std::to_string(max_result_bytes) +
+              ")";
+  }
+  if (head.status != proto::Status::ok) {
+    out.resize(payload_at);
+    ByteWriter w(out);
+    w.str(exception_type);
+    w.str(message.size() > 65536 ? message.substr(0, 65536) : message);
+  }
+  std::string patched_head;
+  proto::append_result_head(patched_head, head);
+  out.replace(head_at, patched_head.size(), patched_head);
+  patch_frame_length(out, frame_start);
+}
+
+namespace {
+/// A result frame saying the task could not run at all.
+void append_protocol_failure(std::string& out, std::uint64_t task_id, std::string_view type,
+                             std::string_view message) {
+  const std::size_t frame_start = out.size();
+  proto::append_header(out, proto::Kind::result, 0);
+  proto::append_result_head(out, {task_id, proto::Status::protocol});
+  ByteWriter w(out);
+  w.str(type);
+  w.str(message);
+  patch_frame_length(out, frame_start);
+}
+}  // namespace
+
+void TaskRunner::define(std::string_view body) {
+  const proto::SpecDefinition definition = proto::decode_spec_message(body);
+  Entry entry;
+  try {
+    entry.spec = decode_spec(definition.spec);
+  } catch (const std::exception& e) {
+    // A malformed spec fails its tasks only.
+    entry.error = e.what();
+  }
+  store(definition.spec_id, std::move(entry));
+}
+
+void TaskRunner::define(std::uint64_t spec_id, DecodedSpec spec) {
+  Entry entry;
+  entry.spec = std::move(spec);
+  store(spec_id, std::move(entry));
+}
+
+void TaskRunner::store(std::uint64_t spec_id, Entry entry) {
+  forget(spec_id);
+  if (specs_.size() >= proto::kMaxSpecsAtWorker)
+    throw std::invalid_argument("corun spec message: spec " + std::to_string(spec_id) +
+                                " is one more than the " +
+                                std::to_string(proto::kMaxSpecsAtWorker) + " a worker holds");
+  specs_.emplace(spec_id, std::move(entry));
+}
+
+void TaskRunner::forget(std::uint64_t spec_id) {
+  auto node = specs_.extract(spec_id);
+  if (node.empty()) return;
+  SpecCache& cache = node.mapped().cache;
+  if (cache.finish == nullptr) return;
+  const WorkerInfo info{worker_id_, ::getpid()};
+  const std::string& name = node.mapped().spec->worker_name;
+  try {
+    cache.finish(cache, info);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "corun worker %d: worker_exit of %s threw: %s\n", info.pid, name.c_str(),
+                 e.what());
+  } catch (...) {
+    std::fprintf(stderr, "corun worker %d: worker_exit of %s threw a non-std::exception\n",
+                 info.pid, name.c_str());
+  }
+}
+
+void TaskRunner::forget_all() {
+  while (!specs_.empty()) forget(specs_.begin()->first);
+}
+
+void TaskRunner::run(std::string_view body, std::string& out) {
+  run(proto::decode_task(body), out);
+}
+
+void TaskRunner::run(const proto::Task& task, std::string& out) {
+  const auto it = specs_.find(task.spec_id);
+  if (it == specs_.end())
+    return append_protocol_failure(
+        out, task.task_id, "corun::Error",
+        "spec " + std::to_string(task.spec_id) + " was not sent to this worker before its task");
+  Entry& entry = it->second;
+  if (!entry.spec)
+    return append_protocol_failure(out, task.task_id, "std::invalid_argument", entry.error);
+  run_task(task.task_id, task.slice, task.argument, *entry.spec, entry.cache, worker_id_,
+           max_result_bytes_, out);
+}
+
+}  // namespace detail
+}  // namespace corun

@@ -1,0 +1,231 @@
+/// \file
+/// The loop a worker process runs.
+#include "worker/worker_process.hpp"
+
+#include "protocol/protocol.hpp"
+#include "worker/task_runner.hpp"
+#include "worker/worker_channel.hpp"
+
+#include <corun/shared_array.hpp>
+#include <corun/slice_view.hpp>
+#include <corun/worker.hpp>
+#include <corun/worker_info.hpp>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+
+namespace {
+/// Set once this process became a worker.
+std::atomic<bool> is_worker_process{false};
+}  // namespace
+
+/// LeakSanitizer's hook, for sanitizer builds: in a worker, exit() comes from user code in the
+/// middle of a task (the pool reports its status as a crash), and LeakSanitizer would replace
+/// that status with its own; a worker forked from the launcher thread also looks to it like a
+/// process whose other threads were not suspended, so it would report false leaks.
+extern "C" CORUN_API int __lsan_is_turned_off() {
+  return is_worker_process.load() ? 1 : 0;
+}
+
+namespace corun {
+
+namespace detail {
+namespace {
+
+[[noreturn]] void die(const char* what, const std::string& detail_text) {
+  std::fprintf(stderr, "corun worker %d: %s: %s\n", static_cast<int>(::getpid()), what,
+               detail_text.c_str());
+  std::fflush(stderr);
+  ::_exit(3);
+}
+
+/// The next message from the parent; nothing when the parent is gone.
+std::optional<WorkerChannel::Frame> next_frame(WorkerChannel& channel) {
+  try {
+    return channel.read_frame();
+  } catch (const std::exception& e) {
+    die("bad message from parent", e.what());
+  }
+}
+
+/// The parent's pidfd, readable once it has ended (-1 on kernels without pidfds).
+int parent_pidfd = -1;
+
+/// Blocks until the parent has ended, at most `timeout_ms` (-1: no limit).
+void wait_for_parent(int timeout_ms) {
+  if (parent_pidfd < 0) return;
+  pollfd p{parent_pidfd, POLLIN, 0};
+  while (::poll(&p, 1, timeout_ms) < 0 && errno == EINTR) {
+  }
+}
+
+/// The parent died (SIGKILL, an uncaught exception, Ctrl-C) or dropped this worker. Its
+/// segments' owner locks went with it: remove what it left, then end, even in the middle of
+/// a task.
+[[noreturn]] void parent_gone() {
+  // The socket closes as the parent's descriptors are closed one by one, maybe before those
+  // holding its segments' locks: wait until it has ended (it has, or it kills this worker).
+  wait_for_parent(1000);
+  sweep_stale_segments();
+  ::_exit(0);
+}
+
+void send_or_exit(WorkerChannel& channel, proto::Kind kind, std::string_view body) {
+  if (!channel.send_message(kind, body)) parent_gone();
+}
+
+/// Ends this worker as soon as `parent` ends, through a pidfd watched by a thread of its own:
+/// the worker notices at once, busy or idle, and its life is tied to the parent process, not
+/// to whichever parent thread started it (as PR_SET_PDEATHSIG would be).
+void watch_parent(pid_t parent) {
+  parent_pidfd = static_cast<int>(::syscall(SYS_pidfd_open, parent, 0));
+  if (parent_pidfd < 0 || ::getppid() != parent) {
+    if (parent_pidfd < 0 && errno != ESRCH) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a kernel before 5.3: the best there is
+      if (::getppid() == parent) return;
+    }
+    parent_gone();  // it is gone already
+  }
+  ::fcntl(parent_pidfd, F_SETFD, FD_CLOEXEC);
+  std::thread([] {
+    wait_for_parent(-1);
+    parent_gone();
+  }).detach();
+}
+
+void bind_to_cpus(const std::string& list) {
+  if (list.empty()) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::size_t pos = 0;
+  while (pos < list.size()) {
+    const std::size_t comma = list.find(',', pos);
+    const int cpu = std::atoi(list.substr(pos, comma - pos).c_str());
+    if (cpu >= 0 && cpu < CPU_SETSIZE) CPU_SET(cpu, &set);
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  ::sched_setaffinity(0, sizeof set, &set);  // best effort: a container may forbid some PUs
+}
+
+void run_hook(const proto::FunctionRef& ref, const WorkerInfo& info) {
+  if (ref.empty()) return;
+  reinterpret_cast<WorkerHook>(proto::resolve_function(ref))(info);
+}
+
+}  // namespace
+
+void worker_main(int fd, pid_t parent) {
+  is_worker_process = true;
+  watch_parent(parent);
+  // Ctrl-C in a terminal reaches the whole process group; the parent decides what stops.
+  std::signal(SIGINT, SIG_IGN);
+  // A crash in `process` must end the worker with its signal, for the parent to report; the
+  // host's crash handlers (a crash reporter, a test framework, a sanitizer) are not for it.
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTERM, SIGCHLD})
+    std::signal(sig, SIG_DFL);
+
+  // Programs the worker's code starts must not hold the channel open after the worker ends.
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  // A second without work: unmap segments whose owners removed them, so an idle worker does
+  // not keep their memory.
+  WorkerChannel channel(fd, [] { release_mappings(false); });
+  {
+    std::string hello;
+    ByteWriter(hello).put<std::int32_t>(::getpid());
+    send_or_exit(channel, proto::Kind::hello, hello);
+  }
+  auto first = next_frame(channel);
+  if (!first) parent_gone();
+  if (first->kind != proto::Kind::init) die("expected init", std::to_string(int(first->kind)));
+  proto::Init init;
+  try {
+    init = proto::decode_init(first->body);
+  } catch (const std::exception& e) {
+    die("bad init message", e.what());
+  }
+  bind_to_cpus(init.cpu_binding);
+  const WorkerInfo info{init.worker_id, ::getpid()};
+  try {
+    run_hook(init.worker_init, info);
+  } catch (const std::exception& e) {
+    send_or_exit(channel, proto::Kind::init_failed, e.what());
+    ::_exit(2);
+  } catch (...) {
+    send_or_exit(channel, proto::Kind::init_failed, "worker_init threw a non-std::exception");
+    ::_exit(2);
+  }
+  send_or_exit(channel, proto::Kind::ready, {});
+
+  TaskRunner runner(init.worker_id, init.max_result_bytes);
+  std::string out;
+  bool shutdown_requested = false;
+  while (auto frame = next_frame(channel)) {
+    if (frame->kind == proto::Kind::shutdown) {
+      shutdown_requested = true;
+      break;
+    }
+    if (frame->kind == proto::Kind::spec || frame->kind == proto::Kind::forget) {
+      try {
+        if (frame->kind == proto::Kind::spec)
+          runner.define(frame->body);
+        else
+          runner.forget(proto::decode_forget(frame->body));
+      } catch (const std::exception& e) {
+        die("bad spec message", e.what());
+      }
+      continue;
+    }
+    if (frame->kind != proto::Kind::task)
+      die("unexpected message kind", std::to_string(int(frame->kind)));
+    out.clear();
+    if (init.report_starts && frame->body.size() >= sizeof(std::uint64_t))
+      send_or_exit(channel, proto::Kind::started, frame->body.substr(0, sizeof(std::uint64_t)));
+    try {
+      runner.run(frame->body, out);
+    } catch (const std::exception& e) {
+      die("bad task message", e.what());
+    }
+    if (!channel.write_all(out)) parent_gone();
+  }
+  if (!shutdown_requested) parent_gone();
+  // The worker types' exit hooks, then the pool's: the reverse of their inits.
+  runner.forget_all();
+  try {
+    run_hook(init.worker_exit, info);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "corun worker %d: worker_exit threw: %s\n", info.pid, e.what());
+  }
+  std::fflush(stdout);
+  std::fflush(stderr);
+  ::_exit(0);
+}
+
+}  // namespace detail
+
+void enter_worker_if_spawned(int /*argc*/, char** /*argv*/) {
+  const char* fd_text = std::getenv(detail::kWorkerFdEnv);
+  if (fd_text == nullptr) return;
+  const char* parent_text = std::getenv(detail::kParentPidEnv);
+  const int fd = std::atoi(fd_text);
+  const pid_t parent = parent_text ? static_cast<pid_t>(std::atol(parent_text)) : 0;
+  // The worker's own children (if its code starts any) are not corun workers.
+  ::unsetenv(detail::kWorkerFdEnv);
+  ::unsetenv(detail::kParentPidEnv);
+  detail::worker_main(fd, parent);
+}
+
+}  // namespace corun
