@@ -1,7 +1,8 @@
 #pragma once
 /// \file
-/// Everything corun offers, in one include; but <corun/cereal.hpp> (params of user types
-/// through cereal) is included where needed, so that only programs using it need cereal.
+/// Everything corun offers on one machine, in one include (for programs: no corun header includes
+/// it). Two are opt-in: <corun/cereal.hpp> (params of user types through cereal), so that only
+/// programs using it need cereal, and <corun/cluster.hpp>, which needs corun_mpi and MPI.
 
 #include <corun/detail/config.hpp>
 
@@ -13,10 +14,12 @@
 #include <corun/dtype.hpp>
 #include <corun/error.hpp>
 #include <corun/graceful_stop.hpp>
+#include <corun/map.hpp>
 #include <corun/orchestrator.hpp>
 #include <corun/params.hpp>
 #include <corun/pool.hpp>
 #include <corun/progress.hpp>
+#include <corun/reduce.hpp>
 #include <corun/report.hpp>
 #include <corun/shared_array.hpp>
 #include <corun/slice.hpp>

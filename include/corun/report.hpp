@@ -5,7 +5,7 @@
 #include <corun/detail/config.hpp>
 #include <corun/detail/export.hpp>
 
-#include <corun/cpu_monitor.hpp>
+#include <corun/cpu_series.hpp>
 #include <corun/error.hpp>
 #include <corun/slice.hpp>
 

@@ -1,6 +1,8 @@
 #pragma once
-// Little-endian byte encoding shared by the DataIterator encoding and the worker protocol.
-// Every read is bounds-checked and names the field it was reading when input runs out.
+/// \file
+/// Little-endian byte encoding on every side (parent, worker, rank): the DataIterator encoding,
+/// the worker protocol and the frames between ranks. Every read is bounds-checked and names the
+/// field it was reading when input runs out.
 
 #include <cstdint>
 #include <cstring>

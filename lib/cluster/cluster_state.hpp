@@ -4,7 +4,7 @@
 /// translation of a task spec from global to local rows, and the frames ranks exchange.
 
 #include "cluster/mpi_link.hpp"
-#include "seam/task_spec.hpp"
+#include "seam/spec_codec.hpp"
 
 #include <corun/cluster.hpp>
 #include <corun/detail/task_service.hpp>

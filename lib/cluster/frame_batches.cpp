@@ -1,3 +1,6 @@
+/// \file
+/// Frames batched per peer (every rank): appending a frame to a batch, and reading a batch back
+/// with every length checked. Needs no MPI, so tests/cluster tests it without mpirun.
 #include "cluster/frame_batches.hpp"
 
 #include "base/wire.hpp"

@@ -1,3 +1,6 @@
+/// \file
+/// The errors of corun::codec and of params decoding (both sides), out of line so that every
+/// codec instantiation shares one message.
 #include <corun/codec.hpp>
 #include <corun/params.hpp>
 

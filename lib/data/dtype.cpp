@@ -1,3 +1,5 @@
+/// \file
+/// DType (both sides): numpy's type strings parsed and printed, and what they say of an element.
 #include <corun/dtype.hpp>
 
 #include <charconv>

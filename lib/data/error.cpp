@@ -1,3 +1,6 @@
+/// \file
+/// corun's std::error_category and TaskError (both sides: a worker's failure, as the parent
+/// reports it).
 #include <corun/error.hpp>
 
 #include <utility>

@@ -4,6 +4,8 @@
 /// they come, and ends on the first failure, on cancellation or when the inputs run out.
 #include <corun/detail/map_engine.hpp>
 
+#include <corun/detail/chunk_reply.hpp>
+
 #include "base/demangle.hpp"
 #include "front/front_end.hpp"
 #include "front/progress_bar.hpp"
@@ -21,12 +23,6 @@
 #include <utility>
 
 namespace corun::detail {
-
-const char* register_function(const std::type_info& type, TaskInvoker invoker) {
-  const std::string name = demangle(type.name());
-  register_worker(name.c_str(), type, invoker);
-  return registered_name(type);
-}
 
 namespace {
 

@@ -1,10 +1,11 @@
 /// \file
-/// The worker registry, and running one task in this process.
+/// Running one task in this process (the worker side, and the serial pool in the parent): the
+/// specs the parent sent, the task's context, its work and cpu times, its reply frame.
 #include "worker/task_runner.hpp"
 
 #include "base/demangle.hpp"
 
-#include <corun/detail/map_engine.hpp>
+#include <corun/detail/map_registry.hpp>
 #include <corun/error.hpp>
 #include <corun/worker.hpp>
 
@@ -18,44 +19,10 @@
 #include <memory>
 #include <stdexcept>
 #include <typeinfo>
-#include <unordered_map>
 
-namespace corun {
-
-const ArrayInfo& TaskContext::require_output() const {
-  if (!output_info)
-    throw std::logic_error(
-        "corun::TaskContext::output: this worker was constructed without an output array");
-  return *output_info;
-}
-
-WorkerInfo TaskContext::worker_info() const {
-  return WorkerInfo{worker_id, ::getpid()};
-}
-
-void TaskContext::no_state(const std::type_info& asked) const {
-  std::string why = "corun::TaskContext::state<" + detail::demangle(asked.name()) + ">: ";
-  if (cache == nullptr || cache->state_type == nullptr)
-    why += "the worker type declares no State";
-  else
-    why += "the worker's State is " + detail::demangle(cache->state_type->name());
-  throw std::logic_error(why);
-}
-
-namespace detail {
-
-// ---- registry ----
+namespace corun::detail {
 
 namespace {
-struct Registry {
-  std::unordered_map<std::string, TaskInvoker> by_name;
-  std::unordered_map<const std::type_info*, std::string> names;  // type_info of the registrar
-};
-Registry& registry() {
-  static Registry* r = new Registry;  // used from static initialisers of other objects
-  return *r;
-}
-
 /// Sets the length field of the frame starting at `frame_start` to the bytes after its header.
 void patch_frame_length(std::string& out, std::size_t frame_start) {
   const auto length = static_cast<std::uint32_t>(out.size() - frame_start - proto::kHeaderSize);
@@ -68,55 +35,6 @@ std::int64_t monotonic_ns(clockid_t clock) {
   return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 }  // namespace
-
-bool register_worker(const char* name, const std::type_info& type, TaskInvoker invoker) {
-  Registry& r = registry();
-  auto [it, inserted] = r.by_name.emplace(name, invoker);
-  if (!inserted && it->second != invoker) {
-    std::fprintf(stderr, "corun: CORUN_REGISTER_WORKER(%s) names two different types\n", name);
-    std::abort();
-  }
-  // The macro's name is the one the parent uses, whichever registration ran first.
-  r.names.insert_or_assign(&type, name);
-  return true;
-}
-
-bool register_worker_automatically(const std::type_info& type, TaskInvoker invoker) {
-  Registry& r = registry();
-  const std::string base = demangle(type.name());
-  std::string name = base;
-  for (int n = 2;; ++n) {
-    auto [it, inserted] = r.by_name.emplace(name, invoker);
-    if (inserted || it->second == invoker) break;
-    name = base + "#" + std::to_string(n);
-  }
-  r.names.emplace(&type, name);
-  return true;
-}
-
-const char* registered_name(const std::type_info& type) noexcept {
-  const Registry& r = registry();
-  if (auto it = r.names.find(&type); it != r.names.end()) return it->second.c_str();
-  for (const auto& [info, name] : r.names)  // type_info objects may be duplicated across DSOs
-    if (*info == type) return name.c_str();
-  return nullptr;
-}
-
-const char* require_registered(const std::type_info& type) {
-  if (const char* name = registered_name(type)) return name;
-  const std::string t = demangle(type.name());
-  throw Error(errc::worker_not_registered, "corun: worker type " + t +
-                                               " is not registered: add CORUN_REGISTER_WORKER(" +
-                                               t + ") at namespace scope in a source file");
-}
-
-TaskInvoker find_invoker(std::string_view name) noexcept {
-  const Registry& r = registry();
-  auto it = r.by_name.find(std::string(name));
-  return it == r.by_name.end() ? nullptr : it->second;
-}
-
-// ---- running ----
 
 void run_task(std::uint64_t task_id, Slice slice, std::string_view argument,
               const DecodedSpec& spec, SpecCache& cache, int worker_id,
@@ -277,5 +195,4 @@ void TaskRunner::run(const proto::Task& task, std::string& out) {
            max_result_bytes_, out);
 }
 
-}  // namespace detail
-}  // namespace corun
+}  // namespace corun::detail

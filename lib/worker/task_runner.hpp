@@ -5,7 +5,7 @@
 /// the serial pool.
 
 #include "protocol/protocol.hpp"
-#include "seam/task_spec.hpp"
+#include "seam/spec_codec.hpp"
 
 #include <corun/data_iterator.hpp>
 #include <corun/worker.hpp>

@@ -1,5 +1,7 @@
 #pragma once
-// The worker side: the loop a worker process runs until its parent asks it to stop or goes away.
+/// \file
+/// The worker side: the loop a worker process runs until its parent asks it to stop or goes away,
+/// and the environment through which a spawning parent hands it its socket.
 
 #include <sys/types.h>
 

@@ -4,7 +4,7 @@
 #include "protocol/protocol.hpp"
 #include "pool/spec_book.hpp"
 #include "worker/task_runner.hpp"
-#include "seam/task_spec.hpp"
+#include "seam/spec_codec.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -7,8 +7,9 @@
 #include <corun/detail/config.hpp>
 
 #include <corun/codec.hpp>
+#include <corun/detail/chunk_reply.hpp>
 #include <corun/detail/completion.hpp>
-#include <corun/detail/map_engine.hpp>
+#include <corun/detail/map_registry.hpp>
 #include <corun/params.hpp>
 
 #include <algorithm>

@@ -1,9 +1,8 @@
 /// \file
-/// How a map chunk's reply ends (ChunkEnd: what the worker mapped and why it stopped), and how a
-/// worker names what an input threw; the worker's invokers write it, the map engine reads it.
-#include <corun/detail/map_engine.hpp>
+/// How a map chunk's reply ends (ChunkEnd: what the worker mapped and why it stopped), on both
+/// sides of the process boundary: the worker's invokers write it, the parent's map engine reads it.
+#include <corun/detail/chunk_reply.hpp>
 
-#include "base/demangle.hpp"
 #include "base/wire.hpp"
 
 #include <cstdint>
@@ -15,21 +14,6 @@
 #include <utility>
 
 namespace corun::detail {
-
-void describe_current_exception(std::string& type, std::string& message) {
-  try {
-    throw;
-  } catch (const std::exception& e) {
-    type = demangle(typeid(e).name());
-    message = e.what();
-  } catch (...) {
-    type = "unknown";
-    message = "a non-std::exception was thrown";
-  }
-}
-
-ItemFailure::ItemFailure(std::size_t index, std::string type_name, const std::string& what)
-    : std::runtime_error(what), index_(index), type_name_(std::move(type_name)) {}
 
 namespace {
 /// A failure's type and message are cut to this, so that they fit the room a map function
