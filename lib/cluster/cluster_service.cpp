@@ -55,7 +55,7 @@ ClusterService::ClusterService(std::shared_ptr<ClusterState> cluster,
       local_(PoolAccess::service(local_pool_)),
       pools_(cluster_->pool_shapes()),
       busy_(static_cast<std::size_t>(cluster_->size())),
-      sent_(static_cast<std::size_t>(cluster_->size())),
+      specs_(*cluster_),
       ready_rounds_(static_cast<std::size_t>(cluster_->size())) {
   pools_.at(0) = {local_pool_.size(), local_pool_.options().max_tasks_active};
 }
@@ -83,7 +83,7 @@ std::uint64_t ClusterService::submit(std::shared_ptr<const TaskSpec> spec, Slice
     return 0;
   }
   const std::uint64_t id = next_id_++;
-  Entry& entry = entry_of(*spec);
+  Entry& entry = specs_.entry_of(*spec);
   Pending p{std::move(done), 0, 0, spec, slice, Clock::now(), {}};
   if (!spec->reads_array) {
     // An async_map function reads only its inputs, which travel with the task: the rank with
@@ -110,7 +110,7 @@ std::uint64_t ClusterService::submit(std::shared_ptr<const TaskSpec> spec, Slice
 }
 
 void ClusterService::submit_local(std::uint64_t id, Pending p, Entry& entry, std::string argument) {
-  const LocalSpec& local = local_spec(entry);
+  const LocalSpec& local = specs_.local_spec(entry);
   if (!local.spec)
     return fail_later(std::move(p),
                       failed_result(*p.spec, p.slice, 0, "cannot run on rank 0: " + local.error));
@@ -134,13 +134,7 @@ void ClusterService::submit_remote(std::uint64_t id, Pending p, Entry& entry,
                                     "the task's inputs of " + std::to_string(argument.size()) +
                                         " bytes exceed what one MPI message of "
                                         "the cluster carries"));
-  if (sent_[static_cast<std::size_t>(rank)].insert(entry.id).second) {
-    std::string frame;
-    ByteWriter w(frame);
-    w.put(entry.id);
-    w.bytes(entry.global);
-    cluster_->link().send(rank, FrameKind::spec, frame);
-  }
+  specs_.send_once(rank, entry);
   std::string frame;
   ByteWriter w(frame);
   w.put(id);
@@ -171,22 +165,6 @@ void ClusterService::deliver(int peer, std::string batch) {
   asio::post(strand_, [self = shared_from_this(), peer, batch = std::move(batch)]() mutable {
     self->on_batch(peer, batch);
   });
-}
-
-ClusterService::Entry& ClusterService::entry_of(const TaskSpec& spec) {
-  const auto it = entries_.find(spec.encoded);
-  if (it != entries_.end()) return it->second;
-  Entry e;
-  e.id = next_spec_id_++;
-  e.global = spec.encoded;
-  e.decoded = decoded_copy(spec);
-  if (const auto found = cluster_->find(spec.iterator.shm_name)) e.blocks = found->blocks;
-  return entries_.emplace(spec.encoded, std::move(e)).first->second;
-}
-
-const LocalSpec& ClusterService::local_spec(Entry& entry) {
-  if (!entry.local) entry.local = cluster_->translate(entry.decoded);
-  return *entry.local;
 }
 
 void ClusterService::track(std::uint64_t id, Pending p) {

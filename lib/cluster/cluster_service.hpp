@@ -1,10 +1,12 @@
 #pragma once
 /// \file
-/// ClusterService: the TaskService behind a ClusterPool, on rank 0. lib/cluster_service.cpp
-/// routes tasks (each to the rank holding its rows, async_map's chunks to the least busy rank);
-/// lib/cluster_pool.cpp holds its life across ranks (ready rounds, an orderly shutdown that
-/// waits for every rank's bye, terminate) and ClusterPool itself.
+/// ClusterService: the TaskService behind a ClusterPool, on rank 0.
+/// lib/cluster/cluster_service.cpp routes tasks (each to the rank holding its rows, async_map's
+/// chunks to the least busy rank), with the specs they name in lib/cluster/cluster_specs.cpp;
+/// lib/cluster/cluster_pool.cpp holds its life across ranks (ready rounds, an orderly shutdown
+/// that waits for every rank's bye, terminate) and ClusterPool itself.
 
+#include "cluster/cluster_specs.hpp"
 #include "cluster/cluster_state.hpp"
 
 #include <corun/pool.hpp>
@@ -21,7 +23,6 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 namespace corun::detail {
@@ -48,7 +49,7 @@ class ClusterService final : public TaskService,
   // ---- BatchSink (the link's thread) ----
   void deliver(int peer, std::string batch) override;
 
-  // ---- lifecycle, on the strand (lib/cluster_pool.cpp) ----
+  // ---- lifecycle, on the strand (lib/cluster/cluster_pool.cpp) ----
   void wait_ready(std::unique_ptr<TaskCompletion> done);
   void shutdown(std::unique_ptr<TaskCompletion> done);
   /// Any thread: kills rank 0's workers and tells the other ranks to kill theirs.
@@ -69,14 +70,7 @@ class ClusterService final : public TaskService,
     /// return for lack of it (rank 0's own tasks keep its pool's reads pending instead).
     asio::any_io_executor work;
   };
-  /// What rank 0 knows about one distinct spec (by its encoding).
-  struct Entry {
-    std::uint64_t id = 0;
-    std::string global;                               // the encoding other ranks get
-    std::shared_ptr<const DistributedBlocks> blocks;  // null for a plain array
-    std::optional<LocalSpec> local;                   // translated for rank 0, when needed
-    DecodedSpec decoded;
-  };
+  using Entry = ClusterSpecs::Entry;
   struct ReadyRound {
     std::unique_ptr<TaskCompletion> done;
     asio::any_io_executor work;
@@ -85,9 +79,7 @@ class ClusterService final : public TaskService,
   };
   class LocalDone;
 
-  // ---- routing (lib/cluster_service.cpp) ----
-  Entry& entry_of(const TaskSpec& spec);
-  const LocalSpec& local_spec(Entry& entry);
+  // ---- routing (lib/cluster/cluster_service.cpp) ----
   void submit_local(std::uint64_t id, Pending p, Entry& entry, std::string argument);
   void submit_remote(std::uint64_t id, Pending p, Entry& entry, std::string argument);
   void track(std::uint64_t id, Pending p);
@@ -103,7 +95,7 @@ class ClusterService final : public TaskService,
   void complete_later(std::unique_ptr<TaskCompletion> done, std::exception_ptr error);
   asio::any_io_executor tracked() const;
 
-  // ---- lifecycle (lib/cluster_pool.cpp) ----
+  // ---- lifecycle (lib/cluster/cluster_pool.cpp) ----
   void on_ready(int peer, std::string_view bytes);
   void on_bye();
   void ready_reply(ReadyRound& round, std::exception_ptr e);
@@ -120,12 +112,10 @@ class ClusterService final : public TaskService,
   std::shared_ptr<TaskService> local_;
   State state_ = State::running;
   std::uint64_t next_id_ = 1;
-  std::uint64_t next_spec_id_ = 1;
   std::unordered_map<std::uint64_t, Pending> tasks_;
   std::vector<ClusterState::PoolShape> pools_;
   std::vector<std::size_t> busy_;  // tasks_ per rank
-  std::unordered_map<std::string, Entry> entries_;
-  std::vector<std::unordered_set<std::uint64_t>> sent_;  // spec ids each rank has
+  ClusterSpecs specs_;
   std::vector<std::deque<std::shared_ptr<ReadyRound>>> ready_rounds_;
   std::vector<std::unique_ptr<TaskCompletion>> shutdown_waiters_;
   bool local_stopped_ = false;

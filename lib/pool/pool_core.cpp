@@ -1,67 +1,27 @@
 /// \file
-/// The local pool: its task table and cancellation, and its workers' starts, ends and
-/// replacements. Its lifecycle and waiters are in lib/pool_lifecycle.cpp.
+/// The local pool: its task table and cancellation, and when its workers start, end and are
+/// replaced. How a slot starts is in lib/pool/slot_starter.cpp; the pool's lifecycle and
+/// waiters are in lib/pool/pool_lifecycle.cpp.
 #include "pool/pool_core.hpp"
-
-#include "pool/serial_slot.hpp"
-#include "machine/cpu_topology.hpp"
 
 #include <asio/dispatch.hpp>
 #include <asio/post.hpp>
 
-#include <algorithm>
 #include <utility>
 
 namespace corun::detail {
 
 namespace {
 using Clock = std::chrono::steady_clock;
-
-std::vector<std::string> cpu_bindings(bool pinning) {
-  std::vector<std::string> lists;
-  if (!pinning) return lists;
-  for (const auto& core : core_pus()) {
-    std::string list;
-    for (int pu : core) {
-      if (!list.empty()) list += ',';
-      list += std::to_string(pu);
-    }
-    lists.push_back(std::move(list));
-  }
-  return lists;
-}
 }  // namespace
 
 PoolCore::PoolCore(asio::any_io_executor executor, PoolOptions options)
     : strand_(asio::make_strand(executor)),
       options_(std::move(options)),
-      dispatcher_(options_.workers, {options_.pipeline_depth, options_.max_pipeline_depth}) {
-  if (options_.start_method != StartMethod::serial) {
-    slot_config_.method =
-        options_.start_method == StartMethod::fork ? LaunchMethod::fork : LaunchMethod::spawn;
-    if (slot_config_.method == LaunchMethod::spawn) slot_config_.argv = program_arguments();
-    slot_config_.handshake_timeout = options_.handshake_timeout;
-    slot_config_.task_timeout = options_.task_timeout;
-    slot_config_.max_result_bytes = options_.max_result_bytes;
-    slot_config_.worker_init =
-        proto::function_ref(reinterpret_cast<const void*>(options_.worker_init));
-    slot_config_.worker_exit =
-        proto::function_ref(reinterpret_cast<const void*>(options_.worker_exit));
-    slot_config_.cpu_binding = cpu_bindings(options_.cpu_pinning);
-    slot_config_.children = &children_;
-    slot_config_.timeline = &timeline_;
-  }
+      dispatcher_(options_.workers, {options_.pipeline_depth, options_.max_pipeline_depth}),
+      starter_(strand_, options_, *this, children_, timeline_) {
   slots_.resize(options_.workers);
-  prelaunched_.resize(options_.workers);
   tasks_sent_.resize(options_.workers);
-  for (std::size_t i = 0; i < options_.workers; ++i) {
-    restart_timers_.push_back(std::make_unique<asio::steady_timer>(strand_));
-    // A worker that cannot be launched now is launched again by start(), which reports why.
-    if (options_.start_method != StartMethod::serial) try {
-        prelaunched_[i] = launch_and_register(slot_config_);
-      } catch (const std::exception&) {
-      }
-  }
 }
 
 PoolCore::~PoolCore() {
@@ -74,30 +34,13 @@ void PoolCore::start() {
   for (std::size_t i = 0; i < slots_.size(); ++i) start_slot(static_cast<int>(i));
 }
 
-std::shared_ptr<WorkerSlot> PoolCore::make_slot(int index) {
-  if (options_.start_method == StartMethod::serial)
-    return std::make_shared<SerialSlot>(index, *this, strand_, options_);
-  auto slot = std::make_shared<ProcessSlot>(index, *this, strand_, slot_config_);
-  if (auto& launched = prelaunched_[static_cast<std::size_t>(index)]) {
-    slot->adopt(std::move(*launched));
-    launched.reset();
-  }
-  return slot;
-}
-
 void PoolCore::start_slot(int index) {
   if (state_ != State::running && state_ != State::closing) return;
-  auto slot = make_slot(index);
+  auto slot = starter_.make(index);
   slots_[static_cast<std::size_t>(index)] = slot;
   dispatcher_.reset(static_cast<std::size_t>(index));
-  const auto began = Clock::now();
   tasks_sent_[static_cast<std::size_t>(index)] = 0;
-  slot->start();
-  // A serial slot is this process: it starts (and says hello) at once.
-  if (options_.start_method == StartMethod::serial) {
-    timeline_.launched(slot->pid(), began);
-    timeline_.hello(slot->pid(), index, began);
-  }
+  starter_.start(*slot);
 }
 
 // ---- tasks ----
@@ -214,13 +157,13 @@ void PoolCore::publish_health() {
     if (slot && slot->accepting() && state_ != State::failed && state_ != State::terminated)
       ++ready;
   ready_workers_ = ready;
-  published_failed_starts_ = failed_starts_;
+  published_failed_starts_ = starter_.failed_starts();
   published_failed_ = state_ == State::failed;
 }
 
 void PoolCore::on_slot_ready(WorkerSlot& slot) {
   timeline_.ready(slot.pid(), slot.index());
-  failed_starts_ = 0;
+  starter_.started();
   dispatcher_.set_accepting(static_cast<std::size_t>(slot.index()), true);
   publish_health();
   notify_ready();
@@ -242,7 +185,7 @@ void PoolCore::on_slot_ended(WorkerSlot& slot, SlotEnd end) {
   const bool retired = end.reason == EndReason::exited && spent(static_cast<std::size_t>(index));
   if (state_ == State::running || (retired && state_ == State::closing && dispatcher_.waiting())) {
     if (start_failed)
-      retry_start(index, start_failure(slot, end));
+      retry_start(index, starter_.start_failure(slot, end));
     else
       start_slot(index);
   }
@@ -278,29 +221,12 @@ void PoolCore::handle_unfinished(WorkerSlot& slot, SlotEnd& end) {
   fail_or_retry(id, std::move(running), std::move(error), std::move(result));
 }
 
-std::string PoolCore::start_failure(const WorkerSlot& slot, const SlotEnd& end) const {
-  std::string m = "corun: worker process " + std::to_string(slot.pid()) + " (slot " +
-                  std::to_string(slot.index()) + ") ";
-  m += end.detail.empty() ? describe_wait_status(end.wait_status) : end.detail;
-  if (end.was == SlotState::starting && options_.start_method == StartMethod::spawn &&
-      end.reason != EndReason::launch_failed)
-    m += " before reporting to the pool: does main() call "
-         "corun::enter_worker_if_spawned(argc, argv) before anything else?";
-  return m;
-}
-
 void PoolCore::retry_start(int index, const std::string& why) {
-  ++failed_starts_;
+  const bool again = starter_.failed();
   publish_health();
-  if (failed_starts_ >= options_.start_attempts)
-    return fail_pool(why + " (" + std::to_string(failed_starts_) +
-                     " consecutive worker starts failed; the pool gives up)");
-  const auto backoff =
-      std::chrono::milliseconds(std::min(10 << std::min(failed_starts_ - 1, 7u), 1000));
-  auto& timer = *restart_timers_[static_cast<std::size_t>(index)];
-  timer.expires_after(backoff);
-  timer.async_wait([self = shared_from_this(), index](std::error_code ec) {
-    if (!ec && self->state_ == State::running) self->start_slot(index);
+  if (!again) return fail_pool(starter_.give_up_message(why));
+  starter_.restart_later(index, [self = shared_from_this(), index] {
+    if (self->state_ == State::running) self->start_slot(index);
   });
 }
 

@@ -2,11 +2,12 @@
 /// \file
 /// PoolCore: the local pool behind ProcessPool. It owns the task table, cancellation, the
 /// pool's lifecycle (running, closing, closed, failed, terminated) and its waiters; the
-/// dispatcher decides where tasks go and the worker slots run them.
+/// dispatcher decides where tasks go, the slot starter how a worker slot starts, and the worker
+/// slots run the tasks.
 
 #include "pool/child_process.hpp"
 #include "pool/dispatcher.hpp"
-#include "pool/process_slot.hpp"
+#include "pool/slot_starter.hpp"
 #include "pool/task_outcome.hpp"
 #include "pool/worker_slot.hpp"
 #include "seam/worker_timeline.hpp"
@@ -14,14 +15,12 @@
 #include <corun/detail/task_service.hpp>
 #include <corun/pool.hpp>
 
-#include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -77,7 +76,6 @@ class PoolCore final : public TaskService,
   void on_task_result(WorkerSlot& slot, SlotTask done, const proto::Result& result) override;
   void on_slot_ended(WorkerSlot& slot, SlotEnd end) override;
 
-  std::shared_ptr<WorkerSlot> make_slot(int index);
   /// Whether worker `index` has been sent PoolOptions::worker_lifespan tasks.
   bool spent(std::size_t index) const noexcept;
   /// Stops a spent worker once its last task is done; a fresh one replaces it.
@@ -90,7 +88,6 @@ class PoolCore final : public TaskService,
   void finish(Task task, TaskResult result);
   void fail_or_retry(std::uint64_t id, Task task, TaskError error, TaskResult result);
   void handle_unfinished(WorkerSlot& slot, SlotEnd& end);
-  std::string start_failure(const WorkerSlot& slot, const SlotEnd& end) const;
   /// Completes `done` from a fresh handler, never from inside the caller's stack.
   void complete_later(std::unique_ptr<TaskCompletion> done, std::exception_ptr error);
   std::exception_ptr closed_error() const;
@@ -104,18 +101,15 @@ class PoolCore final : public TaskService,
 
   asio::strand<asio::any_io_executor> strand_;
   PoolOptions options_;
-  WorkerTimeline timeline_;  // before slot_config_, which points to it
-  ProcessSlotConfig slot_config_;
-  ChildRegistry children_;
+  WorkerTimeline timeline_;  // before starter_, which points to it
+  ChildRegistry children_;   // before starter_, which launches into it
   Dispatcher dispatcher_;
+  SlotStarter starter_;  // before slots_, which point to its config
   std::vector<std::shared_ptr<WorkerSlot>> slots_;
-  std::vector<std::optional<LaunchedWorker>> prelaunched_;  // until start()
-  std::vector<std::unique_ptr<asio::steady_timer>> restart_timers_;
   std::vector<std::size_t> tasks_sent_;  // to each worker process, for worker_lifespan
   /// Updates the snapshot health() reads.
   void publish_health();
 
-  unsigned failed_starts_ = 0;  // consecutive, over all slots
   std::atomic<std::size_t> ready_workers_{0};
   std::atomic<unsigned> published_failed_starts_{0};
   std::atomic<bool> published_failed_{false};

@@ -2,6 +2,7 @@
 /// The local pool's lifecycle: waiting until it is ready, an orderly shutdown, failing for good,
 /// terminate; each completes its waiters.
 #include "pool/pool_core.hpp"
+
 #include "base/run_or_release.hpp"
 
 #include <corun/error.hpp>
@@ -75,7 +76,7 @@ void PoolCore::check_shutdown() {
   publish_health();
   if (!all_ended) return;
   state_ = State::closed;
-  for (auto& timer : restart_timers_) timer->cancel();
+  starter_.cancel_restarts();
   for (auto& w : shutdown_waiters_) complete_later(std::move(w), nullptr);
   shutdown_waiters_.clear();
 }
@@ -91,7 +92,7 @@ void PoolCore::end_for_good(State final_state, const std::exception_ptr& task_er
   state_ = final_state;
   for (const auto& slot : slots_)
     if (slot) slot->detach();
-  for (auto& timer : restart_timers_) timer->cancel();
+  starter_.cancel_restarts();
   fail_everything(task_error);
   publish_health();
   for (auto& w : shutdown_waiters_) complete_later(std::move(w), shutdown_result);
