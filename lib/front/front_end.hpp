@@ -1,11 +1,12 @@
 #pragma once
 /// \file
 /// What the front-ends of a TaskService (an orchestrator's run, an async_map) share: the tasks
-/// they have at the service, cancelled together, how a run stops and with which error, and how
-/// a handler's cancellation reaches them.
+/// they have at the service, cancelled together, how a run stops and with which error, what a
+/// failure of the service itself means for them, and how a handler's cancellation reaches them.
 
 #include <corun/cancellation.hpp>
 #include <corun/detail/task_service.hpp>
+#include <corun/error.hpp>
 
 #include <asio/dispatch.hpp>
 
@@ -13,6 +14,8 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -62,6 +65,18 @@ class RunStop {
   bool cancelled_ = false;
   std::exception_ptr fatal_;
 };
+
+/// The error that ends a front-end's `operation` ("run", "map") when one of its tasks failed
+/// with `error` and no TaskError, i.e. the service failed, closed or was terminated under it;
+/// null when the task was only aborted because the front-end is stopping.
+inline std::exception_ptr service_failure(const RunStop& stop, const std::exception_ptr& error,
+                                          std::string_view operation) {
+  if (!is_aborted(error)) return error;
+  if (stop.stopping()) return nullptr;
+  return std::make_exception_ptr(
+      Error(errc::pool_closed,
+            "corun: the process pool was terminated during the " + std::string(operation)));
+}
 
 /// A handler's cancellation, forwarded to `front_end->cancel(mode)` on `executor` while the
 /// front-end lives: `terminal` (CancelMode::kill) always kills, other types use `configured`.

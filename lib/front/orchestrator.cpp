@@ -5,29 +5,18 @@
 #include <corun/cpu_monitor.hpp>
 
 #include "front/front_end.hpp"
+#include "front/in_order.hpp"
+#include "front/process_records.hpp"
 #include "front/progress_bar.hpp"
-#include "seam/worker_timeline.hpp"
+#include "front/slice_queue.hpp"
 
 #include <asio/dispatch.hpp>
 
-#include <algorithm>
-#include <deque>
-#include <optional>
 #include <stdexcept>
-#include <tuple>
-#include <unordered_map>
-#include <unordered_set>
 
 namespace corun {
 
 namespace detail {
-
-struct RunAccess {
-  static const std::shared_ptr<const TaskSpec>& spec(const WorkerRef& w) { return w.spec_; }
-  static void deliver(const WorkerRef& w, const std::string& payload, const Slice& slice) {
-    w.deliver_(w.object_, payload, slice);
-  }
-};
 
 namespace {
 
@@ -41,13 +30,12 @@ class RunState : public std::enable_shared_from_this<RunState> {
         options_(std::move(options)),
         progress_(std::move(progress)),
         done_(std::move(done)),
-        next_slice_(workers_.size(), 0),
-        order_(options_.ordered ? workers_.size() : 0) {
+        queue_(slice_counts(workers_)),
+        order_(options_.ordered ? workers_.size() : 0),
+        records_(report_.processes) {
     window_ =
         options_.max_tasks_active != 0 ? options_.max_tasks_active : service_->max_tasks_active();
-    std::size_t total = 0;
-    for (const auto& w : workers_) total += RunAccess::spec(w)->iterator.slice_count();
-    progress_->total = total;
+    progress_->total = queue_.total();
   }
 
   void start() {
@@ -69,7 +57,7 @@ class RunState : public std::enable_shared_from_this<RunState> {
     --active_;
     outstanding_.remove(id);
     result.record.worker_index = worker;
-    account(result.record);
+    records_.account(result.record);
     bool deliverable = false;
     if (result.error) {
       if (result.task_error) {
@@ -77,9 +65,8 @@ class RunState : public std::enable_shared_from_this<RunState> {
         ++progress_->failed;
         report_.failures.push_back(std::move(*result.task_error));
         if (options_.on_error == ErrorPolicy::fail_fast) stop(CancelMode::drain);
-      } else if (!stop_.stopping() || !is_aborted(result.error)) {
-        // The pool failed, closed or was terminated under the run: the run cannot complete.
-        fatal(is_aborted(result.error) ? terminated_error() : result.error);
+      } else if (auto failure = service_failure(stop_, result.error, "run")) {
+        fatal(std::move(failure));
       }
     } else {
       deliverable = !stop_.stopping();
@@ -113,14 +100,8 @@ class RunState : public std::enable_shared_from_this<RunState> {
 
   /// A result of an ordered run that finished before the ones ahead of it.
   struct Held {
-    bool arrived = false;
-    bool deliverable = false;  // false: its task failed; the order skips it
     Slice slice;
     std::string payload;
-  };
-  struct Order {
-    std::size_t next = 0;   // the index of the slice whose result is due
-    std::deque<Held> held;  // from `next` on
   };
 
   void deliver(std::size_t worker, const std::string& payload, const Slice& slice) {
@@ -134,79 +115,38 @@ class RunState : public std::enable_shared_from_this<RunState> {
   }
 
   /// Ordered runs: holds the result of slice `index` until the ones before it were delivered.
+  /// A failed slice is skipped; stop() clears every order, which ends the release.
   void arrive(std::size_t worker, std::size_t index, Slice slice, bool deliverable,
               std::string payload) {
-    Order& order = order_[worker];
-    const std::size_t offset = index - order.next;
-    if (order.held.size() <= offset) order.held.resize(offset + 1);
-    order.held[offset] = Held{true, deliverable, slice, std::move(payload)};
-    ++held_;
-    while (!stop_.stopping() && !order.held.empty() && order.held.front().arrived) {
-      Held due = std::move(order.held.front());
-      order.held.pop_front();
-      ++order.next;
-      --held_;
-      if (due.deliverable) deliver(worker, due.payload, due.slice);
-    }
+    InOrder<Held>& order = order_[worker];
+    if (deliverable)
+      order.hold(index, 1, Held{slice, std::move(payload)});
+    else
+      order.skip(index, 1);
+    order.release(
+        [&](std::size_t, std::size_t, Held due) { deliver(worker, due.payload, due.slice); });
   }
 
-  /// Adds a task's work to the record of the process that ran it.
-  void account(const TaskRecord& record) {
-    if (record.pid == 0) return;  // never reached a worker
-    auto [it, added] = process_index_.try_emplace(record.pid, report_.processes.size());
-    if (added) {
-      WorkerProcessRecord& p = report_.processes.emplace_back();
-      p.worker_id = record.worker_id;
-      p.pid = record.pid;
-    }
-    if (record.started == TaskRecord::time_point{} || record.finished < record.started) return;
-    WorkerProcessRecord& p = report_.processes[it->second];
-    ++p.tasks;
-    p.working += record.finished - record.started;
+  /// Results held back in order_, which count against the window like those in flight.
+  std::size_t held() const noexcept {
+    std::size_t held = 0;
+    for (const InOrder<Held>& order : order_) held += order.held();
+    return held;
   }
 
-  /// What the pool knows of its processes' start-up (a service without a timeline: nothing).
-  void add_timeline(std::chrono::steady_clock::time_point end) {
-    const auto* source = dynamic_cast<const WorkerTimelineSource*>(service_.get());
-    if (source == nullptr || report_.started == std::chrono::steady_clock::time_point{}) return;
-    for (const WorkerProcessRecord& t :
-         source->worker_timeline().overlapping(report_.started, end)) {
-      auto [it, added] = process_index_.try_emplace(t.pid, report_.processes.size());
-      if (added) report_.processes.emplace_back();
-      WorkerProcessRecord& p = report_.processes[it->second];
-      const std::size_t tasks = p.tasks;
-      const auto working = p.working;
-      p = t;
-      p.tasks = tasks;
-      p.working = working;
-    }
-    std::stable_sort(report_.processes.begin(), report_.processes.end(),
-                     [](const WorkerProcessRecord& a, const WorkerProcessRecord& b) {
-                       return std::tie(a.worker_id, a.launched) < std::tie(b.worker_id, b.launched);
-                     });
-  }
-
-  static std::exception_ptr terminated_error() {
-    return std::make_exception_ptr(
-        Error(errc::pool_closed, "corun: the process pool was terminated during the run"));
+  static std::vector<std::size_t> slice_counts(const std::vector<WorkerRef>& workers) {
+    std::vector<std::size_t> counts;
+    for (const auto& w : workers) counts.push_back(w.data_iterator().slice_count());
+    return counts;
   }
 
   void fill() {
-    while (!stop_.stopping() && active_ + held_ < window_) {
-      std::size_t chosen = workers_.size();
-      for (std::size_t k = 0; k < workers_.size(); ++k) {
-        const std::size_t w = (round_robin_ + k) % workers_.size();
-        if (next_slice_[w] < RunAccess::spec(workers_[w])->iterator.slice_count()) {
-          chosen = w;
-          break;
-        }
-      }
-      if (chosen == workers_.size()) break;
-      round_robin_ = chosen + 1;
-      const auto& spec = RunAccess::spec(workers_[chosen]);
-      const std::size_t index = next_slice_[chosen]++;
-      const Slice slice = spec->iterator.slice(index);
-      auto done = std::make_unique<TaskDone>(shared_from_this(), chosen, index, slice);
+    while (!stop_.stopping() && active_ + held() < window_) {
+      const std::optional<SliceQueue::Next> next = queue_.pop();
+      if (!next) break;
+      const auto& spec = RunAccess::spec(workers_[next->worker]);
+      const Slice slice = spec->iterator.slice(next->index);
+      auto done = std::make_unique<TaskDone>(shared_from_this(), next->worker, next->index, slice);
       TaskDone* raw = done.get();
       ++active_;
       raw->id = service_->submit(spec, slice, {}, std::move(done));
@@ -247,20 +187,17 @@ class RunState : public std::enable_shared_from_this<RunState> {
   void stop(CancelMode mode) {
     if (!stop_.begin(mode)) return;
     // Held results are never delivered now.
-    for (Order& order : order_) order.held.clear();
-    held_ = 0;
+    for (InOrder<Held>& order : order_) order.clear();
     outstanding_.cancel_all(*service_, mode);
   }
 
   void maybe_finish() {
     if (finished_ || active_ != 0) return;
-    if (!stop_.stopping())
-      for (std::size_t w = 0; w < workers_.size(); ++w)
-        if (next_slice_[w] < RunAccess::spec(workers_[w])->iterator.slice_count()) return;
+    if (!stop_.stopping() && !queue_.empty()) return;
     finished_ = true;
     const auto end = std::chrono::steady_clock::now();
     report_.wall_time = end - report_.started;
-    add_timeline(end);
+    records_.add_timeline(*service_, report_.started, end);
     if (bar_) {
       bar_->update(progress_->done + progress_->failed, progress_->failed);
       bar_->finish();
@@ -283,17 +220,15 @@ class RunState : public std::enable_shared_from_this<RunState> {
   OrchestratorOptions options_;
   std::shared_ptr<RunProgress> progress_;
   std::unique_ptr<RunCompletion> done_;
-  std::vector<std::size_t> next_slice_;
-  std::vector<Order> order_;  // per worker object, when ordered
-  std::size_t held_ = 0;      // results held back in order_
-  std::size_t round_robin_ = 0;
+  SliceQueue queue_;
+  std::vector<InOrder<Held>> order_;  // per worker object, when ordered
   std::size_t window_ = 1;
   std::size_t active_ = 0;
   OutstandingTasks outstanding_;
   RunStop stop_;
   bool finished_ = false, started_ = false;
   RunReport report_;
-  std::unordered_map<pid_t, std::size_t> process_index_;  // into report_.processes
+  ProcessRecords records_;  // of report_.processes
   std::unique_ptr<CpuMonitor> monitor_;
   std::shared_ptr<TerminalProgress> bar_;
 };
