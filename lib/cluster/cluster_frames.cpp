@@ -1,7 +1,7 @@
 /// \file
 /// The `result` frame a rank sends rank 0: how a task ended, its record (times as offsets, since
 /// two nodes' clocks are not comparable), its error and its payload. (A `spec` frame is the
-/// spec's own encoding, lib/task_spec.cpp.)
+/// spec's own encoding, lib/seam/spec_codec.cpp.)
 #include "cluster/cluster_state.hpp"
 
 #include "base/wire.hpp"

@@ -6,7 +6,7 @@
 /// own pool at most once. The other ranks keep what they received in their RankServer.
 
 #include "cluster/cluster_state.hpp"
-#include "seam/task_spec.hpp"
+#include "seam/spec_codec.hpp"
 
 #include <corun/detail/task_service.hpp>
 

@@ -16,7 +16,7 @@ namespace corun::detail {
 
 /// Frame kinds inside a batch.
 enum class FrameKind : std::uint8_t {
-  spec = 1,  ///< 0 -> r: spec id, the spec as rank 0 encoded it (lib/task_spec.cpp)
+  spec = 1,  ///< 0 -> r: spec id, the spec as rank 0 encoded it (lib/seam/spec_codec.cpp)
   task,      ///< 0 -> r: task id, spec id, global slice, the argument (async_map's inputs)
   cancel,    ///< 0 -> r: task id, mode
   result,    ///< r -> 0: task id, outcome, record, error, payload

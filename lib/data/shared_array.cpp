@@ -12,14 +12,11 @@
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
-#include <random>
 #include <system_error>
 #include <utility>
 
@@ -29,7 +26,6 @@ namespace corun {
 
 using detail::describe_array;
 using detail::inode_of;
-using detail::kShmDir;
 using detail::linked_inode;
 using detail::normalize_name;
 using detail::ofd_lock;
@@ -219,40 +215,6 @@ detail::Segment detail::Segment::attach(const ArrayInfo& array) {
     seg.data_ = seg.mapping_->region.get_address();
   }
   return seg;
-}
-
-std::string unique_segment_name() {
-  thread_local std::mt19937_64 rng{(std::uint64_t{std::random_device{}()} << 32) ^
-                                   std::random_device{}()};
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "corun_%d_%016llx", static_cast<int>(::getpid()),
-                static_cast<unsigned long long>(rng()));
-  return buf;
-}
-
-std::vector<std::string> sweep_stale_segments() {
-  std::vector<std::string> removed;
-  DIR* dir = ::opendir(kShmDir);
-  if (dir == nullptr) return removed;
-  while (const dirent* entry = ::readdir(dir)) {
-    const std::string name = entry->d_name;
-    int pid = 0;
-    unsigned long long tag = 0;
-    int consumed = 0;
-    if (std::sscanf(name.c_str(), "corun_%d_%16llx%n", &pid, &tag, &consumed) != 2 ||
-        static_cast<std::size_t>(consumed) != name.size() || pid <= 0)
-      continue;
-    const int fd = ::shm_open(("/" + name).c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
-    if (fd < 0) continue;  // gone meanwhile, or not ours to open
-    // The owner's read lock says it lives, whatever its size, and whether or not a process
-    // with the pid in the name runs (an unreaped owner, another PID namespace, a reused pid).
-    // A creator that has not taken its lock yet notices the removal and creates it again.
-    if (ofd_lock(fd, F_WRLCK, false) && ::shm_unlink(("/" + name).c_str()) == 0)
-      removed.push_back(name);
-    ::close(fd);
-  }
-  ::closedir(dir);
-  return removed;
 }
 
 }  // namespace corun

@@ -4,7 +4,7 @@
 /// in the worker) or with their whole chunk (its task failed), in whatever order the chunks come
 /// back, yet the map reports them as one RunError in input order.
 
-#include <corun/detail/map_engine.hpp>
+#include <corun/detail/chunk_reply.hpp>
 #include <corun/error.hpp>
 #include <corun/report.hpp>
 

@@ -2,6 +2,7 @@
 /// The loop a worker process runs.
 #include "worker/worker_process.hpp"
 
+#include "data/segment_sweep.hpp"
 #include "protocol/protocol.hpp"
 #include "worker/task_runner.hpp"
 #include "worker/worker_channel.hpp"
@@ -19,6 +20,7 @@
 #include <unistd.h>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -63,6 +65,8 @@ std::optional<WorkerChannel::Frame> next_frame(WorkerChannel& channel) {
 
 /// The parent's pidfd, readable once it has ended (-1 on kernels without pidfds).
 int parent_pidfd = -1;
+/// The parent's pid: the segments it made carry it in their names.
+pid_t parent_pid = 0;
 
 /// Blocks until the parent has ended, at most `timeout_ms` (-1: no limit).
 void wait_for_parent(int timeout_ms) {
@@ -79,7 +83,7 @@ void wait_for_parent(int timeout_ms) {
   // The socket closes as the parent's descriptors are closed one by one, maybe before those
   // holding its segments' locks: wait until it has ended (it has, or it kills this worker).
   wait_for_parent(1000);
-  sweep_stale_segments();
+  sweep_after_owner_died(parent_pid, std::chrono::milliseconds(1000));
   ::_exit(0);
 }
 
@@ -91,6 +95,7 @@ void send_or_exit(WorkerChannel& channel, proto::Kind kind, std::string_view bod
 /// the worker notices at once, busy or idle, and its life is tied to the parent process, not
 /// to whichever parent thread started it (as PR_SET_PDEATHSIG would be).
 void watch_parent(pid_t parent) {
+  parent_pid = parent;
   parent_pidfd = static_cast<int>(::syscall(SYS_pidfd_open, parent, 0));
   if (parent_pidfd < 0 || ::getppid() != parent) {
     if (parent_pidfd < 0 && errno != ESRCH) {

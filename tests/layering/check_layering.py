@@ -71,6 +71,8 @@ PUBLIC = {
     "orchestrator.hpp": "front",
     "graceful_stop.hpp": "front",
     "detail/map_engine.hpp": "front",
+    "detail/run_completion.hpp": "front",
+    "detail/worker_ref.hpp": "front",
     "cluster.hpp": "cluster",
     "cluster_options.hpp": "cluster",
     "cluster_pool.hpp": "cluster",
