@@ -1,6 +1,7 @@
 #pragma once
 /// \file
 /// CancelMode: what cancelling an operation does with the tasks already at a worker.
+/// Side: parent.
 
 #include <corun/detail/config.hpp>
 #include <corun/detail/export.hpp>

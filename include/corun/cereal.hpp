@@ -4,6 +4,7 @@
 /// file that defines a worker whose Params type has cereal `serialize` (or `save`/`load`)
 /// functions. Such params travel in cereal's binary archive; both ends are the same program,
 /// so its native byte order and sizes are right.
+/// Side: both.
 ///
 /// Not part of <corun/corun.hpp>: only programs with such params need cereal installed, and
 /// only the files that define those workers pay for parsing its headers.

@@ -2,6 +2,7 @@
 /// \file
 /// More than one machine: the same orchestrator over MPI ranks (library corun_mpi, Meson
 /// feature `mpi`; the core library never depends on MPI and this header never includes mpi.h).
+/// Side: every rank.
 ///
 /// One rank per node, each with its own local ProcessPool and node-local segments. Rank 0 runs
 /// the application and its orchestrators; the other ranks serve. A DistributedArray deals

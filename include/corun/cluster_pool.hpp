@@ -3,6 +3,7 @@
 /// ClusterPool: the pool rank 0 runs tasks on, over every rank's local pool (library
 /// corun_mpi). Rank 0 only: the other ranks serve its tasks inside Cluster::serve. Included by
 /// <corun/cluster.hpp>, which defines the Cluster it needs.
+/// Side: rank 0.
 
 #include <corun/detail/config.hpp>
 #include <corun/detail/export.hpp>

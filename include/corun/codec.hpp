@@ -10,6 +10,7 @@
 ///   static MyResult decode(std::string_view bytes);  // throw std::invalid_argument if malformed
 /// };
 /// \endcode
+/// Side: both.
 
 #include <corun/detail/config.hpp>
 #include <corun/detail/export.hpp>

@@ -3,6 +3,7 @@
 /// Everything corun offers on one machine, in one include (for programs: no corun header includes
 /// it). Two are opt-in: <corun/cereal.hpp> (params of user types through cereal), so that only
 /// programs using it need cereal, and <corun/cluster.hpp>, which needs corun_mpi and MPI.
+/// Side: both.
 
 #include <corun/detail/config.hpp>
 

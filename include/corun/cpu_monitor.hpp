@@ -2,6 +2,7 @@
 /// \file
 /// CpuMonitor: per-PU (hardware thread) utilisation sampled on an Asio timer from the kernel's
 /// counters, over the hwloc topology, in the parent process; its samples are a CpuSeries.
+/// Side: parent.
 
 #include <corun/detail/config.hpp>
 #include <corun/detail/export.hpp>

@@ -2,6 +2,7 @@
 /// \file
 /// CpuSeries: per-PU utilisation samples over time (data, on the parent's side), exported as CSV
 /// or JSON. CpuMonitor (corun/cpu_monitor.hpp) fills one; a RunReport carries one.
+/// Side: parent.
 
 #include <corun/detail/config.hpp>
 #include <corun/detail/export.hpp>

@@ -1,6 +1,7 @@
 #pragma once
 /// \file
 /// CpuTopology: the machine's processing units and the cores and packages they belong to.
+/// Side: parent.
 
 #include <corun/detail/config.hpp>
 #include <corun/detail/export.hpp>

@@ -2,6 +2,7 @@
 /// \file
 /// mpaio's DataIterator: which segment, which element type and shape, and how it is cut into
 /// slices. Plain data, so it travels to worker processes as a few bytes.
+/// Side: both.
 
 #include <corun/detail/config.hpp>
 #include <corun/detail/export.hpp>

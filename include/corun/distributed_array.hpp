@@ -4,6 +4,7 @@
 /// corun_mpi), with the layout of its blocks and the collectives behind it. Made on every rank
 /// alike, rank 0 and the others, before Cluster::serve; rank 0's tasks then name it. Included by
 /// <corun/cluster.hpp>, which defines the Cluster it needs.
+/// Side: every rank.
 
 #include <corun/detail/config.hpp>
 #include <corun/detail/export.hpp>

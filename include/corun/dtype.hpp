@@ -2,6 +2,7 @@
 /// \file
 /// numpy-compatible element descriptors, fixed-size string elements, and the concept every
 /// element type of a shared array satisfies.
+/// Side: both.
 
 #include <corun/detail/config.hpp>
 #include <corun/detail/export.hpp>

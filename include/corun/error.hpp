@@ -1,6 +1,7 @@
 #pragma once
 /// \file
 /// corun's error codes, the error category, and the exceptions that carry task failures.
+/// Side: both.
 
 #include <corun/detail/config.hpp>
 #include <corun/detail/export.hpp>

@@ -1,6 +1,7 @@
 #pragma once
 /// \file
 /// ErrorPolicy: what a run or a map does when a task fails.
+/// Side: parent.
 
 #include <corun/detail/config.hpp>
 

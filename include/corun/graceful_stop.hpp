@@ -7,6 +7,7 @@
 /// co_await orch.async_run(stop.bind(asio::use_awaitable));  // throws operation_aborted on Ctrl-C
 /// \endcode
 /// and `stop.cancel()` when the work is done.
+/// Side: parent.
 
 #include <corun/detail/config.hpp>
 #include <corun/detail/export.hpp>

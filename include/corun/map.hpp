@@ -2,6 +2,7 @@
 /// \file
 /// async_map, async_imap and async_map_reduce: a free function over a range of plain inputs,
 /// in the pool's worker processes.
+/// Side: both.
 ///
 /// \code
 /// double square(const double& x) { return x * x; }

@@ -2,6 +2,7 @@
 /// \file
 /// WorkerOrchestrator: runs every slice of one or more workers over a ProcessPool, and streams
 /// results into each worker's `process_callback` on the pool's executor.
+/// Side: parent.
 
 #include <corun/detail/config.hpp>
 #include <corun/detail/export.hpp>

@@ -2,6 +2,7 @@
 /// \file
 /// Parameters of a run: NoParams, and how a Params value becomes bytes that reach every worker
 /// process (spawn, fork and serial alike) and becomes a value again there.
+/// Side: both.
 ///
 /// A Params type is encoded by the first of these that applies:
 /// - NoParams: no bytes;

@@ -1,6 +1,7 @@
 #pragma once
 /// \file
 /// ProcessPool: persistent worker processes driven from an Asio executor.
+/// Side: parent.
 
 #include <corun/detail/config.hpp>
 #include <corun/detail/export.hpp>

@@ -1,6 +1,7 @@
 #pragma once
 /// \file
 /// ProgressBar: whether a run draws a terminal progress bar on stderr.
+/// Side: parent.
 ///
 /// The bar shows done/total, the percentage, items per second, the elapsed time and the ETA;
 /// it is redrawn at most 10 times a second, on one line, and its last state stays on screen:

@@ -4,6 +4,7 @@
 /// flatten, histogram. Each has `identity(init)` (where a chunk's fold starts), `A op(A, R)`
 /// (folds one result) and `merge(A, A)` (joins two chunks' partials); all are trivially
 /// copyable, so they travel to the workers as their bytes.
+/// Side: both.
 
 #include <corun/detail/config.hpp>
 

@@ -1,6 +1,7 @@
 #pragma once
 /// \file
 /// What a run reports: one TaskRecord per task, the failures, the wall time and the CPU series.
+/// Side: parent.
 
 #include <corun/detail/config.hpp>
 #include <corun/detail/export.hpp>

@@ -2,6 +2,7 @@
 /// \file
 /// SharedArray<T>: an n-d array in a named POSIX shared-memory segment, owned (create) or
 /// borrowed (attach). Names interoperate with Python's multiprocessing.shared_memory.
+/// Side: both.
 
 #include <corun/detail/config.hpp>
 #include <corun/detail/export.hpp>

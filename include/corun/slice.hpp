@@ -1,6 +1,7 @@
 #pragma once
 /// \file
 /// A half-open range of rows along axis 0 of a shared array.
+/// Side: both.
 
 #include <corun/detail/config.hpp>
 

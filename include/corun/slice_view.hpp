@@ -2,6 +2,7 @@
 /// \file
 /// xtensor views of shared arrays and of their slices, mapped without copying. Each process
 /// maps a segment once and keeps the mapping in a cache keyed by name.
+/// Side: both.
 
 #include <corun/detail/config.hpp>
 #include <corun/detail/export.hpp>

@@ -2,6 +2,7 @@
 /// \file
 /// TaskContext: what `process` may know about the task it runs (its rows, the arrays' metadata,
 /// the run's parameters, the per-process state), and views of rows beyond its slice.
+/// Side: worker.
 
 #include <corun/detail/config.hpp>
 #include <corun/detail/export.hpp>

@@ -1,6 +1,7 @@
 #pragma once
 /// \file
 /// Worker<Derived, T, Params>: the CRTP base of user workers; CORUN_REGISTER_WORKER.
+/// Side: both.
 ///
 /// A worker type names the element type of the array it reads, a static `process` that runs
 /// in a worker process on one slice, and optionally a `process_callback` that runs on the

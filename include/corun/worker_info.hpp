@@ -1,6 +1,7 @@
 #pragma once
 /// \file
 /// WorkerInfo and WorkerHook: what a worker process's init and exit hooks learn about it.
+/// Side: both.
 
 #include <corun/detail/config.hpp>
 #include <corun/detail/export.hpp>

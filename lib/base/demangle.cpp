@@ -1,5 +1,6 @@
 /// \file
 /// Demangling with the C++ ABI's demangler.
+/// Side: both.
 #include "base/demangle.hpp"
 
 #include <cxxabi.h>

@@ -1,6 +1,7 @@
 #pragma once
 /// \file
 /// Readable type names, for messages and for the registry of map functions.
+/// Side: both.
 
 #include <string>
 

@@ -2,6 +2,7 @@
 /// \file
 /// RunOrRelease: a handler for an object's own executor that calls one member when it runs and
 /// another when it is destroyed without having run.
+/// Side: both.
 
 #include <memory>
 #include <utility>

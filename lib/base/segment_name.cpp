@@ -1,5 +1,6 @@
 /// \file
 /// The one rule for shared-memory segment names.
+/// Side: both.
 #include "base/segment_name.hpp"
 
 #include <algorithm>

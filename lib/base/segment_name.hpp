@@ -1,6 +1,7 @@
 #pragma once
 /// \file
 /// The one rule for shared-memory segment names, shared by SharedArray and DataIterator.
+/// Side: both.
 
 #include <cstddef>
 #include <string>

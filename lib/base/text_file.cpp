@@ -1,5 +1,6 @@
 /// \file
 /// Atomic CSV writing and fixed-decimal formatting.
+/// Side: both.
 #include "base/text_file.hpp"
 
 #include <fcntl.h>

@@ -1,6 +1,7 @@
 #pragma once
 /// \file
 /// Writing the CSV files corun exports: atomically, with fixed decimals.
+/// Side: both.
 
 #include <filesystem>
 #include <string>

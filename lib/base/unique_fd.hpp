@@ -1,6 +1,7 @@
 #pragma once
 /// \file
 /// UniqueFd: owns one file descriptor and closes it.
+/// Side: both.
 
 #include <unistd.h>
 #include <utility>

@@ -3,6 +3,7 @@
 /// Little-endian byte encoding on every side (parent, worker, rank): the DataIterator encoding,
 /// the worker protocol and the frames between ranks. Every read is bounds-checked and names the
 /// field it was reading when input runs out.
+/// Side: both.
 
 #include <cstdint>
 #include <cstring>

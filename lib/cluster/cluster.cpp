@@ -1,5 +1,6 @@
 /// \file
 /// Cluster (MPI's life in this process, serve()) and the state every rank shares.
+/// Side: every rank.
 #include "cluster/cluster_state.hpp"
 
 #include "cluster/rank_server.hpp"

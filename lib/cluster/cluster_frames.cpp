@@ -2,6 +2,7 @@
 /// The `result` frame a rank sends rank 0: how a task ended, its record (times as offsets, since
 /// two nodes' clocks are not comparable), its error and its payload. (A `spec` frame is the
 /// spec's own encoding, lib/seam/spec_codec.cpp.)
+/// Side: every rank.
 #include "cluster/cluster_state.hpp"
 
 #include "base/wire.hpp"

@@ -2,6 +2,7 @@
 /// ClusterPool, and its service's life across ranks: a ready round asks every rank's pool, an
 /// orderly shutdown waits for the tasks, then for rank 0's pool and every other rank's bye, and
 /// terminate kills every rank's workers at once.
+/// Side: rank 0.
 #include "cluster/cluster_service.hpp"
 #include "base/run_or_release.hpp"
 

@@ -2,6 +2,7 @@
 /// How rank 0 routes a cluster's tasks: each to the rank holding its rows (async_map's chunks to
 /// the least busy rank), rank 0's own through its local pool and the others' over the MPI link,
 /// and how their results come back.
+/// Side: rank 0.
 #include "cluster/cluster_service.hpp"
 
 #include "base/wire.hpp"

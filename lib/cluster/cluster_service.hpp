@@ -5,6 +5,7 @@
 /// chunks to the least busy rank), with the specs they name in lib/cluster/cluster_specs.cpp;
 /// lib/cluster/cluster_pool.cpp holds its life across ranks (ready rounds, an orderly shutdown
 /// that waits for every rank's bye, terminate) and ClusterPool itself.
+/// Side: rank 0.
 
 #include "cluster/cluster_specs.hpp"
 #include "cluster/cluster_state.hpp"

@@ -1,6 +1,7 @@
 /// \file
 /// Rank 0's book of the task specs of its cluster's tasks: their ids, which ranks have them,
 /// and their translation for rank 0's own pool.
+/// Side: rank 0.
 #include "cluster/cluster_specs.hpp"
 
 #include "base/wire.hpp"

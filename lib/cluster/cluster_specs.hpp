@@ -4,6 +4,7 @@
 /// task frame names its spec by an id, so each distinct spec (by its encoding) gets one, goes
 /// to another rank once, before that rank's first task of it, and is translated for rank 0's
 /// own pool at most once. The other ranks keep what they received in their RankServer.
+/// Side: rank 0.
 
 #include "cluster/cluster_state.hpp"
 #include "seam/spec_codec.hpp"

@@ -2,6 +2,7 @@
 /// \file
 /// What every rank of a cluster shares: the MPI link, the registry of distributed arrays, the
 /// translation of a task spec from global to local rows, and the frames ranks exchange.
+/// Side: every rank.
 
 #include "cluster/mpi_link.hpp"
 #include "seam/spec_codec.hpp"

@@ -1,6 +1,7 @@
 /// \file
 /// Distributed arrays: how their rows are cut into blocks and dealt to the ranks, and how the
 /// ranks agree on a new one.
+/// Side: every rank.
 #include "cluster/cluster_state.hpp"
 
 #include "base/wire.hpp"

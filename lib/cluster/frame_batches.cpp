@@ -1,6 +1,7 @@
 /// \file
 /// Frames batched per peer (every rank): appending a frame to a batch, and reading a batch back
 /// with every length checked. Needs no MPI, so tests/cluster tests it without mpirun.
+/// Side: every rank.
 #include "cluster/frame_batches.hpp"
 
 #include "base/wire.hpp"

@@ -3,6 +3,7 @@
 /// What crosses between ranks: frames (kind, length, bytes), batched per peer so that one MPI
 /// message carries many, and the outbox that fills those batches. Nothing here calls MPI, so the
 /// batching is tested without it (tests/internal/frame_batches.cpp).
+/// Side: every rank.
 
 #include <cstddef>
 #include <cstdint>

@@ -1,6 +1,7 @@
 /// \file
 /// The communication thread: MPI_Init_thread, batched non-blocking sends, polled receives with
 /// a backoff while idle, MPI_Finalize.
+/// Side: every rank.
 #include "cluster/mpi_link.hpp"
 
 #include <corun/error.hpp>

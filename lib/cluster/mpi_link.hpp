@@ -4,6 +4,7 @@
 /// sends what other threads queue (batched per peer into one message), and hands every
 /// received batch to an inbox callback. Other threads never wait for MPI, except for the
 /// collectives of the setup phase (call()).
+/// Side: every rank.
 
 #include "cluster/frame_batches.hpp"
 

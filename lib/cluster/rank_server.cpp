@@ -1,5 +1,6 @@
 /// \file
 /// A rank other than 0: runs rank 0's tasks on its local pool.
+/// Side: other ranks.
 #include "cluster/rank_server.hpp"
 
 #include "base/wire.hpp"

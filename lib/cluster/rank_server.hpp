@@ -2,6 +2,7 @@
 /// \file
 /// RankServer: what a rank other than 0 does inside Cluster::serve(). It runs the tasks rank 0
 /// sends on the rank's local pool and sends their results back.
+/// Side: other ranks.
 
 #include "cluster/cluster_state.hpp"
 

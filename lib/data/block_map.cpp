@@ -1,5 +1,6 @@
 /// \file
 /// The arithmetic of BlockMap, with no table: a rank may hold millions of blocks.
+/// Side: both.
 #include <corun/detail/block_map.hpp>
 
 #include <algorithm>

@@ -1,6 +1,7 @@
 /// \file
 /// The errors of corun::codec and of params decoding (both sides), out of line so that every
 /// codec instantiation shares one message.
+/// Side: both.
 #include <corun/codec.hpp>
 #include <corun/params.hpp>
 

@@ -1,6 +1,7 @@
 /// \file
 /// CpuSeries' CSV and JSON (parent side): the columns per PU or per core, with the decimals the
 /// dashboard and the plots read.
+/// Side: parent.
 #include <corun/cpu_series.hpp>
 
 #include "base/text_file.hpp"

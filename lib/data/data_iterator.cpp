@@ -1,6 +1,7 @@
 /// \file
 /// DataIterator (both sides): mpaio's slicing metadata, validated, and its bytes, which the parent
 /// encodes into a task spec and a worker decodes to map its slice.
+/// Side: both.
 #include <corun/data_iterator.hpp>
 
 #include "base/segment_name.hpp"

@@ -1,5 +1,6 @@
 /// \file
 /// DType (both sides): numpy's type strings parsed and printed, and what they say of an element.
+/// Side: both.
 #include <corun/dtype.hpp>
 
 #include <charconv>

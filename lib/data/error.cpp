@@ -1,6 +1,7 @@
 /// \file
 /// corun's std::error_category and TaskError (both sides: a worker's failure, as the parent
 /// reports it).
+/// Side: both.
 #include <corun/error.hpp>
 
 #include <utility>

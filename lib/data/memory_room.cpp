@@ -1,5 +1,6 @@
 /// \file
 /// memory_room(): MemAvailable, narrowed by the memory cgroups (v2 and v1) over this process.
+/// Side: both.
 #include "data/memory_room.hpp"
 
 #include <fstream>

@@ -3,6 +3,7 @@
 /// How much memory the machine can still give a new segment: /dev/shm is memory, so an array
 /// larger than MemAvailable, or than the process's memory cgroup allows, would bring the OOM
 /// killer (SharedArray::create refuses it).
+/// Side: both.
 
 #include <cstddef>
 #include <string>

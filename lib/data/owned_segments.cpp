@@ -1,6 +1,7 @@
 /// \file
 /// The process-wide list of segments this process owns: lock-free, so that a fork handler and a
 /// signal handler may walk it (async-signal-safe), and never shrinking.
+/// Side: both.
 #include "data/owned_segments.hpp"
 
 #include "data/segment_files.hpp"

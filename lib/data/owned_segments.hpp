@@ -4,6 +4,7 @@
 /// owner object can act (parent side, or whichever process created them): in the child of a
 /// fork(), whose inherited descriptors would keep the parent's locks alive, and in a fatal
 /// signal's handler, which removes them (detail::remove_owned_segments, corun/shared_array.hpp).
+/// Side: both.
 
 #include "base/segment_name.hpp"
 

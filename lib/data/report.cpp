@@ -1,5 +1,6 @@
 /// \file
 /// Task outcomes and the tasks CSV of a run.
+/// Side: parent.
 #include <corun/report.hpp>
 
 #include "base/text_file.hpp"

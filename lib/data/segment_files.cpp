@@ -1,6 +1,7 @@
 /// \file
 /// The /dev/shm files behind corun's segments (both sides): names, liveness locks, inodes, and
 /// the errors that name them.
+/// Side: both.
 #include "data/segment_files.hpp"
 
 #include "base/segment_name.hpp"

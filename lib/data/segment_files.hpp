@@ -3,6 +3,7 @@
 /// The /dev/shm files behind corun's segments, on both sides of the process boundary: names in
 /// both spellings, the liveness lock an owner holds, inodes that tell a segment from its
 /// replacement, and the errors that name the segment and the fix.
+/// Side: both.
 
 #include <corun/data_iterator.hpp>
 

@@ -2,6 +2,7 @@
 /// The names that let a sweep find what a killed owner left (corun_<owner pid>_<random>), and the
 /// sweep itself, which removes a segment only when no process holds its liveness lock. Any
 /// process may sweep; a worker does so after an owner died.
+/// Side: both.
 #include "data/segment_sweep.hpp"
 
 #include <corun/shared_array.hpp>

@@ -2,6 +2,7 @@
 /// \file
 /// Sweeping after a segment owner died (a worker, when its parent is gone): the public
 /// sweep_stale_segments() (corun/shared_array.hpp), retried while the dead owner's names remain.
+/// Side: both.
 
 #include <sys/types.h>
 #include <chrono>

@@ -2,6 +2,7 @@
 /// Segments (parent side, or wherever an array is created or attached): creating one exclusively,
 /// with every page reserved and the liveness lock held; attaching one another program made; and
 /// sweeping the segments whose owners died.
+/// Side: both.
 #include <corun/error.hpp>
 #include <corun/shared_array.hpp>
 

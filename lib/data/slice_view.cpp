@@ -2,6 +2,7 @@
 /// Mapping a slice's rows (worker side, and the parent's serial pool): one mapping per segment per
 /// process, cached and checked against the segment's inode, so that a worker maps each array once
 /// and notices when a name now means another segment.
+/// Side: both.
 #include <corun/error.hpp>
 #include <corun/slice_view.hpp>
 

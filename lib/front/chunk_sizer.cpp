@@ -1,5 +1,6 @@
 /// \file
 /// How big an async_map's next chunk is (parent/orchestrator side).
+/// Side: parent.
 #include "front/chunk_sizer.hpp"
 
 #include <algorithm>

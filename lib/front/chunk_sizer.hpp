@@ -4,6 +4,7 @@
 /// and result sizes the chunks bring back, so that a chunk keeps its worker busy long enough to
 /// amortise what a task costs, yet its messages stay small. Plain arithmetic, no Asio, so it
 /// can be tested by itself.
+/// Side: parent.
 
 #include <sys/types.h>
 #include <algorithm>

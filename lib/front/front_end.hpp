@@ -3,6 +3,7 @@
 /// What the front-ends of a TaskService (an orchestrator's run, an async_map) share: the tasks
 /// they have at the service, cancelled together, how a run stops and with which error, what a
 /// failure of the service itself means for them, and how a handler's cancellation reaches them.
+/// Side: parent.
 
 #include <corun/cancellation.hpp>
 #include <corun/detail/task_service.hpp>

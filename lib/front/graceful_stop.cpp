@@ -1,5 +1,6 @@
 /// \file
 /// GracefulStop: signals to cancellation and a graceful pool shutdown.
+/// Side: parent.
 #include <corun/graceful_stop.hpp>
 #include <corun/shared_array.hpp>
 

@@ -3,6 +3,7 @@
 /// In-order delivery for the front-ends (parent/orchestrator side): an ordered orchestrator run
 /// and an ordered async_map both get results back in whatever order workers finish them, and
 /// hold back those that finished early until everything before them was delivered or failed.
+/// Side: parent.
 
 #include <cstddef>
 #include <map>

@@ -2,6 +2,7 @@
 /// One async_map operation: cuts the inputs into chunks as it goes (sized from the work times
 /// workers measure), keeps a window of chunks in flight, delivers results in input order or as
 /// they come, and ends on the first failure, on cancellation or when the inputs run out.
+/// Side: parent.
 #include <corun/detail/map_engine.hpp>
 
 #include <corun/detail/chunk_reply.hpp>

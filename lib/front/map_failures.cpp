@@ -1,5 +1,6 @@
 /// \file
 /// The failed inputs of one async_map (parent/orchestrator side).
+/// Side: parent.
 #include "front/map_failures.hpp"
 
 #include <algorithm>

@@ -3,6 +3,7 @@
 /// The failed inputs of one async_map (parent/orchestrator side): inputs fail alone (they threw
 /// in the worker) or with their whole chunk (its task failed), in whatever order the chunks come
 /// back, yet the map reports them as one RunError in input order.
+/// Side: parent.
 
 #include <corun/detail/chunk_reply.hpp>
 #include <corun/error.hpp>

@@ -3,6 +3,7 @@
 /// The window of an async_map's chunks (parent/orchestrator side): those at the service and
 /// those back but held for ordered delivery, bounded in chunks and in bytes, so that a map of
 /// any length holds a bounded amount of memory in this process.
+/// Side: parent.
 
 #include <algorithm>
 #include <cstddef>

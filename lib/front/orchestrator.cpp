@@ -1,5 +1,6 @@
 /// \file
 /// WorkerOrchestrator: one run's slices, backpressure, callbacks, failures and cancellation.
+/// Side: parent.
 #include <corun/orchestrator.hpp>
 
 #include <corun/cpu_monitor.hpp>

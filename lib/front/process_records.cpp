@@ -1,5 +1,6 @@
 /// \file
 /// The per-process records of an orchestrator run's report (parent/orchestrator side).
+/// Side: parent.
 #include "front/process_records.hpp"
 
 #include "seam/worker_timeline.hpp"

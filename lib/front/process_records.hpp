@@ -3,6 +3,7 @@
 /// The per-process part of an orchestrator run's RunReport (parent/orchestrator side): the
 /// tasks and working time of each worker process, merged with what the pool's timeline knows
 /// of its start-up, since RunReport::insights() reads both off one record per process.
+/// Side: parent.
 
 #include <corun/detail/task_service.hpp>
 #include <corun/report.hpp>

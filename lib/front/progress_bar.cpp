@@ -1,5 +1,6 @@
 /// \file
 /// The terminal progress bar.
+/// Side: parent.
 #include "front/progress_bar.hpp"
 
 #include "base/text_file.hpp"

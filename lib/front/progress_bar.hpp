@@ -3,6 +3,7 @@
 /// The terminal progress bar of orchestrator runs (and of any front-end that counts finished
 /// items): a pure formatter, the decision whether to draw, and TerminalProgress, which redraws
 /// the line from a 10 Hz timer and leaves the last state on screen.
+/// Side: parent.
 ///
 /// Use: `auto bar = TerminalProgress::open(mode, strand, total, "items");` (null when no bar is
 /// to be drawn), then `bar->update(done, failed)` as items finish and `bar->finish()` at the end,

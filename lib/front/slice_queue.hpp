@@ -3,6 +3,7 @@
 /// Which slice an orchestrator run sends next (parent/orchestrator side): the slices of all its
 /// worker objects, interleaved round-robin, so that they progress together instead of one
 /// worker's slices waiting for all of another's.
+/// Side: parent.
 
 #include <cstddef>
 #include <optional>

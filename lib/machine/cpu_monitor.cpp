@@ -1,6 +1,7 @@
 /// \file
 /// CpuMonitor (parent side): reads /proc/stat on an Asio timer and appends a CpuSeries row per
 /// sample, without blocking the executor.
+/// Side: parent.
 #include <corun/cpu_monitor.hpp>
 
 #include <asio/steady_timer.hpp>

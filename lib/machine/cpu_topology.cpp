@@ -1,6 +1,7 @@
 /// \file
 /// Loading hwloc's topology once per process (parent side): the PUs of each core, for the pool's
 /// default size and pinning and for CpuMonitor's columns.
+/// Side: parent.
 #include "machine/cpu_topology.hpp"
 
 #include <hwloc.h>

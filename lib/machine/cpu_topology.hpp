@@ -2,6 +2,7 @@
 /// \file
 /// The machine's hwloc topology, loaded once per process for the pool (default size, pinning)
 /// and the CPU monitor alike.
+/// Side: parent.
 
 #include <corun/cpu_topology.hpp>
 

@@ -1,5 +1,6 @@
 /// \file
 /// ChildProcess and ChildRegistry: killing and reaping worker processes from any thread.
+/// Side: parent.
 #include "pool/child_process.hpp"
 
 #include <sys/wait.h>

@@ -2,6 +2,7 @@
 /// \file
 /// ChildProcess: one worker process the pool started, killed and reaped exactly once from any
 /// thread; ChildRegistry: the pool's live children, for terminate() and worker_pids().
+/// Side: parent.
 
 #include <sys/types.h>
 #include <memory>

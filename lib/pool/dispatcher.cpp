@@ -1,5 +1,6 @@
 /// \file
 /// The pool's scheduling decisions.
+/// Side: parent.
 #include "pool/dispatcher.hpp"
 
 #include <algorithm>

@@ -2,6 +2,7 @@
 /// \file
 /// Dispatcher: which worker gets the next task. The queue of waiting tasks, each worker's load
 /// and its pipeline depth, as plain data: no I/O, no processes, no executor.
+/// Side: parent.
 
 #include <chrono>
 #include <cstddef>

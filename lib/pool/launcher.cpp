@@ -1,5 +1,6 @@
 /// \file
 /// Starting worker processes from one long-lived launcher thread.
+/// Side: parent.
 #include "pool/launcher.hpp"
 
 #include "worker/worker_process.hpp"

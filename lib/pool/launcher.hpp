@@ -2,6 +2,7 @@
 /// \file
 /// Starting one worker process: a socketpair, then posix_spawn of this program or fork, and a
 /// pidfd to learn when it ends.
+/// Side: parent.
 
 #include "pool/child_process.hpp"
 #include "base/unique_fd.hpp"

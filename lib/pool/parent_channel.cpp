@@ -1,5 +1,6 @@
 /// \file
 /// The parent's asynchronous framing over a worker's socket.
+/// Side: parent.
 #include "pool/parent_channel.hpp"
 
 #include <asio/write.hpp>

@@ -2,6 +2,7 @@
 /// \file
 /// ParentChannel: the parent's end of a worker's socket, framing messages asynchronously on the
 /// pool's strand; the mirror of the worker's blocking WorkerChannel.
+/// Side: parent.
 
 #include "protocol/protocol.hpp"
 #include "base/unique_fd.hpp"

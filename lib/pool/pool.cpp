@@ -1,5 +1,6 @@
 /// \file
 /// ProcessPool: validates its options, builds the PoolCore, and forwards to it.
+/// Side: parent.
 #include <corun/pool.hpp>
 
 #include "pool/pool_core.hpp"

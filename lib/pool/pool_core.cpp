@@ -2,6 +2,7 @@
 /// The local pool: its task table and cancellation, and when its workers start, end and are
 /// replaced. How a slot starts is in lib/pool/slot_starter.cpp; the pool's lifecycle and
 /// waiters are in lib/pool/pool_lifecycle.cpp.
+/// Side: parent.
 #include "pool/pool_core.hpp"
 
 #include <asio/dispatch.hpp>

@@ -4,6 +4,7 @@
 /// pool's lifecycle (running, closing, closed, failed, terminated) and its waiters; the
 /// dispatcher decides where tasks go, the slot starter how a worker slot starts, and the worker
 /// slots run the tasks.
+/// Side: parent.
 
 #include "pool/child_process.hpp"
 #include "pool/dispatcher.hpp"

@@ -1,6 +1,7 @@
 /// \file
 /// The local pool's lifecycle: waiting until it is ready, an orderly shutdown, failing for good,
 /// terminate; each completes its waiters.
+/// Side: parent.
 #include "pool/pool_core.hpp"
 
 #include "base/run_or_release.hpp"

@@ -1,5 +1,6 @@
 /// \file
 /// A worker slot backed by a worker process.
+/// Side: parent.
 #include "pool/process_slot.hpp"
 
 #include <asio/post.hpp>

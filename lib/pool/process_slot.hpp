@@ -2,6 +2,7 @@
 /// \file
 /// ProcessSlot: a worker slot backed by a worker process: launch, handshake, tasks over its
 /// ParentChannel, timeouts, and why it ended.
+/// Side: parent.
 
 #include "pool/child_process.hpp"
 #include "pool/launcher.hpp"

@@ -1,5 +1,6 @@
 /// \file
 /// The serial pool's in-process worker slot.
+/// Side: parent.
 #include "pool/serial_slot.hpp"
 
 #include "worker/task_runner.hpp"

@@ -1,6 +1,7 @@
 #pragma once
 /// \file
 /// SerialSlot: the worker slot of a serial pool, running tasks one per handler in this process.
+/// Side: parent.
 
 #include "pool/spec_book.hpp"
 #include "worker/task_runner.hpp"

@@ -1,6 +1,7 @@
 /// \file
 /// Starting the local pool's worker slots, in the parent process: the processes launched
 /// ahead, a fresh slot per start, and the backoff after a failed start.
+/// Side: parent.
 #include "pool/slot_starter.hpp"
 
 #include "machine/cpu_topology.hpp"

@@ -4,6 +4,7 @@
 /// workers launched ahead by the pool's constructor, a fresh slot for every start (the first
 /// one and each replacement), and the backoff before a slot that failed to start is tried
 /// again. PoolCore decides when a slot starts and what its tasks do; this decides how.
+/// Side: parent.
 
 #include "pool/child_process.hpp"
 #include "pool/launcher.hpp"

@@ -1,5 +1,6 @@
 /// \file
 /// Which specs a worker holds.
+/// Side: parent.
 #include "pool/spec_book.hpp"
 
 #include <algorithm>

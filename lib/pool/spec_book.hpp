@@ -4,6 +4,7 @@
 /// before the first task of it that goes to the worker; the worker is told to forget specs the
 /// parent dropped, and, beyond its capacity, the one used least recently (sent again if a task
 /// of it comes later). Plain data: no I/O.
+/// Side: parent.
 
 #include <corun/detail/task_service.hpp>
 

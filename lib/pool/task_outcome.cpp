@@ -1,5 +1,6 @@
 /// \file
 /// Task records and task errors from what a worker reported, or how it ended.
+/// Side: parent.
 #include "pool/task_outcome.hpp"
 
 #include "pool/child_process.hpp"

@@ -2,6 +2,7 @@
 /// \file
 /// PoolTask, one entry of the pool's task table, and how the way it ended at a worker becomes
 /// what its front-end hears: the TaskRecord, and the TaskError of a failure.
+/// Side: parent.
 
 #include "pool/worker_slot.hpp"
 

@@ -2,6 +2,7 @@
 /// \file
 /// WorkerSlot: one worker of the pool (a process, or the serial stand-in) as a state machine
 /// with the tasks sent to it, and SlotEvents, what it tells the pool.
+/// Side: parent.
 
 #include "protocol/protocol.hpp"
 

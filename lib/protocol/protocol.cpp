@@ -1,5 +1,6 @@
 /// \file
 /// Encoding and decoding the parent <-> worker messages.
+/// Side: both.
 #include "protocol/protocol.hpp"
 
 #include <dlfcn.h>

@@ -2,6 +2,7 @@
 /// \file
 /// The parent <-> worker protocol over a Unix stream socket: a fixed 16-byte header (magic,
 /// version, kind, body length, reserved) then the body. Both sides validate every field.
+/// Side: both.
 
 #include "base/wire.hpp"
 

@@ -1,6 +1,7 @@
 /// \file
 /// How a map chunk's reply ends (ChunkEnd: what the worker mapped and why it stopped), on both
 /// sides of the process boundary: the worker's invokers write it, the parent's map engine reads it.
+/// Side: both.
 #include <corun/detail/chunk_reply.hpp>
 
 #include "base/wire.hpp"

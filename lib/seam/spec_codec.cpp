@@ -1,6 +1,7 @@
 /// \file
 /// The task spec's bytes, on both sides of the process (and rank) boundary: the parent encodes a
 /// spec once, a worker or another rank decodes it when it changes.
+/// Side: both.
 #include "seam/spec_codec.hpp"
 
 #include "base/wire.hpp"

@@ -4,6 +4,7 @@
 /// input and output arrays. The parent encodes a spec once per worker object; a worker, or another
 /// rank, decodes it when it changes. Built as a static library of its own (lib/seam/meson.build),
 /// linked into corun and corun_mpi alike, so neither exports it.
+/// Side: both.
 
 #include <corun/data_iterator.hpp>
 #include <corun/detail/task_service.hpp>

@@ -1,5 +1,6 @@
 /// \file
 /// What the TaskService seam shares: the cancelled-task error.
+/// Side: parent.
 #include <corun/detail/task_service.hpp>
 
 #include <asio/error.hpp>

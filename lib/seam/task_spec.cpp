@@ -1,5 +1,6 @@
 /// \file
 /// Making task specs (parent side): validated, numbered, encoded once for every worker.
+/// Side: parent.
 #include <corun/detail/task_service.hpp>
 
 #include "seam/spec_codec.hpp"

@@ -2,6 +2,7 @@
 /// The registry of worker types and map functions, in every process: the parent names a worker
 /// type by the name it registered under, a worker finds the invoker by that name. Both are the
 /// same program, so both registered the same names before main().
+/// Side: both.
 #include <corun/worker.hpp>
 
 #include "base/demangle.hpp"

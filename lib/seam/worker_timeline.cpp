@@ -1,5 +1,6 @@
 /// \file
 /// The start-up record of a pool's worker processes.
+/// Side: parent.
 #include "seam/worker_timeline.hpp"
 
 #include <algorithm>

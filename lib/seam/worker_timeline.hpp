@@ -3,6 +3,7 @@
 /// WorkerTimeline: when each worker process of a pool was launched, said hello, was ready and
 /// ended, for RunReport::insights(). WorkerTimelineSource: what a task service that keeps one
 /// offers (the orchestrator finds it by a cross-cast, so the TaskService seam stays as it is).
+/// Side: parent.
 
 #include <corun/report.hpp>
 

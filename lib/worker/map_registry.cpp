@@ -2,6 +2,7 @@
 /// The worker's side of a map function (child side, though every process registers the names at
 /// start-up): its invoker's registration under a readable name, and how an input's failure is
 /// named in the chunk's reply.
+/// Side: worker.
 #include <corun/detail/map_registry.hpp>
 
 #include "base/demangle.hpp"

@@ -1,6 +1,7 @@
 /// \file
 /// What a task sees of its worker (worker side): its output array, its WorkerInfo and the
 /// per-process State, with errors that say what the worker type declared instead.
+/// Side: worker.
 #include <corun/task_context.hpp>
 
 #include "base/demangle.hpp"

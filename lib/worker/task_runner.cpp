@@ -1,6 +1,7 @@
 /// \file
 /// Running one task in this process (the worker side, and the serial pool in the parent): the
 /// specs the parent sent, the task's context, its work and cpu times, its reply frame.
+/// Side: worker.
 #include "worker/task_runner.hpp"
 
 #include "base/demangle.hpp"

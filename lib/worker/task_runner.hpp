@@ -3,6 +3,7 @@
 /// Running one task in the current process: keeping the specs the parent sent, calling the
 /// registered worker, and producing a complete result frame. Shared by worker processes and
 /// the serial pool.
+/// Side: worker.
 
 #include "protocol/protocol.hpp"
 #include "seam/spec_codec.hpp"

@@ -1,5 +1,6 @@
 /// \file
 /// The worker's blocking framing over its socket.
+/// Side: worker.
 #include "worker/worker_channel.hpp"
 
 #include <sys/socket.h>

@@ -2,6 +2,7 @@
 /// \file
 /// WorkerChannel: the worker's end of its socket, blocking and buffered; the mirror of the
 /// parent's asynchronous ParentChannel.
+/// Side: worker.
 
 #include "protocol/protocol.hpp"
 

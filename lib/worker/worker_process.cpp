@@ -1,5 +1,6 @@
 /// \file
 /// The loop a worker process runs.
+/// Side: worker.
 #include "worker/worker_process.hpp"
 
 #include "data/segment_sweep.hpp"

@@ -2,6 +2,7 @@
 /// \file
 /// The worker side: the loop a worker process runs until its parent asks it to stop or goes away,
 /// and the environment through which a spawning parent hands it its socket.
+/// Side: worker.
 
 #include <sys/types.h>
 

@@ -82,6 +82,11 @@ PUBLIC = {
     "reduce.hpp": "api",
     "corun.hpp": "api",
 }
+# Every file opens with a `\file` comment whose first paragraph ends "Side: <one of these>.":
+# which side of the process (or rank) boundary its code runs on.
+SIDES = {"parent", "worker", "both", "every rank", "rank 0", "other ranks"}
+SIDE = re.compile(r"^/// Side: (.+)\.$")
+
 # Includes nothing else may make: the umbrella is for programs only.
 UMBRELLA = "corun.hpp"
 
@@ -108,6 +113,7 @@ def check(root: pathlib.Path) -> list[str]:
             continue
         files.append((f, PUBLIC[name]))
     for path, part in files:
+        errors += check_side(root, path)
         for number, line in enumerate(path.read_text().splitlines(), 1):
             m = INCLUDE.match(line)
             if not m:
@@ -158,6 +164,27 @@ def check(root: pathlib.Path) -> list[str]:
                     errors.append(f"{path.relative_to(root)}:{number}: names {named}, which does "
                                   f"not exist: name the file where that code lives now")
     return errors
+
+
+def check_side(root: pathlib.Path, path: pathlib.Path) -> list[str]:
+    lines = path.read_text().splitlines()
+    where = f"{path.relative_to(root)}:1"
+    opening = next((i for i, l in enumerate(lines[:3]) if l.startswith("/// \\file")), None)
+    if opening is None:
+        return [f"{where}: no /// \\file comment in its first lines: say what the file holds, "
+                f"and end that paragraph with '/// Side: <{'|'.join(sorted(SIDES))}>.'"]
+    for number in range(opening + 1, len(lines)):
+        line = lines[number]
+        if not line.startswith("///") or line.strip() == "///":
+            break
+        m = SIDE.match(line)
+        if m:
+            if m.group(1) in SIDES:
+                return []
+            return [f"{path.relative_to(root)}:{number + 1}: side '{m.group(1)}' is not one of "
+                    f"{', '.join(sorted(SIDES))}"]
+    return [f"{where}: its \\file comment does not say its side: end its first paragraph with "
+            f"'/// Side: <{'|'.join(sorted(SIDES))}>.'"]
 
 
 def reach(part: str) -> str:

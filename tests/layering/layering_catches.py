@@ -54,8 +54,20 @@ with tempfile.TemporaryDirectory() as tmp:
             failures += 1
         else:
             print(f"ok: {r.stdout.splitlines()[0]}")
+    # A file that does not say which side it runs on.
+    target = root / "lib/pool/dispatcher.cpp"
+    original = target.read_text()
+    target.write_text(original.replace("/// Side: parent.\n", ""))
+    r = subprocess.run([sys.executable, check, root], capture_output=True, text=True)
+    target.write_text(original)
+    if r.returncode != 1 or "lib/pool/dispatcher.cpp:1: its \\file comment does not say its " \
+                            "side" not in r.stdout:
+        print(f"FAIL: a file without its side passed:\n{r.stdout}")
+        failures += 1
+    else:
+        print(f"ok: {r.stdout.splitlines()[0]}")
     # A public header no part claims is an error too, naming the table to add it to.
-    (root / "include/corun/orphan.hpp").write_text("#pragma once\n")
+    (root / "include/corun/orphan.hpp").write_text("#pragma once\n/// \\file\n/// An orphan.\n/// Side: both.\n")
     r = subprocess.run([sys.executable, check, root], capture_output=True, text=True)
     if r.returncode != 1 or "include/corun/orphan.hpp:1: public header corun/orphan.hpp has no " \
                             "part" not in r.stdout:

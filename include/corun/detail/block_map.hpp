@@ -5,6 +5,7 @@
 /// and each rank keeps its blocks one after the other in its own segment. The cluster uses it to
 /// send a slice to the rank holding it; a worker on that rank, to know its task's rows in the
 /// whole array.
+/// Side: both.
 
 #include <corun/detail/config.hpp>
 #include <corun/detail/export.hpp>

@@ -3,6 +3,7 @@
 /// How a map chunk's reply ends (both sides of the process boundary): the worker's invokers
 /// (detail/map_function.hpp) append a ChunkEnd after the results, the parent's map engine splits
 /// it off again. Written and read in lib/seam/chunk_reply.cpp.
+/// Side: both.
 
 #include <corun/detail/config.hpp>
 #include <corun/detail/export.hpp>

@@ -2,6 +2,7 @@
 /// \file
 /// Adapters from Asio completion handlers to the TaskService seam: keep the handler's executor
 /// busy until it runs, connect its cancellation slot, invoke it on its associated executor.
+/// Side: parent.
 
 #include <corun/detail/config.hpp>
 #include <corun/detail/export.hpp>

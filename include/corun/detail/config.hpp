@@ -4,6 +4,7 @@
 /// and Asio's coroutine support switched on wherever the compiler has coroutines (Asio 1.22
 /// detects them for GCC but not for Clang with libstdc++, so `asio::awaitable` would be
 /// missing there). Every public header includes this one first.
+/// Side: both.
 
 #if __cplusplus < 202002L
 #error "corun needs C++20 or later: compile with -std=c++20 (or a later standard, e.g. -std=c++23)"

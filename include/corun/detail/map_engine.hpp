@@ -3,6 +3,7 @@
 /// The type-erased engine behind async_map, async_imap and async_map_reduce: chunking, the
 /// window of chunks in flight, order, failures and cancellation live in lib/front/map_engine.cpp;
 /// the templates in corun/map.hpp only encode inputs and decode results.
+/// Side: parent.
 
 #include <corun/detail/config.hpp>
 #include <corun/detail/export.hpp>

@@ -3,6 +3,7 @@
 /// The parent's side of corun/map.hpp: how async_map keeps its inputs, the source the type-erased
 /// engine (detail/map_engine.hpp) reads them from, and the sinks it delivers results to (a
 /// vector, the user's callback, a reduction).
+/// Side: parent.
 
 #include <corun/detail/config.hpp>
 

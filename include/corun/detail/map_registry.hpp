@@ -3,6 +3,7 @@
 /// The worker's side of a map function: how its invoker is registered under a name the parent
 /// sends (every process registers the same names at start-up), and how an input's failure is
 /// named. Defined in lib/worker/map_registry.cpp; the parent's map engine never includes it.
+/// Side: worker.
 
 #include <corun/detail/config.hpp>
 #include <corun/detail/export.hpp>

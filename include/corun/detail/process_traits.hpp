@@ -3,6 +3,7 @@
 /// What corun learns from a worker type's members: its Params, the form of its `process` and
 /// the type of its result, and whether its `process_callback` takes that result. No
 /// corun::Worker is needed to ask (async_map's functions and tests ask too).
+/// Side: worker.
 
 #include <corun/detail/config.hpp>
 

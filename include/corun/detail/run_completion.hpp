@@ -3,6 +3,7 @@
 /// How a WorkerOrchestrator run completes its handler (parent/orchestrator side): the run in
 /// lib/front is compiled once, so it reaches the caller's completion handler, whatever its
 /// type, through this interface.
+/// Side: parent.
 
 #include <corun/detail/config.hpp>
 #include <corun/detail/export.hpp>

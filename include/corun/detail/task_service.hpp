@@ -1,6 +1,7 @@
 #pragma once
 /// \file
 /// The seam between what asks for tasks and what runs them.
+/// Side: parent.
 ///
 /// Front-ends (ProcessPool::async_execute, WorkerOrchestrator) describe one task as a TaskSpec
 /// (which registered worker, which arrays) plus a Slice, hand it to a TaskService, and get

@@ -3,6 +3,7 @@
 /// WorkerRef, a worker object taking part in a WorkerOrchestrator run (parent side): it keeps the
 /// worker's TaskSpec and a type-erased call of its process_callback, checked where the worker's
 /// type is still known, so the orchestrator's run itself needs no templates.
+/// Side: parent.
 
 #include <corun/detail/config.hpp>
 
