@@ -3,8 +3,8 @@
 /// orderly shutdown waits for the tasks, then for rank 0's pool and every other rank's bye, and
 /// terminate kills every rank's workers at once.
 /// Side: rank 0.
-#include "cluster/cluster_service.hpp"
 #include "base/run_or_release.hpp"
+#include "cluster/cluster_service.hpp"
 
 #include <corun/cluster.hpp>
 #include <corun/error.hpp>

@@ -4,8 +4,8 @@
 /// pidfd to learn when it ends.
 /// Side: parent.
 
-#include "pool/child_process.hpp"
 #include "base/unique_fd.hpp"
+#include "pool/child_process.hpp"
 
 #include <memory>
 #include <string>

@@ -4,8 +4,8 @@
 /// pool's strand; the mirror of the worker's blocking WorkerChannel.
 /// Side: parent.
 
-#include "protocol/protocol.hpp"
 #include "base/unique_fd.hpp"
+#include "protocol/protocol.hpp"
 
 #include <asio/any_io_executor.hpp>
 #include <asio/local/stream_protocol.hpp>

@@ -3,9 +3,9 @@
 /// Side: parent.
 #include <corun/pool.hpp>
 
+#include "machine/cpu_topology.hpp"
 #include "pool/pool_core.hpp"
 #include "protocol/protocol.hpp"
-#include "machine/cpu_topology.hpp"
 #include "worker/worker_process.hpp"
 
 #include <asio/dispatch.hpp>

@@ -4,8 +4,8 @@
 /// Side: parent.
 
 #include "pool/spec_book.hpp"
-#include "worker/task_runner.hpp"
 #include "pool/worker_slot.hpp"
+#include "worker/task_runner.hpp"
 
 #include <corun/pool.hpp>
 

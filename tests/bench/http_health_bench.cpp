@@ -8,8 +8,8 @@
 //
 // --json adds one JSON object on the last line: health_p50_us_idle, health_p99_us_idle,
 // health_p50_us_busy, health_p99_us_busy (and a few facts about the run).
-#include "support/http_support.hpp"
 #include "cli.hpp"
+#include "support/http_support.hpp"
 
 #include <chrono>
 #include <csignal>

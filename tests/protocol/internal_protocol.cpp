@@ -1,10 +1,10 @@
 // The parent <-> worker protocol: exact round trips, and every decoder fuzzed with random and
 // corrupted bytes: each input either decodes or throws std::invalid_argument saying why.
 #define CATCH_CONFIG_MAIN
-#include "protocol/protocol.hpp"
 #include "pool/spec_book.hpp"
-#include "worker/task_runner.hpp"
+#include "protocol/protocol.hpp"
 #include "seam/spec_codec.hpp"
+#include "worker/task_runner.hpp"
 
 #include <catch2/catch.hpp>
 
