@@ -25,5 +25,6 @@
 #include <corun/shared_array.hpp>
 #include <corun/slice.hpp>
 #include <corun/slice_view.hpp>
+#include <corun/version.hpp>
 #include <corun/worker.hpp>
 #include <corun/worker_info.hpp>

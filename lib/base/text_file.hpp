@@ -5,8 +5,13 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 namespace corun::detail {
+
+/// `field` as one CSV field (RFC 4180): as it is, or in double quotes with its quotes doubled when
+/// it holds a comma, a quote or a line break (a template worker's name, "Scaled<long, 2>").
+std::string csv_field(std::string_view field);
 
 /// `v` with `decimals` digits after the point ("%.*f").
 std::string format_fixed(double v, int decimals);

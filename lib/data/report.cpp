@@ -36,10 +36,10 @@ void write_tasks_csv(const RunReport& report, const std::filesystem::path& path)
   std::string csv = "task,worker,slice_start,slice_end,pid,pu,t_start,t_end,outcome\n";
   for (std::size_t i = 0; i < report.tasks.size(); ++i) {
     const TaskRecord& t = report.tasks[i];
-    csv += std::to_string(i) + ',' + t.worker + ',' + std::to_string(t.slice.start) + ',' +
-           std::to_string(t.slice.end) + ',' + std::to_string(t.pid) + ',' +
-           std::to_string(t.cpu_start) + ',' + seconds(t.started) + ',' + seconds(t.finished) +
-           ',' + to_string(t.outcome) + '\n';
+    csv += std::to_string(i) + ',' + detail::csv_field(t.worker) + ',' +
+           std::to_string(t.slice.start) + ',' + std::to_string(t.slice.end) + ',' +
+           std::to_string(t.pid) + ',' + std::to_string(t.cpu_start) + ',' + seconds(t.started) +
+           ',' + seconds(t.finished) + ',' + to_string(t.outcome) + '\n';
   }
   detail::write_atomically(path, csv);
 }

@@ -1,8 +1,13 @@
 #include <corun/report.hpp>
 
 #include <catch2/catch.hpp>
+
+#include <unistd.h>
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
 #include <string>
+#include <vector>
 
 using namespace corun;
 using std::chrono::milliseconds;
@@ -98,4 +103,40 @@ TEST_CASE("a process the pool knows nothing about waits from the run's start",
   REQUIRE(in.workers.size() == 1);
   CHECK(in.workers[0].waiting == milliseconds(50));
   CHECK(in.efficiency == Approx(0.75).epsilon(1e-12));
+}
+
+TEST_CASE("the tasks CSV quotes worker names per RFC 4180: Python's csv module reads it back",
+          "[report][csv]") {
+  const auto t0 = std::chrono::steady_clock::time_point(std::chrono::hours(1));
+  RunReport r;
+  r.started = t0;
+  // An auto-registered template worker's name holds a comma; a name may hold quotes too.
+  const std::vector<std::string> names{"Scaled<long, 2>", "say \"hi\"", "plain::Worker"};
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    TaskRecord t;
+    t.worker = names[i];
+    t.slice = Slice{i * 10, i * 10 + 10};
+    t.pid = static_cast<pid_t>(100 + i);
+    t.cpu_start = 0;
+    t.started = t0 + milliseconds(i);
+    t.finished = t0 + milliseconds(i + 1);
+    r.tasks.push_back(t);
+  }
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("corun_tasks_csv_" + std::to_string(::getpid()) + ".csv");
+  write_tasks_csv(r, path);
+  // Each row as Python's csv module splits it: its field count, then the worker field.
+  const std::string command =
+      "python3 -c 'import csv,sys\nfor row in csv.reader(open(sys.argv[1], newline=\"\")): "
+      "print(len(row), row[1])' " +
+      path.string();
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string out;
+  char buf[256];
+  while (std::fgets(buf, sizeof buf, pipe)) out += buf;
+  const int status = ::pclose(pipe);
+  std::filesystem::remove(path);
+  REQUIRE(status == 0);
+  CHECK(out == "9 worker\n9 Scaled<long, 2>\n9 say \"hi\"\n9 plain::Worker\n");
 }

@@ -41,6 +41,7 @@ LIB_PARTS = [p for p in ALLOWED if p != "api"]
 PUBLIC = {
     "detail/config.hpp": "base",
     "detail/export.hpp": "base",
+    "version.hpp": "base",  # written from version.hpp.in into the build directory
     "codec.hpp": "data",
     "cereal.hpp": "data",
     "params.hpp": "data",
