@@ -7,7 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 corun_packages=(g++ clang meson ninja-build pkg-config libasio-dev xtensor-dev libboost-dev
   libhwloc-dev catch2 librestinio-dev libfmt-dev libhttp-parser-dev nlohmann-json3-dev curl
   gnuplot-nox python3-numpy python3-matplotlib libcli11-dev libcpp-httplib-dev prometheus-cpp-dev
-  python3-joblib libopenmpi-dev openmpi-bin python3-mpi4py libcereal-dev cmake)
+  python3-joblib libopenmpi-dev openmpi-bin python3-mpi4py libcereal-dev cmake doxygen)
 
 missing=()
 for p in "${corun_packages[@]}"; do

@@ -37,6 +37,7 @@
 
 namespace corun {
 
+/// How a Cluster runs: the local pool every rank starts and how its communication thread polls.
 struct ClusterOptions {
   /// Every rank's local pool of worker processes (rank 0's included). Under mpirun start the
   /// ranks with `--bind-to none`, or a rank's workers share the one core it is bound to.
@@ -68,10 +69,13 @@ class CORUN_API Cluster {
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
 
+  /// This process's MPI rank in MPI_COMM_WORLD (rank 0 runs the application, the others serve).
   int rank() const noexcept;
   /// Number of ranks.
   int size() const noexcept;
+  /// Whether this is rank 0, the one that runs the application and its orchestrators.
   bool is_root() const noexcept { return rank() == 0; }
+  /// The options given to the constructor.
   const ClusterOptions& options() const noexcept;
 
   /// Collective: every rank calls it once, after creating and filling its distributed arrays.

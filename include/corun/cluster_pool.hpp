@@ -45,6 +45,7 @@ class ClusterService;
 /// here blocks the executor.
 class CORUN_API ClusterPool {
  public:
+  /// The executor given to the constructor; the pool's handlers run on a strand of it.
   using executor_type = asio::any_io_executor;
 
   /// On rank 0, after Cluster::serve() returned true; throws corun::Error otherwise.
@@ -55,6 +56,7 @@ class CORUN_API ClusterPool {
   ClusterPool(const ClusterPool&) = delete;
   ClusterPool& operator=(const ClusterPool&) = delete;
 
+  /// The executor given to the constructor: async operations' default completion tokens use it.
   executor_type get_executor() const noexcept { return executor_; }
   /// Ranks in the cluster.
   int ranks() const noexcept;

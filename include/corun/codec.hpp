@@ -49,9 +49,11 @@ inline constexpr bool is_byte_copyable =
 template <class T>
 requires detail::is_byte_copyable<T>
 struct codec<T> {
+  /// Appends the value's sizeof(T) bytes.
   static void encode(const T& value, std::string& out) {
     out.append(reinterpret_cast<const char*>(&value), sizeof(T));
   }
+  /// The value of exactly sizeof(T) bytes; throws std::invalid_argument for another size.
   static T decode(std::string_view bytes) {
     if (bytes.size() != sizeof(T))
       detail::codec_size_error(typeid(T).name(), bytes.size(), sizeof(T));
@@ -61,18 +63,25 @@ struct codec<T> {
   }
 };
 
+/// A std::string travels as its bytes (the protocol frames each result, so no length is added).
 template <>
 struct codec<std::string> {
+  /// Appends the string's bytes.
   static void encode(const std::string& value, std::string& out) { out.append(value); }
+  /// The bytes as a string (any bytes are valid).
   static std::string decode(std::string_view bytes) { return std::string(bytes); }
 };
 
+/// A std::vector of byte-copyable elements travels as its elements' bytes.
 template <class T>
 requires detail::is_byte_copyable<T>
 struct codec<std::vector<T>> {
+  /// Appends size() * sizeof(T) bytes.
   static void encode(const std::vector<T>& value, std::string& out) {
     out.append(reinterpret_cast<const char*>(value.data()), value.size() * sizeof(T));
   }
+  /// The elements of `bytes`; throws std::invalid_argument when its size is not a multiple of
+  /// sizeof(T).
   static std::vector<T> decode(std::string_view bytes) {
     if (bytes.size() % sizeof(T) != 0)
       detail::codec_format_error("std::vector",

@@ -22,7 +22,9 @@ namespace corun {
 /// total) and compares them with the previous reading.
 class CORUN_API CpuMonitor {
  public:
+  /// The interval when none is given.
   static constexpr std::chrono::milliseconds default_interval{200};
+  /// The shortest interval the constructor accepts.
   static constexpr std::chrono::milliseconds min_interval{10};
 
   /// Throws std::invalid_argument naming `interval` when it is below 10 ms.
@@ -36,7 +38,9 @@ class CORUN_API CpuMonitor {
   void start();
   /// Stops sampling; the series keeps what was sampled.
   void stop();
+  /// Whether it samples now: between start() and stop().
   bool running() const noexcept;
+  /// Time between samples, as given to the constructor.
   std::chrono::milliseconds interval() const noexcept;
   /// The samples so far. Read it on the executor's thread.
   const CpuSeries& series() const noexcept;

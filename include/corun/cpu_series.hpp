@@ -29,7 +29,9 @@ struct CORUN_API CpuSeries {
   std::vector<double> times;             ///< seconds since monitoring started (steady clock)
   std::vector<std::vector<float>> busy;  ///< per sample, per column: percent busy, 0..100
 
+  /// Number of samples.
   std::size_t size() const noexcept { return times.size(); }
+  /// Whether nothing was sampled.
   bool empty() const noexcept { return times.empty(); }
 
   /// Writes `time_s,cpu0,...` with one decimal (or per-core columns), one row per sample.

@@ -20,8 +20,11 @@ namespace corun {
 
 /// What a process needs to map a shared array: the segment name, its shape and element type.
 struct CORUN_API ArrayInfo {
+  /// Segment name, without the leading '/'.
   std::string name;
+  /// Full shape, row-major; slices cut axis 0.
   std::vector<std::size_t> shape;
+  /// Element type.
   DType dtype;
 
   /// Rows along axis 0 (0 for an empty shape).
@@ -30,6 +33,7 @@ struct CORUN_API ArrayInfo {
   std::size_t row_elements() const noexcept;
   /// Total bytes: product(shape) * itemsize; throws std::invalid_argument on overflow.
   std::size_t bytes() const;
+  /// Same segment name, shape and element type.
   friend bool operator==(const ArrayInfo&, const ArrayInfo&) = default;
 };
 
@@ -49,6 +53,7 @@ struct CORUN_API DataIterator {
 
   /// Slices of `chunk_size` rows over `array` (a SharedArray or an ArrayInfo).
   static DataIterator over(const ArrayInfo& array, std::size_t chunk_size);
+  /// The same, from anything with `info()` (a SharedArray, a DistributedArray).
   template <class Array>
   requires requires(const Array& a) { a.info(); }
   static DataIterator over(const Array& array, std::size_t chunk_size) {
@@ -57,6 +62,7 @@ struct CORUN_API DataIterator {
   /// `n` slices over `array` whose row counts differ by at most one (one per row when n is
   /// larger than the row count, none for an empty array).
   static DataIterator partitioned(const ArrayInfo& array, std::size_t n);
+  /// The same, from anything with `info()` (a SharedArray, a DistributedArray).
   template <class Array>
   requires requires(const Array& a) { a.info(); }
   static DataIterator partitioned(const Array& array, std::size_t n) {
@@ -72,24 +78,35 @@ struct CORUN_API DataIterator {
   /// The i-th slice (i < slice_count()).
   Slice slice(std::size_t i) const;
 
+  /// A forward iterator over the slices, which it computes on the way (a Slice by value,
+  /// never a reference); valid while its DataIterator lives.
   class iterator {
    public:
+    /// Forward: slices can be visited again, not in reverse.
     using iterator_category = std::forward_iterator_tag;
+    /// Slice.
     using value_type = Slice;
+    /// std::ptrdiff_t.
     using difference_type = std::ptrdiff_t;
+    /// For std::iterator_traits only: there is no operator->, operator* returns by value.
     using pointer = const Slice*;
+    /// Slice, by value: the slices are computed, not stored.
     using reference = Slice;
     iterator() = default;
+    /// The current slice.
     Slice operator*() const { return owner_->slice(index_); }
+    /// Moves to the next slice.
     iterator& operator++() {
       ++index_;
       return *this;
     }
+    /// Moves to the next slice; returns the iterator as it was.
     iterator operator++(int) {
       iterator old = *this;
       ++index_;
       return old;
     }
+    /// At the same slice (of the same DataIterator).
     friend bool operator==(const iterator& a, const iterator& b) noexcept {
       return a.index_ == b.index_;
     }
@@ -102,6 +119,7 @@ struct CORUN_API DataIterator {
   };
   /// Validates, then iterates over the slices.
   iterator begin() const;
+  /// Past the last slice (index slice_count()).
   iterator end() const;
 
   /// A compact binary encoding (the form in which metadata reaches worker processes).
@@ -110,6 +128,7 @@ struct CORUN_API DataIterator {
   /// naming the field, and validates the result.
   static DataIterator decode(std::string_view bytes);
 
+  /// Every field equal: a decoded iterator equals the one encoded.
   friend bool operator==(const DataIterator&, const DataIterator&) = default;
 };
 

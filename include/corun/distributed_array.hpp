@@ -107,6 +107,7 @@ class DistributedArray {
     return DistributedArray(cluster, std::move(blocks),
                             SharedArray<T>::create(std::move(local_shape)));
   }
+  /// Takes over the array; the moved-from object unregisters nothing when destroyed.
   DistributedArray(DistributedArray&&) noexcept = default;
   DistributedArray& operator=(DistributedArray&&) = delete;
   ~DistributedArray() {
@@ -116,13 +117,17 @@ class DistributedArray {
   /// The whole array: what DataIterator::over and DataIterator::partitioned take. Its name
   /// names no segment; the cluster translates it on each rank.
   const ArrayInfo& info() const noexcept { return blocks_->global(); }
+  /// Shape of the whole array (info().shape).
   const std::vector<std::size_t>& shape() const noexcept { return blocks_->global().shape; }
   /// One slice per block: the iterator to give workers.
   const DataIterator& iterator() const noexcept { return blocks_->blocks(); }
 
   /// This rank's rows, blocks concatenated in order.
   SharedArray<T>& local() noexcept { return local_; }
+  /// The same, read-only.
   const SharedArray<T>& local() const noexcept { return local_; }
+  /// This rank's blocks, in order: each one's rows in the whole array and where they start in
+  /// local().
   const std::vector<LocalBlock>& local_blocks() const noexcept { return blocks_->local_blocks(); }
 
   /// Collective (every rank, before Cluster::serve): rank 0 passes every element of the array

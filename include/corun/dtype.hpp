@@ -22,6 +22,7 @@ namespace corun {
 template <std::size_t N>
 struct FixedString {
   static_assert(N > 0, "FixedString<0> has no numpy equivalent");
+  /// The stored bytes, as numpy holds them: NUL-padded, not NUL-terminated when full.
   char bytes[N] = {};
 
   FixedString() = default;
@@ -36,7 +37,9 @@ struct FixedString {
   std::string_view view() const noexcept {
     return {bytes, static_cast<std::size_t>(std::find(bytes, bytes + N, '\0') - bytes)};
   }
+  /// view() as a std::string.
   std::string str() const { return std::string(view()); }
+  /// Compares all N bytes, the padding included.
   friend bool operator==(const FixedString& a, const FixedString& b) noexcept {
     return std::equal(a.bytes, a.bytes + N, b.bytes);
   }
@@ -51,6 +54,7 @@ CORUN_API std::string utf32_to_utf8(std::u32string_view utf32);
 template <std::size_t N>
 struct FixedUString {
   static_assert(N > 0, "FixedUString<0> has no numpy equivalent");
+  /// The stored code points, as numpy holds them: 0-padded, not 0-terminated when full.
   char32_t code_points[N] = {};
 
   FixedUString() = default;
@@ -71,6 +75,7 @@ struct FixedUString {
   }
   /// The contents as UTF-8.
   std::string str() const { return detail::utf32_to_utf8(view()); }
+  /// Compares all N code points, the padding included.
   friend bool operator==(const FixedUString& a, const FixedUString& b) noexcept {
     return std::equal(a.code_points, a.code_points + N, b.code_points);
   }
@@ -94,6 +99,7 @@ class CORUN_API DType {
 
   /// An unset descriptor (str() is "", itemsize() is 0).
   constexpr DType() = default;
+  /// A descriptor from its parts, unchecked: `itemsize` in bytes (4 per character for `U`).
   constexpr DType(Kind kind, std::size_t itemsize) : kind_(kind), itemsize_(itemsize) {}
 
   /// The descriptor of a C++ element type; see `element_type` for what is accepted.
@@ -106,10 +112,13 @@ class CORUN_API DType {
 
   /// numpy's `dtype.str`: byte order, kind, and size (characters for `U`, bytes otherwise).
   std::string str() const;
+  /// numpy's kind character (Kind::none when unset).
   constexpr Kind kind() const noexcept { return kind_; }
   /// Bytes per element (4 per character for `U`).
   constexpr std::size_t itemsize() const noexcept { return itemsize_; }
+  /// Whether this is the unset descriptor.
   constexpr bool empty() const noexcept { return kind_ == Kind::none; }
+  /// Same kind and itemsize: the same numpy dtype.
   friend constexpr bool operator==(const DType&, const DType&) = default;
 
  private:

@@ -50,6 +50,8 @@ enum class errc {
 /// The category of corun::errc values.
 CORUN_API const std::error_category& error_category() noexcept;
 
+/// Makes an errc a std::error_code of corun::error_category() (found by argument-dependent
+/// lookup, so `std::error_code ec = errc::pool_closed;` works).
 inline std::error_code make_error_code(errc e) noexcept {
   return {static_cast<int>(e), error_category()};
 }
@@ -57,6 +59,7 @@ inline std::error_code make_error_code(errc e) noexcept {
 /// An error raised by corun, with its code and a message naming the bad value.
 class CORUN_API Error : public std::system_error {
  public:
+  /// `what` names the bad value; code() is `code` in corun::error_category().
   Error(errc code, const std::string& what) : std::system_error(make_error_code(code), what) {}
 };
 
@@ -68,10 +71,12 @@ enum class TaskErrorKind {
   protocol,   ///< the task could not be run: unregistered worker, bad metadata, oversize result.
 };
 
+/// The enumerator's name: "exception", "crashed", "timeout" or "protocol".
 CORUN_API const char* to_string(TaskErrorKind kind) noexcept;
 
 /// One failed task: which worker type, which slice, which process, and why.
 struct CORUN_API TaskError {
+  /// How it failed: says which of the fields below are set.
   TaskErrorKind kind = TaskErrorKind::exception;
   std::string worker;          ///< registered name of the worker type
   Slice slice;                 ///< the slice the task was running
@@ -90,7 +95,10 @@ struct CORUN_API TaskError {
 /// A task failed; thrown at the `co_await` of pool.async_execute().
 class CORUN_API TaskFailed : public Error {
  public:
+  /// Its code is errc::task_exception, worker_crashed, task_timeout or protocol_error, by
+  /// `error.kind`; its what() is error.describe().
   explicit TaskFailed(TaskError error);
+  /// The failed task.
   const TaskError& error() const noexcept { return error_; }
 
  private:
@@ -100,7 +108,10 @@ class CORUN_API TaskFailed : public Error {
 /// A run stopped on failure (OrchestratorOptions::on_error = fail_fast): carries the failures.
 class CORUN_API RunError : public std::runtime_error {
  public:
+  /// `errors` are the failed tasks (async_map: one per failed input, sorted by input); what()
+  /// counts them and describes the first.
   explicit RunError(std::vector<TaskError> errors);
+  /// The failed tasks.
   const std::vector<TaskError>& errors() const noexcept { return errors_; }
 
  private:

@@ -78,6 +78,8 @@ struct MapOptions {
   CancelMode on_cancel = CancelMode::drain;
   /// A progress bar of inputs on stderr (`on`: when it is a terminal; see corun/progress.hpp).
   ProgressBar progress_bar = ProgressBar::off;
+  /// The value the function's second argument receives (encoded once per map; see
+  /// <corun/params.hpp> for which types can be).
   Params params{};
 };
 

@@ -31,10 +31,15 @@
 
 namespace corun {
 
+/// How a WorkerOrchestrator runs: sampling, failures, cancellation, backpressure and what
+/// the report keeps.
 struct OrchestratorOptions {
   /// Sample per-PU utilisation while the run is in flight (RunReport::cpu).
   bool monitor_cpu_usage = false;
+  /// Time between CPU samples when monitor_cpu_usage (10 ms at least, else the constructor
+  /// throws std::invalid_argument).
   std::chrono::milliseconds sample_interval{200};
+  /// Whether the first failed task stops the run (fail_fast) or every slice runs (collect).
   ErrorPolicy on_error = ErrorPolicy::fail_fast;
   /// What cancellation does with tasks already at a worker.
   CancelMode on_cancel = CancelMode::drain;
@@ -52,8 +57,11 @@ struct OrchestratorOptions {
 
 /// Slices finished so far and in all, readable from any thread while a run is in flight.
 struct RunProgress {
+  /// Slices whose result reached process_callback.
   std::atomic<std::size_t> done{0};
+  /// Slices that failed (see RunReport::failures).
   std::atomic<std::size_t> failed{0};
+  /// Slices of the run, set when it starts.
   std::atomic<std::size_t> total{0};
 };
 

@@ -36,6 +36,7 @@ namespace corun {
 
 /// The parameters of a worker that has none.
 struct NoParams {
+  /// Every NoParams equals every other (params compare like any other value).
   friend bool operator==(NoParams, NoParams) = default;
 };
 

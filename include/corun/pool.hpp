@@ -42,9 +42,11 @@ enum class StartMethod {
   serial,
 };
 
+/// How a ProcessPool starts, feeds, times and replaces its worker processes.
 struct PoolOptions {
   /// Worker processes; 0 means one per physical core (hwloc).
   std::size_t workers = 0;
+  /// How worker processes are started (see StartMethod).
   StartMethod start_method = StartMethod::spawn;
   /// Bind worker i to core i (modulo the core count) with hwloc.
   bool cpu_pinning = false;
@@ -74,7 +76,10 @@ struct PoolOptions {
   /// report) is started again after a backoff of 10 ms, doubling up to 1 s; after this many
   /// consecutive failed starts the pool fails with errc::worker_start_failed.
   unsigned start_attempts = 5;
+  /// Runs in each worker process once it has started, before its first task; an exception
+  /// from it is a failed start.
   WorkerHook worker_init = nullptr;
+  /// Runs in each worker process before it exits (graceful shutdown, worker_lifespan).
   WorkerHook worker_exit = nullptr;
   /// A worker process is replaced after running this many tasks (0: never), to contain leaks
   /// in user code: it gets no more tasks, finishes those it has, runs its exit hooks and
@@ -135,6 +140,7 @@ std::shared_ptr<const TaskSpec> worker_task_spec(const W& worker) {
 /// other threads run the executor, and also when none does.
 class CORUN_API ProcessPool {
  public:
+  /// The executor given to the constructor; the pool's handlers run on a strand of it.
   using executor_type = asio::any_io_executor;
 
   /// Starts the worker processes without blocking: tasks submitted before they are ready wait.
@@ -145,6 +151,7 @@ class CORUN_API ProcessPool {
   ProcessPool(const ProcessPool&) = delete;
   ProcessPool& operator=(const ProcessPool&) = delete;
 
+  /// The executor given to the constructor: async operations' default completion tokens use it.
   executor_type get_executor() const noexcept { return executor_; }
   /// Number of worker slots.
   std::size_t size() const noexcept { return options_.workers; }

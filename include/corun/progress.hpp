@@ -15,6 +15,8 @@
 
 namespace corun {
 
+/// Whether a run draws the bar (OrchestratorOptions::progress_bar, MapOptions::progress_bar);
+/// CORUN_PROGRESS_BAR overrides it.
 enum class ProgressBar {
   off,     ///< no bar (the default)
   on,      ///< a bar when stderr is a terminal

@@ -24,10 +24,12 @@ namespace corun::reduce {
 
 /// a + b + ...
 struct sum {
+  /// Where a chunk's fold starts: A{}.
   template <class A>
   A identity(const A&) const {
     return A{};
   }
+  /// acc + value.
   template <class A, class R>
   A operator()(A acc, const R& value) const {
     acc += value;
@@ -37,10 +39,12 @@ struct sum {
 
 /// a * b * ...
 struct product {
+  /// Where a chunk's fold starts: A{1}.
   template <class A>
   A identity(const A&) const {
     return A{1};
   }
+  /// acc * value.
   template <class A, class R>
   A operator()(A acc, const R& value) const {
     acc *= value;
@@ -51,6 +55,7 @@ struct product {
 /// The smallest result (start from init = the largest value you accept, or the result type's
 /// maximum).
 struct min {
+  /// Where a chunk's fold starts: the largest A (init for types without numeric_limits).
   template <class A>
   A identity(const A& init) const {
     if constexpr (std::numeric_limits<A>::is_specialized)
@@ -58,6 +63,7 @@ struct min {
     else
       return init;
   }
+  /// The smaller of acc and value (acc when they are equal).
   template <class A, class R>
   A operator()(A acc, const R& value) const {
     return value < acc ? A(value) : acc;
@@ -66,6 +72,7 @@ struct min {
 
 /// The largest result.
 struct max {
+  /// Where a chunk's fold starts: the lowest A (init for types without numeric_limits).
   template <class A>
   A identity(const A& init) const {
     if constexpr (std::numeric_limits<A>::is_specialized)
@@ -73,6 +80,7 @@ struct max {
     else
       return init;
   }
+  /// The larger of acc and value (acc when they are equal).
   template <class A, class R>
   A operator()(A acc, const R& value) const {
     return acc < value ? A(value) : acc;
@@ -81,7 +89,9 @@ struct max {
 
 /// Whether every result is true (logical and).
 struct all {
+  /// Where a chunk's fold starts: true.
   bool identity(bool) const { return true; }
+  /// `acc && bool(value)`.
   template <class R>
   bool operator()(bool acc, const R& value) const {
     return acc && static_cast<bool>(value);
@@ -90,7 +100,9 @@ struct all {
 
 /// Whether any result is true (logical or).
 struct any {
+  /// Where a chunk's fold starts: false.
   bool identity(bool) const { return false; }
+  /// `acc || bool(value)`.
   template <class R>
   bool operator()(bool acc, const R& value) const {
     return acc || static_cast<bool>(value);
@@ -100,10 +112,12 @@ struct any {
 /// The results one after another, in input order: into a std::vector<R> (each result one
 /// element) or a std::string (each result a string or a character).
 struct concat {
+  /// Where a chunk's fold starts: an empty A.
   template <class A>
   A identity(const A&) const {
     return A{};
   }
+  /// Appends `value`: its elements when it is an A itself (two partials), else it as one element.
   template <class A, class R>
   A operator()(A acc, R&& value) const {
     if constexpr (std::is_same_v<std::remove_cvref_t<R>, A>)
@@ -117,16 +131,19 @@ struct concat {
 
 /// The elements of each result (a range) one after another, in input order.
 struct flatten {
+  /// Where a chunk's fold starts: an empty A.
   template <class A>
   A identity(const A&) const {
     return A{};
   }
+  /// Appends the elements of `value`.
   template <class A, class R>
   A operator()(A acc, R&& value) const {
     acc.insert(acc.end(), std::make_move_iterator(std::begin(value)),
                std::make_move_iterator(std::end(value)));
     return acc;
   }
+  /// Appends b's elements to a.
   template <class A>
   A merge(A a, A b) const {
     return (*this)(std::move(a), std::move(b));
@@ -138,8 +155,11 @@ struct flatten {
 /// right, and the last bin includes hi. Results outside the range, and NaN, are not counted.
 /// The value is a std::vector<std::uint64_t> of `bins` counts.
 struct histogram {
+  /// Left edge of the range.
   double lo = 0;
+  /// Right edge of the range (the last bin includes it).
   double hi = 1;
+  /// Number of bins.
   std::size_t bins = 10;
 
   histogram() = default;
@@ -177,8 +197,11 @@ struct histogram {
     return bin;
   }
 
+  /// The reduction's value: one count per bin.
   using value_type = std::vector<std::uint64_t>;
+  /// Where a chunk's fold starts: `bins` zeros.
   value_type identity(const value_type&) const { return value_type(bins, 0); }
+  /// Counts `result` (as a double) in its bin, unless it is outside [lo, hi] or NaN.
   template <class R>
   value_type operator()(value_type acc, const R& result) const {
     const double x = static_cast<double>(result);

@@ -22,13 +22,16 @@ namespace corun {
 
 /// How a task ended.
 enum class TaskOutcome { ok, exception, crashed, timeout, protocol, cancelled };
+/// The enumerator's name ("ok", "timeout", ...), as the tasks CSV writes it.
 CORUN_API const char* to_string(TaskOutcome outcome) noexcept;
 
 /// What happened to one task: where and when it ran, and how it ended.
 struct TaskRecord {
+  /// Times on std::chrono::steady_clock (RunReport::started is the run's start).
   using time_point = std::chrono::steady_clock::time_point;
   std::string worker;            ///< registered name of the worker type
   std::size_t worker_index = 0;  ///< index of the worker object in the orchestrator's list
+  /// The rows it ran (rows of the whole DistributedArray on a cluster).
   Slice slice;
   int worker_id = -1;                    ///< pool slot of the process that ran it
   pid_t pid = 0;                         ///< worker process (the parent's pid in a serial pool)
@@ -38,7 +41,9 @@ struct TaskRecord {
   time_point started{};                  ///< when process began, in the worker
   time_point finished{};                 ///< when process returned, in the worker
   std::chrono::nanoseconds cpu_time{0};  ///< CPU time the worker thread spent in process
+  /// How its last attempt ended.
   TaskOutcome outcome = TaskOutcome::ok;
+  /// How many times it ran, retries included.
   int attempts = 0;
   int rank = -1;  ///< MPI rank that ran it on a cluster (corun::ClusterPool); -1 otherwise
 };
@@ -46,8 +51,10 @@ struct TaskRecord {
 /// One worker process as a run saw it: when the pool started it (from the pool's own record;
 /// a default time_point when the pool does not know) and what it did for the run.
 struct WorkerProcessRecord {
+  /// Times on std::chrono::steady_clock, as TaskRecord's.
   using time_point = std::chrono::steady_clock::time_point;
   int worker_id = -1;  ///< pool slot
+  /// Its process id.
   pid_t pid = 0;
   time_point launched{};  ///< the pool started launching it
   time_point hello{};     ///< it reported to the pool (start-up = hello - launched)
@@ -59,10 +66,13 @@ struct WorkerProcessRecord {
 
 /// One row of RunInsights: a worker process during a run.
 struct WorkerInsight {
+  /// Pool slot.
   int worker_id = -1;
+  /// Its process id.
   pid_t pid = 0;
   std::optional<std::chrono::nanoseconds> start_up;  ///< launch to hello, if the pool knows
   std::optional<std::chrono::nanoseconds> init;      ///< hello to ready (worker_init), if known
+  /// Tasks of the run it ran to the end (a result or an exception).
   std::size_t tasks = 0;
   std::chrono::nanoseconds working{0};  ///< in `process`
   /// Alive and ready during the run, but not in `process`: waiting for work, or for the
@@ -74,6 +84,7 @@ struct WorkerInsight {
 struct CORUN_API RunInsights {
   std::vector<WorkerInsight> workers;  ///< by worker_id, then by launch
   std::size_t worker_slots = 0;        ///< distinct worker_ids
+  /// The run's wall time (RunReport::wall_time).
   std::chrono::nanoseconds wall_time{0};
   std::chrono::nanoseconds working{0};  ///< sum over the workers
   std::chrono::nanoseconds waiting{0};  ///< sum over the workers
@@ -90,9 +101,13 @@ struct RunReport {
   std::vector<TaskRecord> tasks;    ///< one per task, in completion order (if record_tasks)
   std::vector<TaskError> failures;  ///< the tasks that failed
   std::size_t tasks_done = 0;       ///< tasks whose result reached process_callback
+  /// Tasks that failed (as many as `failures`).
   std::size_t tasks_failed = 0;
+  /// When the run started: time 0 of the tasks CSV.
   std::chrono::steady_clock::time_point started{};
+  /// The same instant on the wall clock.
   std::chrono::system_clock::time_point started_wall{};
+  /// From the start of the run to its completion.
   std::chrono::nanoseconds wall_time{0};
   /// Per-PU utilisation while the run was in flight (empty unless monitor_cpu_usage).
   CpuSeries cpu;
@@ -100,6 +115,7 @@ struct RunReport {
   /// without record_tasks).
   std::vector<WorkerProcessRecord> processes;
 
+  /// wall_time in seconds.
   double wall_seconds() const { return std::chrono::duration<double>(wall_time).count(); }
   /// Per worker process: start-up and init time, tasks, time working and waiting; efficiency.
   CORUN_API RunInsights insights() const;

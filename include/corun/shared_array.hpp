@@ -67,8 +67,11 @@ CORUN_API std::vector<std::string> sweep_stale_segments();
 template <element_type T>
 class SharedArray {
  public:
+  /// T, the element type.
   using value_type = T;
+  /// A plain pointer: the elements are contiguous.
   using iterator = T*;
+  /// A plain pointer to const.
   using const_iterator = const T*;
 
   /// Creates a new segment of product(shape) elements, zero-filled, mode 0600. With an empty
@@ -104,6 +107,7 @@ class SharedArray {
       : segment_(std::move(other.segment_)),
         shape_(std::exchange(other.shape_, {})),
         size_(std::exchange(other.size_, 0)) {}
+  /// Takes over `other`'s segment; the one this array held is released as by the destructor.
   SharedArray& operator=(SharedArray&& other) noexcept {
     segment_ = std::move(other.segment_);
     shape_ = std::exchange(other.shape_, {});
@@ -113,6 +117,7 @@ class SharedArray {
 
   /// Segment name without the leading '/' (what Python's SharedMemory(name=...) takes).
   const std::string& name() const noexcept { return segment_.name(); }
+  /// The shape given at create() or attach().
   const std::vector<std::size_t>& shape() const noexcept { return shape_; }
   /// Number of elements.
   std::size_t size() const noexcept { return size_; }
@@ -121,17 +126,26 @@ class SharedArray {
   /// Name, shape and element type: what DataIterator and other processes need.
   ArrayInfo info() const { return {name(), shape_, DType::of<T>()}; }
 
+  /// Element 0, row-major; null for a moved-from array.
   T* data() noexcept { return static_cast<T*>(segment_.data()); }
+  /// data(), read-only.
   const T* data() const noexcept { return static_cast<const T*>(segment_.data()); }
+  /// data(): [begin(), end()) are all size() elements, for range-for and the algorithms.
   T* begin() noexcept { return data(); }
+  /// data() + size().
   T* end() noexcept { return data() + size_; }
+  /// begin(), read-only.
   const T* begin() const noexcept { return data(); }
+  /// end(), read-only.
   const T* end() const noexcept { return data() + size_; }
+  /// Element `i` of the flat row-major storage, unchecked (i < size()).
   T& operator[](std::size_t i) noexcept { return data()[i]; }
+  /// operator[], read-only.
   const T& operator[](std::size_t i) const noexcept { return data()[i]; }
 
   /// The whole array as an xtensor adaptor (no copy).
   SliceView<T> view() noexcept { return detail::adapt_rows<T>({data(), size_, shape_}); }
+  /// The same, read-only.
   SliceView<const T> view() const noexcept {
     return detail::adapt_rows<const T>({const_cast<T*>(data()), size_, shape_});
   }

@@ -49,6 +49,7 @@ struct CORUN_API TaskContext {
   /// Which segments (inodes) the parent meant by the two names, 0 if unknown: lets a worker
   /// reuse its mappings without asking the file system on every task.
   std::uint64_t input_inode = 0;
+  /// The output segment's inode, as input_inode.
   std::uint64_t output_inode = 0;
   /// The task's own encoded input (a chunk of async_map's inputs); empty for array workers.
   std::string_view argument{};

@@ -91,7 +91,9 @@ class Worker {
   static_assert(params_encodable<Params>, CORUN_DETAIL_PARAMS_UNENCODABLE);
 
  public:
+  /// T, the element type of the array `process` reads.
   using element_type = T;
+  /// Params, what every task of this worker receives.
   using params_type = Params;
 
   /// Throws corun::Error (dtype_mismatch) when `data` does not describe an array of T, and
@@ -108,8 +110,12 @@ class Worker {
                                             DType::of<T>().str());
   }
 
+  /// The array this worker reads and how it is cut into slices.
   const DataIterator& data_iterator() const noexcept { return data_; }
+  /// The array `process` writes through TaskContext::output<T>(), if there is one.
   const std::optional<ArrayInfo>& output() const noexcept { return output_; }
+  /// The parameters given to the constructor (encoded when the worker is given to an
+  /// orchestrator or to async_execute).
   const Params& params() const noexcept { return params_; }
 
  private:

@@ -13,6 +13,7 @@ namespace corun {
 /// What a worker hook learns about its process.
 struct WorkerInfo {
   int worker_id = 0;  ///< the slot in the pool, 0..workers-1
+  /// The process id (the parent's own in a serial pool).
   pid_t pid = 0;
 };
 

@@ -44,6 +44,8 @@ concept process_callback_takes_slice =
 /// `process_callback(corun::Slice)`. Any other signature is a compile error naming these forms.
 class WorkerRef {
  public:
+  /// Refers to `worker`, which must outlive every run it takes part in. The worker's type,
+  /// iterator and params are read now: params changed afterwards are not seen.
   template <class W>
   requires detail::worker_type<W> WorkerRef(W* worker)  // NOLINT: implicit by design
       : object_(worker),
@@ -51,7 +53,9 @@ class WorkerRef {
                                      worker->output(), detail::encoded_params_of(*worker))),
         deliver_(&deliver<W>) {}
 
+  /// The name the worker type is registered under.
   const std::string& name() const noexcept { return spec_->worker_name; }
+  /// The slices the worker's `process` runs on.
   const DataIterator& data_iterator() const noexcept { return spec_->iterator; }
 
  private:
