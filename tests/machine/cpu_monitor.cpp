@@ -241,10 +241,11 @@ TEST_CASE("a run shorter than one interval still exports a CSV with every PU's c
   ProcessPool pool{io.get_executor(), {.workers = 1}};
   auto ints = corun::test::iota_array(10);
   corun::test::AddInts add{DataIterator::partitioned(ints, 1)};
-  // One tiny task against a 10 s interval: the timer never fires; stop() takes the only sample
-  // (when 10 ms or more have passed since the start, else there is none).
+  // One tiny task against a 10 min interval (beyond the test's 300 s timeout, so the timer never
+  // fires however loaded the machine): stop() takes the only sample when 10 ms or more have
+  // passed since the start, else there is none.
   WorkerOrchestrator orch{
-      pool, {&add}, {.monitor_cpu_usage = true, .sample_interval = std::chrono::seconds(10)}};
+      pool, {&add}, {.monitor_cpu_usage = true, .sample_interval = std::chrono::minutes(10)}};
   auto future = orch.async_run(asio::use_future);
   const RunReport report = corun::test::drive(io, future);
   CHECK(add.total == 55);
