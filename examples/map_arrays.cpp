@@ -4,9 +4,9 @@
 #include <corun/corun.hpp>
 
 #include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <cmath>
+#include <exception>
 #include <iostream>
 #include <xtensor/xmath.hpp>
 #include <xtensor/xview.hpp>
@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   asio::io_context io;
   corun::ProcessPool pool{io.get_executor(), {.workers = 2}};
   corun::WorkerOrchestrator orch{pool, {&hypot}};
+  std::exception_ptr failure;
   asio::co_spawn(
       io,
       [&]() -> asio::awaitable<void> {
@@ -43,8 +44,19 @@ int main(int argc, char** argv) {
         co_await pool.async_shutdown(asio::use_awaitable);
         std::cout << report.tasks_done << " tasks in " << report.wall_seconds() << " s\n";
       },
-      asio::detached);
+      [&](std::exception_ptr e) {  // never asio::detached: it would swallow a failure
+        if (e) pool.terminate();   // else the idle pool would keep io.run() going
+        failure = e;
+      });
   io.run();
+  if (failure) {
+    try {
+      std::rethrow_exception(failure);
+    } catch (const std::exception& e) {
+      std::cerr << "map_arrays: " << e.what() << '\n';
+      return 1;
+    }
+  }
   // 3-4-5 triangles: row i has length 5 i.
   for (std::size_t i : {std::size_t{0}, std::size_t{1}, rows - 1})
     std::cout << "lengths[" << i << "] = " << lengths[i] << '\n';

@@ -37,8 +37,14 @@ struct CORUN_API CpuSeries {
   /// Writes `time_s,cpu0,...` with one decimal (or per-core columns), one row per sample.
   /// Atomic: a temporary file beside `path` is renamed over it. Throws std::system_error
   /// naming the path when it cannot be written, leaving no partial file.
+  ///
+  /// A series that has its PU columns but no samples yet (a monitor stopped less than 10 ms
+  /// after it started: the kernel's counters had not ticked) writes the header line alone. A
+  /// series without columns was never filled by a CpuMonitor (one never started, or the
+  /// RunReport of a run without OrchestratorOptions::monitor_cpu_usage): that throws
+  /// corun::Error (errc::no_cpu_samples) saying so, and writes nothing.
   void write_csv(const std::filesystem::path& path, Columns columns = Columns::per_pu) const;
-  /// The CSV text write_csv writes.
+  /// The CSV text write_csv writes; throws as write_csv does for a series without columns.
   std::string to_csv(Columns columns = Columns::per_pu) const;
   /// `{"pus":[...],"times":[...],"busy":[[...],...]}` of the last `max_samples` samples.
   std::string to_json(std::size_t max_samples = 300) const;

@@ -45,6 +45,8 @@ enum class errc {
   pool_closed,
   /// A shared-memory segment exists but this process may not open it (its mode or owner).
   permission_denied,
+  /// A CpuSeries with no PU columns was exported: nothing ever sampled into it.
+  no_cpu_samples,
 };
 
 /// The category of corun::errc values.

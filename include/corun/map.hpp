@@ -50,6 +50,16 @@
 namespace corun {
 
 /// How a map runs. `Params` reach the function's second argument in every worker process.
+///
+/// In a coroutine built by g++ 12, options whose Params own memory (std::string, a vector, a
+/// struct holding either) must be a named local, passed by name (copied or moved), never a
+/// temporary written inside the co_await expression (`MapOptions<P>{.params = ...}`, `{}`):
+/// GCC 12 destroys the members of such an aggregate temporary twice (a double free). See the
+/// README, "GCC 12 and temporaries in co_await".
+/// \code
+/// corun::MapOptions<std::string> options{.params = label};
+/// auto out = co_await corun::async_map<&f>(pool, inputs, std::move(options), asio::use_awaitable);
+/// \endcode
 template <class Params = NoParams>
 struct MapOptions {
   /// Inputs per task; 0: automatic (tiny inputs are batched so that a task takes about 2 ms;

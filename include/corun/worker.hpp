@@ -3,9 +3,12 @@
 /// Worker<Derived, T, Params>: the CRTP base of user workers; CORUN_REGISTER_WORKER.
 /// Side: both.
 ///
-/// A worker type names the element type of the array it reads, a static `process` that runs
-/// in a worker process on one slice, and optionally a `process_callback` that runs on the
-/// orchestrator's executor with each slice's result:
+/// In `Worker<Derived, T, Params>`, `Derived` is the worker type itself (the CRTP argument), `T`
+/// the element type of the shared array the worker reads (its iterator's array must hold T, and
+/// `process` takes `SliceView<const T>`), and `Params` the parameters below (default: none).
+/// A worker type has a static `process` that runs in a worker process on one slice, and
+/// optionally a `process_callback` that runs on the orchestrator's executor with each slice's
+/// result:
 /// \code
 /// struct AddInts : corun::Worker<AddInts, std::int64_t> {
 ///   using Worker::Worker;
@@ -85,6 +88,10 @@ namespace corun {
 /// CRTP base of worker types: holds the DataIterator of the array the worker reads, its
 /// parameters, and optionally an output array that `process` writes through
 /// TaskContext::output<T>().
+/// \tparam Derived the worker type itself: `struct AddInts : Worker<AddInts, std::int64_t>`.
+/// \tparam T the element type of the array the worker reads: `process` takes
+///   `SliceView<const T>`, and the iterator given to the constructor must describe an array of T.
+/// \tparam Params what every worker process receives once (see <corun/params.hpp>).
 template <class Derived, element_type T, class Params = NoParams>
 class Worker {
   // A Params type none of <corun/params.hpp>'s ways can encode is reported here, once.

@@ -4,6 +4,8 @@
 /// Side: parent.
 #include <corun/cpu_series.hpp>
 
+#include <corun/error.hpp>
+
 #include "base/text_file.hpp"
 
 #include <nlohmann/json.hpp>
@@ -18,6 +20,12 @@ using detail::format_fixed;
 using detail::write_atomically;
 
 std::string CpuSeries::to_csv(Columns columns) const {
+  // A header of `time_s` alone would read as a machine without CPUs; say what went wrong.
+  if (pus.empty())
+    throw Error(errc::no_cpu_samples,
+                "corun::CpuSeries: no samples and no PU columns to export: nothing ever sampled "
+                "into this series (was CpuMonitor::start() called? does the run set "
+                "OrchestratorOptions::monitor_cpu_usage = true?)");
   std::vector<std::vector<std::size_t>> groups;  // the series columns behind each CSV column
   std::string csv = "time_s";
   if (columns == Columns::per_pu) {

@@ -42,6 +42,8 @@ class Category final : public std::error_category {
         return "process pool closed";
       case errc::permission_denied:
         return "permission denied on shared-memory segment";
+      case errc::no_cpu_samples:
+        return "CPU series has no columns: nothing was sampled";
     }
     return "unknown corun error " + std::to_string(value);
   }

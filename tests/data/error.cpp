@@ -34,7 +34,7 @@ TEST_CASE("every errc value has its own message", "[error]") {
       errc::segment_exists,    errc::dtype_mismatch,    errc::worker_not_registered,
       errc::protocol_error,    errc::result_too_large,  errc::task_exception,
       errc::worker_crashed,    errc::task_timeout,      errc::worker_start_failed,
-      errc::pool_closed,       errc::permission_denied,
+      errc::pool_closed,       errc::permission_denied, errc::no_cpu_samples,
   };
   std::set<std::string> messages;
   for (errc e : all) {

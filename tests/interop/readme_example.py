@@ -4,6 +4,12 @@ with one task failing, which must exit 1 with the failure on stderr, never hang 
 the timeout below and fails the test); and without CORUN_REGISTER_WORKER, which must give the
 same output as written (the macro is optional).
 
+The first ```cpp block of "Plain inputs" is a complete program too, whose coroutine passes
+MapOptions<std::string> params in the form the README recommends for g++ 12 (a named local,
+never a temporary inside the co_await): compiled with g++ at -O2 (the bug frees twice at -O0
+and -O2 alike; the build's own -O level runs gcc12_map_params), it must print exactly the
+lines the README shows.
+
 Only the array size is changed (100'000'000 -> 1'000'000) so the test stays small; every change
 is a literal replacement that must match exactly once, so an edit of the README that breaks a
 replacement fails here instead of silently testing something else.
@@ -40,6 +46,24 @@ def first_cpp_block(readme):
     return match.group(1)
 
 
+def cpp_block_after(readme, heading):
+    at = readme.find("\n" + heading + "\n")
+    if at < 0:
+        fail(f"the README has no heading {heading!r}")
+    match = re.compile(r"^```cpp\n(.*?)^```$", re.S | re.M).search(readme, at)
+    if not match:
+        fail(f"the README has no ```cpp block after {heading!r}")
+    return match.group(1)
+
+
+MAP_HEADING = "## Plain inputs: async_map, imap, map_reduce"
+MAP_OUTPUT = ("letters=9 longest=9 digit_sums=27000001\n"
+              "from a worker process: shared\n"
+              "from a worker process: memory\n"
+              "from a worker process: worker\n"
+              "from a worker process: processes\n")
+
+
 def main():
     readme_path, build = sys.argv[1], sys.argv[2]
     sanitize = sys.argv[3] if len(sys.argv) > 3 else "none"
@@ -49,8 +73,13 @@ def main():
             sys.exit(77)
 
     with open(readme_path, encoding="utf-8") as f:
-        source = first_cpp_block(f.read())
+        readme = f.read()
+    source = first_cpp_block(readme)
     source = replace_once(source, "{100'000'000}", "{1'000'000}")
+    map_source = cpp_block_after(readme, MAP_HEADING)
+    # The form under test must be the one the README recommends, or this tests something else.
+    replace_once(map_source, "corun::MapOptions<std::string> options{.params = ", "")
+    replace_once(map_source, "std::move(options), asio::use_awaitable", "")
 
     env = dict(os.environ, PKG_CONFIG_PATH=os.path.join(build, "meson-uninstalled"))
     flags = subprocess.run(["pkg-config", "--cflags", "--libs", "corun"], env=env,
@@ -73,12 +102,13 @@ def main():
     }
     with tempfile.TemporaryDirectory() as tmp:
         results = {}
-        for name, text in variants.items():
+        for name, text in list(variants.items()) + [("the map block", map_source)]:
             cpp = os.path.join(tmp, "readme.cpp")
             exe = os.path.join(tmp, "readme_" + str(len(results)))
             with open(cpp, "w", encoding="utf-8") as f:
                 f.write("#include <stdexcept>\n" + text)
-            compiled = subprocess.run(["g++", "-std=c++20", cpp, "-o", exe] + flags,
+            level = ["-O2"] if name == "the map block" else []
+            compiled = subprocess.run(["g++", "-std=c++20"] + level + [cpp, "-o", exe] + flags,
                                       capture_output=True, text=True)
             if compiled.returncode != 0:
                 fail(f"{name}: the README's example does not compile:\n{compiled.stderr}")
@@ -106,7 +136,11 @@ def main():
             or unregistered.stderr):
         fail("the worker is not registered: expected the same output as written (the macro is "
              "optional)")
-    print("the README's example passed")
+    mapped = results["the map block"]
+    if mapped.returncode != 0 or mapped.stdout != MAP_OUTPUT or mapped.stderr:
+        fail("the map block: expected exit 0, nothing on stderr, and exactly the README's lines:\n"
+             + MAP_OUTPUT)
+    print("the README's examples passed")
 
 
 if __name__ == "__main__":

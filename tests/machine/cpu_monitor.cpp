@@ -190,6 +190,12 @@ TEST_CASE("monitoring off gives an empty series; the tasks CSV has one row per t
   auto future = orch.async_run(asio::use_future);
   const RunReport report = corun::test::drive(io, future);
   CHECK(report.cpu.empty());
+  CHECK(report.cpu.pus.empty());
+  // Its CPU CSV would have no columns: exporting it says why instead of writing `time_s` alone.
+  CHECK_THROWS_MATCHES(report.cpu.to_csv(), corun::Error,
+                       Catch::Matchers::Predicate<corun::Error>([](const corun::Error& e) {
+                         return e.code() == corun::errc::no_cpu_samples;
+                       }));
   const auto path = temp_path("tasks.csv");
   write_tasks_csv(report, path);
   const auto rows = parse_csv(slurp(path));
@@ -205,4 +211,54 @@ TEST_CASE("monitoring off gives an empty series; the tasks CSV has one row per t
     CHECK(rows[i][8] == "ok");
   }
   CHECK(rows_covered == 100);
+}
+
+TEST_CASE("a series nothing sampled into refuses to be exported, saying why, and writes no file",
+          "[cpu][csv][failure]") {
+  asio::io_context io;
+  CpuMonitor never_started{io.get_executor(), std::chrono::milliseconds(20)};
+  const CpuSeries default_constructed{};
+  for (const CpuSeries* series : {&never_started.series(), &default_constructed}) {
+    REQUIRE(series->pus.empty());
+    try {
+      (void)series->to_csv();
+      FAIL("expected corun::Error");
+    } catch (const corun::Error& e) {
+      CHECK(e.code() == corun::errc::no_cpu_samples);
+      CHECK_THAT(e.what(), Catch::Contains("was CpuMonitor::start() called?"));
+      CHECK_THAT(e.what(), Catch::Contains("OrchestratorOptions::monitor_cpu_usage"));
+    }
+    CHECK_THROWS_AS(series->to_csv(CpuSeries::Columns::per_core), corun::Error);
+    const auto path = temp_path("never_sampled.csv");
+    CHECK_THROWS_AS(series->write_csv(path), corun::Error);
+    CHECK_FALSE(std::filesystem::exists(path));
+  }
+}
+
+TEST_CASE("a run shorter than one interval still exports a CSV with every PU's column",
+          "[cpu][csv][orchestrator]") {
+  asio::io_context io;
+  ProcessPool pool{io.get_executor(), {.workers = 1}};
+  auto ints = corun::test::iota_array(10);
+  corun::test::AddInts add{DataIterator::partitioned(ints, 1)};
+  // One tiny task against a 10 min interval (beyond the test's 300 s timeout, so the timer never
+  // fires however loaded the machine): stop() takes the only sample when 10 ms or more have
+  // passed since the start, else there is none.
+  WorkerOrchestrator orch{
+      pool, {&add}, {.monitor_cpu_usage = true, .sample_interval = std::chrono::minutes(10)}};
+  auto future = orch.async_run(asio::use_future);
+  const RunReport report = corun::test::drive(io, future);
+  CHECK(add.total == 55);
+  const CpuSeries& cpu = report.cpu;
+  CHECK(cpu.pus == CpuTopology::local().pu_os_index);
+  CHECK(cpu.size() <= 1);
+  const auto path = temp_path("short_run_cpu.csv");
+  cpu.write_csv(path);
+  const auto rows = parse_csv(slurp(path));
+  std::filesystem::remove(path);
+  REQUIRE(rows.size() == 1 + cpu.size());
+  std::vector<std::string> header{"time_s"};
+  for (int pu : CpuTopology::local().pu_os_index) header.push_back("cpu" + std::to_string(pu));
+  CHECK(rows[0] == header);
+  for (std::size_t i = 1; i < rows.size(); ++i) CHECK(rows[i].size() == header.size());
 }
