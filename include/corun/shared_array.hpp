@@ -59,8 +59,9 @@ CORUN_API std::string unique_segment_name();
 
 /// Removes `corun_<pid>_*` segments whose owner object no longer exists (left behind by a
 /// SIGKILLed owner). Liveness is the lock the owner holds, never the pid: an owner that died
-/// and was not reaped yet holds none, nor does a child it fork()ed (see create()). Returns the
-/// names removed.
+/// and was not reaped yet holds none, nor does a child it fork()ed (see create()). A segment
+/// being created (`corun_<pid>_*.pending`, renamed to its own name once locked) is removed only
+/// when that pid has exited. Returns the names removed.
 CORUN_API std::vector<std::string> sweep_stale_segments();
 
 /// An array of `T` in named shared memory, row-major, shape fixed at creation. Move-only.

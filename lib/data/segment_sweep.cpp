@@ -14,10 +14,13 @@
 #include <sys/mman.h>
 
 #include <unistd.h>
+#include <cerrno>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <random>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -27,15 +30,23 @@ using detail::kShmDir;
 using detail::ofd_lock;
 
 namespace {
-/// The pid in a name unique_segment_name() made, 0 for any other name.
-int owner_of(const std::string& name) {
+constexpr const char* kPendingSuffix = ".pending";
+
+/// Whose a name unique_segment_name() or pending_segment_name() made is, 0 for any other name.
+struct NamedOwner {
+  int pid = 0;
+  bool pending = false;
+};
+NamedOwner owner_of(const std::string& name) {
   int pid = 0;
   unsigned long long tag = 0;
   int consumed = 0;
-  if (std::sscanf(name.c_str(), "corun_%d_%16llx%n", &pid, &tag, &consumed) != 2 ||
-      static_cast<std::size_t>(consumed) != name.size() || pid <= 0)
-    return 0;
-  return pid;
+  if (std::sscanf(name.c_str(), "corun_%d_%16llx%n", &pid, &tag, &consumed) != 2 || pid <= 0)
+    return {};
+  const std::string_view rest = std::string_view(name).substr(static_cast<std::size_t>(consumed));
+  if (rest.empty()) return {pid, false};
+  if (rest == kPendingSuffix) return {pid, true};
+  return {};
 }
 
 /// How many segments in /dev/shm carry `owner`'s pid in their name.
@@ -43,10 +54,16 @@ std::size_t count_named_for(pid_t owner) {
   std::size_t count = 0;
   if (DIR* dir = ::opendir(kShmDir)) {
     while (const dirent* entry = ::readdir(dir))
-      if (owner_of(entry->d_name) == owner) ++count;
+      if (owner_of(entry->d_name).pid == owner) ++count;
     ::closedir(dir);
   }
   return count;
+}
+
+/// A pending segment's creator renames it as soon as it holds the lock; until it exits the
+/// segment is its, locked or not.
+bool exited(int pid) {
+  return ::kill(pid, 0) != 0 && errno == ESRCH;
 }
 }  // namespace
 
@@ -59,18 +76,23 @@ std::string unique_segment_name() {
   return buf;
 }
 
+std::string detail::pending_segment_name() {
+  return unique_segment_name() + kPendingSuffix;
+}
+
 std::vector<std::string> sweep_stale_segments() {
   std::vector<std::string> removed;
   DIR* dir = ::opendir(kShmDir);
   if (dir == nullptr) return removed;
   while (const dirent* entry = ::readdir(dir)) {
     const std::string name = entry->d_name;
-    if (owner_of(name) <= 0) continue;
+    const NamedOwner owner = owner_of(name);
+    if (owner.pid <= 0 || (owner.pending && !exited(owner.pid))) continue;
     const int fd = ::shm_open(("/" + name).c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
     if (fd < 0) continue;  // gone meanwhile, or not ours to open
     // The owner's read lock says it lives, whatever its size, and whether or not a process
     // with the pid in the name runs (an unreaped owner, another PID namespace, a reused pid).
-    // A creator that has not taken its lock yet notices the removal and creates it again.
+    // A segment appears under such a name already locked (it was made under a pending name).
     if (ofd_lock(fd, F_WRLCK, false) && ::shm_unlink(("/" + name).c_str()) == 0)
       removed.push_back(name);
     ::close(fd);

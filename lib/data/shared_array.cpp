@@ -9,6 +9,7 @@
 #include "data/memory_room.hpp"
 #include "data/owned_segments.hpp"
 #include "data/segment_files.hpp"
+#include "data/segment_sweep.hpp"
 
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <system_error>
 #include <utility>
 
@@ -26,8 +28,6 @@ namespace bip = boost::interprocess;
 namespace corun {
 
 using detail::describe_array;
-using detail::inode_of;
-using detail::linked_inode;
 using detail::normalize_name;
 using detail::ofd_lock;
 using detail::shm_free_bytes;
@@ -118,39 +118,41 @@ detail::Segment detail::Segment::create(const ArrayInfo& array) {
   if (bytes > 0)
     if (const detail::MemoryRoom room = detail::memory_room(); bytes > room.bytes)
       throw Error(errc::not_enough_shared_memory, not_enough_memory(seg.name_, array, bytes, room));
+  // The segment is made under a pending name, locked, then renamed to its own name without
+  // replacing anything: the name never shows an unlocked segment that a sweep (a worker's,
+  // after some other owner died) would take for a dead owner's and remove. A sweep removes a
+  // pending segment only once the pid in its name has exited.
+  const std::string pending = detail::pending_segment_name();
   bip::shared_memory_object shm;
-  for (int attempt = 0;; ++attempt) {
-    try {
-      bip::permissions owner_only;
-      owner_only.set_permissions(0600);
-      shm = bip::shared_memory_object(bip::create_only, seg.name_.c_str(), bip::read_write,
-                                      owner_only);
-    } catch (const bip::interprocess_exception& e) {
-      if (e.get_error_code() == bip::already_exists_error)
-        throw Error(errc::segment_exists,
-                    "corun: a shared-memory segment named '" + seg.name_ +
-                        "' exists already; pick another name or attach to it");
-      throw Error(errc::segment_not_found,
-                  "corun: cannot create segment '" + seg.name_ + "': " + e.what());
-    }
-    const int fd = shm.get_mapping_handle().handle;
-    // Blocking: a sweep holds a write lock only for the moment it removes a segment.
-    if (!ofd_lock(fd, F_RDLCK, true)) {
-      const int err = errno;
-      bip::shared_memory_object::remove(seg.name_.c_str());
-      throw std::system_error(err, std::generic_category(),
-                              "corun: cannot lock segment '" + seg.name_ + "'");
-    }
-    // Between shm_open and the lock the new segment looked unowned, and a sweep (a worker's,
-    // after some other owner died) may have removed it: the name must still be ours.
-    if (linked_inode(seg.name_) == inode_of(fd)) break;
-    if (attempt == 9)
-      throw std::system_error(
-          EAGAIN, std::generic_category(),
-          "corun: segment '" + seg.name_ + "' was removed as it was being created, ten times");
+  try {
+    bip::permissions owner_only;
+    owner_only.set_permissions(0600);
+    shm = bip::shared_memory_object(bip::create_only, pending.c_str(), bip::read_write, owner_only);
+  } catch (const bip::interprocess_exception& e) {
+    throw Error(errc::segment_not_found,
+                "corun: cannot create segment '" + seg.name_ + "': " + e.what());
+  }
+  const int fd = shm.get_mapping_handle().handle;
+  // Blocking: a sweep holds a write lock only for the moment it removes a segment.
+  if (!ofd_lock(fd, F_RDLCK, true)) {
+    const int err = errno;
+    bip::shared_memory_object::remove(pending.c_str());
+    throw std::system_error(err, std::generic_category(),
+                            "corun: cannot lock segment '" + seg.name_ + "'");
+  }
+  const std::string dir = std::string(detail::kShmDir) + "/";
+  if (::renameat2(AT_FDCWD, (dir + pending).c_str(), AT_FDCWD, (dir + seg.name_).c_str(),
+                  RENAME_NOREPLACE) != 0) {
+    const int err = errno;
+    bip::shared_memory_object::remove(pending.c_str());
+    if (err == EEXIST)
+      throw Error(errc::segment_exists, "corun: a shared-memory segment named '" + seg.name_ +
+                                            "' exists already; pick another name or attach to it");
+    throw std::system_error(
+        err, std::generic_category(),
+        "corun: cannot create segment '" + seg.name_ + "' (from '" + pending + "')");
   }
   seg.owner_ = true;  // from here on the destructor removes it, also when mapping fails
-  const int fd = shm.get_mapping_handle().handle;
   seg.mapping_ = std::make_unique<Mapping>(Mapping{std::move(shm), {}});
   seg.mapping_->owned = detail::register_owned(seg.name_, fd);
   if (bytes > 0) {

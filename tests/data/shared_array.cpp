@@ -8,9 +8,11 @@
 
 #include <corun/error.hpp>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -671,20 +673,73 @@ TEST_CASE("a killed owner's segments are swept while a child it forked still run
 }
 
 TEST_CASE("a segment created while a sweep runs is never lost", "[shared_array][sweep]") {
-  // A new segment has no lock for a moment: a sweep then may remove it, and create() must
-  // notice and make it again. Sweeps in a child, as a worker's would, against 2000 creations.
+  // A segment is made under a pending name and appears under its own only once locked, so a
+  // sweep never sees it unowned. Sweeps in a child, as a worker's would, against 2000 creations.
   const pid_t sweeper = ::fork();
   REQUIRE(sweeper >= 0);
   if (sweeper == 0) {
     for (;;) (void)corun::sweep_stale_segments();
   }
+  struct KillOnExit {
+    pid_t pid;
+    ~KillOnExit() {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } stop_sweeper{sweeper};
   bool all_there = true;
   for (int i = 0; i < 2000 && all_there; ++i) {
     auto empty = Ints::create({0});
     auto small = Ints::create({1});
     all_there = shm_exists(empty.name()) && shm_exists(small.name());
   }
-  ::kill(sweeper, SIGKILL);
-  REQUIRE(::waitpid(sweeper, nullptr, 0) == sweeper);
   CHECK(all_there);
+}
+
+TEST_CASE("a sweep leaves a living creator's pending segment and removes a dead one's",
+          "[shared_array][sweep]") {
+  // What create() makes before the rename: corun_<pid>_<16 hex>.pending, unlocked for a moment.
+  const auto make_pending = [](pid_t pid) {
+    char name[64];
+    std::snprintf(name, sizeof name, "corun_%d_00000000deadbeef.pending", static_cast<int>(pid));
+    const int fd = ::shm_open(("/" + std::string(name)).c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+    REQUIRE(fd >= 0);
+    ::close(fd);
+    return std::string(name);
+  };
+  const pid_t dead = ::fork();
+  REQUIRE(dead >= 0);
+  if (dead == 0) ::_exit(0);
+  REQUIRE(::waitpid(dead, nullptr, 0) == dead);
+  const std::string mine = make_pending(::getpid());
+  const std::string orphan = make_pending(dead);
+  const std::vector<std::string> removed = corun::sweep_stale_segments();
+  CHECK_FALSE(has_name(removed, mine));
+  CHECK(shm_exists(mine));
+  CHECK(has_name(removed, orphan));
+  CHECK_FALSE(shm_exists(orphan));
+  ::shm_unlink(("/" + mine).c_str());
+}
+
+TEST_CASE("create leaves no pending segment behind, also when the name is taken",
+          "[shared_array]") {
+  const std::string prefix = "corun_" + std::to_string(::getpid()) + "_";
+  const auto pending_left = [&] {
+    std::size_t n = 0;
+    if (DIR* dir = ::opendir("/dev/shm")) {
+      while (const dirent* entry = ::readdir(dir)) {
+        const std::string name = entry->d_name;
+        if (name.rfind(prefix, 0) == 0 && name.size() > 8 &&
+            name.compare(name.size() - 8, 8, ".pending") == 0)
+          ++n;
+      }
+      ::closedir(dir);
+    }
+    return n;
+  };
+  auto first = Ints::create({4}, "corun_test_taken_" + std::to_string(::getpid()));
+  CHECK_THROWS_WITH(Ints::create({4}, first.name()),
+                    Catch::Contains("named '" + first.name() + "' exists already"));
+  auto other = Ints::create({4});
+  CHECK(pending_left() == 0);
 }

@@ -14,7 +14,9 @@
 #include <numeric>
 #include <vector>
 
-std::int64_t square(const std::int64_t& x) { return x * x; }
+std::int64_t square(const std::int64_t& x) {
+  return x * x;
+}
 
 int main(int argc, char** argv) try {
   corun::enter_worker_if_spawned(argc, argv);
@@ -28,9 +30,8 @@ int main(int argc, char** argv) try {
       io,
       [&]() -> asio::awaitable<void> {
         const corun::MapOptions<> options;
-        total = co_await corun::async_map_reduce<&square>(pool, inputs, std::int64_t{0},
-                                                          corun::reduce::sum{}, options,
-                                                          asio::use_awaitable);
+        total = co_await corun::async_map_reduce<&square>(
+            pool, inputs, std::int64_t{0}, corun::reduce::sum{}, options, asio::use_awaitable);
         co_await pool.async_shutdown(asio::use_awaitable);
       },
       [&](std::exception_ptr e) {

@@ -177,15 +177,18 @@ else
   grep 'corun 0' "$tmp/cmake.log" || true
   cmake --build "$cmake_build" >"$tmp/cmake-build.log" 2>&1 ||
     fail "the CMake consumer does not build: $(tail -20 "$tmp/cmake-build.log")"
-  loaded=$(ldd "$cmake_build/consumer" | grep 'libcorun\.so' || true)
+  # CMake links the imported library by path and records its directory as RUNPATH; meson test's
+  # own LD_LIBRARY_PATH (the build tree) would take precedence, so it is dropped here.
+  no_ld_path=(env -u LD_LIBRARY_PATH)
+  loaded=$("${no_ld_path[@]}" ldd "$cmake_build/consumer" | grep 'libcorun\.so' || true)
   [[ $loaded == *"$tmp/root"* ]] || fail "the CMake consumer does not load the installed libcorun: $loaded"
-  out=$("$cmake_build/consumer") || fail "the CMake consumer failed"
+  out=$("${no_ld_path[@]}" "$cmake_build/consumer") || fail "the CMake consumer failed"
   [[ $out == "$expected" ]] || fail "the CMake consumer printed '$out', expected '$expected'"
-  out=$("$cmake_build/asio_first") || fail "the CMake asio_first failed"
+  out=$("${no_ld_path[@]}" "$cmake_build/asio_first") || fail "the CMake asio_first failed"
   [[ $out == "$expected_squares" ]] || fail "the CMake asio_first printed '$out'"
   echo "cmake (corun::corun): $expected, $expected_squares"
   if $mpi_installed; then
-    "$source/tests/cluster/mpirun_test.sh" 2 "$cmake_build/mpi_consumer" \
+    "${no_ld_path[@]}" "$source/tests/cluster/mpirun_test.sh" 2 "$cmake_build/mpi_consumer" \
       --expect "ranks=2 sum=500500" || fail "the CMake corun_mpi consumer failed under mpirun"
     echo "cmake (corun::corun_mpi): ranks=2 sum=500500"
   fi

@@ -16,7 +16,8 @@
 // message below instead of Asio's "no member named 'use_awaitable'".
 #if defined(__cpp_impl_coroutine) && __has_include(<coroutine>)
 #if defined(ASIO_DETAIL_CONFIG_HPP) && !defined(ASIO_HAS_CO_AWAIT)
-#error "corun: Asio was included before corun without its coroutine support (asio::awaitable would be missing): compile with -DASIO_HAS_CO_AWAIT=1 -DASIO_HAS_STD_COROUTINE=1 (corun.pc, corun::corun and dependency('corun') add them), or include <corun/corun.hpp> before any Asio header"
+#error \
+    "corun: Asio was included before corun without its coroutine support (asio::awaitable would be missing): compile with -DASIO_HAS_CO_AWAIT=1 -DASIO_HAS_STD_COROUTINE=1 (corun.pc, corun::corun and dependency('corun') add them), or include <corun/corun.hpp> before any Asio header"
 #endif
 #ifndef ASIO_HAS_CO_AWAIT
 #define ASIO_HAS_CO_AWAIT 1
