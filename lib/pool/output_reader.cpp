@@ -23,7 +23,10 @@ OutputReader::OutputReader(const asio::any_io_executor& strand, UniqueFd pipe,
       handler_(std::move(handler)),
       worker_id_(worker_id),
       pid_(pid),
-      stream_(stream) {}
+      stream_(stream) {
+  std::error_code ignored;  // without it, read_some() below would block the loop
+  pipe_.non_blocking(true, ignored);
+}
 
 void OutputReader::start(Listener* listener) {
   listener_ = listener;
@@ -37,19 +40,40 @@ void OutputReader::close() noexcept {
   pipe_.close(ignored);
 }
 
+std::uint64_t OutputReader::bytes_waiting() noexcept {
+  if (closed_) return 0;
+  asio::posix::descriptor_base::bytes_readable command(true);
+  std::error_code ec;
+  pipe_.io_control(command, ec);
+  return ec ? 0 : command.get();
+}
+
 void OutputReader::read_more() {
   // One read at a time, into what is left of the fixed buffer: while the handler has not taken
-  // the lines, nothing more is read, the pipe fills, and the worker's write(2) waits.
-  pipe_.async_read_some(
-      asio::buffer(buffer_.get() + used_, kWorkerOutputLineBytes - used_),
-      [self = shared_from_this()](std::error_code ec, std::size_t n) { self->on_read(ec, n); });
+  // the lines, nothing more is read, the pipe fills, and the worker's write(2) waits. The read
+  // itself happens in the handler, not in the reactor, so that bytes_read() and bytes_waiting()
+  // account for every byte whenever the strand looks at them.
+  pipe_.async_wait(asio::posix::stream_descriptor::wait_read,
+                   [self = shared_from_this()](std::error_code ec) { self->on_readable(ec); });
+}
+
+void OutputReader::on_readable(std::error_code ec) {
+  // A wait that completed before close() still comes here: nothing more is read.
+  if (closed_) return;
+  std::size_t n = 0;
+  if (!ec) {
+    n = pipe_.read_some(asio::buffer(buffer_.get() + used_, kWorkerOutputLineBytes - used_), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again ||
+        ec == asio::error::interrupted)
+      return read_more();
+  }
+  on_read(ec, n);
 }
 
 void OutputReader::on_read(std::error_code ec, std::size_t n) {
-  // A read that completed before close() still comes here: its bytes are not delivered.
-  if (closed_) return;
   if (!ec) {
     used_ += n;
+    bytes_read_ += n;
     deliver_lines();
     if (!closed_) read_more();
     return;

@@ -14,6 +14,7 @@
 
 #include <sys/types.h>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <system_error>
 
@@ -39,12 +40,18 @@ class OutputReader : public std::enable_shared_from_this<OutputReader> {
 
   /// Starts reading; `listener` must outlive the reader or call close() first.
   void start(Listener* listener);
+  /// Bytes read from the pipe so far.
+  std::uint64_t bytes_read() const noexcept { return bytes_read_; }
+  /// Bytes written into the pipe and not read yet (0 once closed).
+  std::uint64_t bytes_waiting() noexcept;
+  bool open() const noexcept { return !closed_; }
   /// Closes the pipe at once; what it still holds is not delivered, the listener hears nothing
   /// more.
   void close() noexcept;
 
  private:
   void read_more();
+  void on_readable(std::error_code ec);
   void on_read(std::error_code ec, std::size_t n);
   /// Delivers every whole line in the buffer, and the buffer itself when it is full without a
   /// newline; keeps the rest for the next read.
@@ -62,6 +69,7 @@ class OutputReader : public std::enable_shared_from_this<OutputReader> {
   std::unique_ptr<char[]> buffer_ = std::make_unique<char[]>(kWorkerOutputLineBytes);
   std::size_t used_ = 0;
   std::size_t scanned_ = 0;  // bytes of buffer_ known to hold no newline
+  std::uint64_t bytes_read_ = 0;
 };
 
 }  // namespace corun::detail

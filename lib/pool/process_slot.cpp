@@ -211,7 +211,18 @@ void ProcessSlot::on_output_closed() {
 
 void ProcessSlot::on_process_exit() {
   process_exited_ = true;
+  // Whatever is in the pipes now was written before the end (by the worker, or by a process it
+  // started): that much is delivered however slowly the handler takes it.
+  for (std::size_t i = 0; i < outputs_.size(); ++i)
+    if (outputs_[i]) output_at_exit_[i] = outputs_[i]->bytes_read() + outputs_[i]->bytes_waiting();
   finish_when_drained();
+}
+
+bool ProcessSlot::output_behind() const noexcept {
+  for (std::size_t i = 0; i < outputs_.size(); ++i)
+    if (outputs_[i] && outputs_[i]->open() && outputs_[i]->bytes_read() < output_at_exit_[i])
+      return true;
+  return false;
 }
 
 void ProcessSlot::finish_when_drained() {
@@ -224,6 +235,8 @@ void ProcessSlot::finish_when_drained() {
   timer_.expires_after(config_.handshake_timeout);
   timer_.async_wait([self = shared_from_this()](std::error_code ec) {
     if (ec || self->state() == SlotState::ended) return;
+    // A slow handler, not a held pipe: the bytes from before the end are still being read.
+    if (self->output_behind()) return self->finish_when_drained();
     self->channel_closed_ = true;
     self->finish();
   });

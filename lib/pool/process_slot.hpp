@@ -20,6 +20,7 @@
 
 #include <array>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -76,8 +77,11 @@ class ProcessSlot final : public WorkerSlot,
   void arm_task_timeout();
   void on_process_exit();
   /// The process has ended: finish once the channel and the output streams have delivered
-  /// what it wrote, or after handshake_timeout (a process it started may hold them open).
+  /// what it wrote; after handshake_timeout, once the pipes hold no byte from before its end
+  /// (a process it started may hold them open).
   void finish_when_drained();
+  /// Whether the output readers have yet to read bytes that were in the pipes at the exit.
+  bool output_behind() const noexcept;
   /// Reaps the process and tells the pool how the slot ended.
   void finish();
 
@@ -88,6 +92,7 @@ class ProcessSlot final : public WorkerSlot,
   std::shared_ptr<ParentChannel> channel_;
   std::array<std::shared_ptr<OutputReader>, 2> outputs_;  // stdout, stderr: when captured
   std::size_t outputs_open_ = 0;
+  std::array<std::uint64_t, 2> output_at_exit_{};  // bytes read + waiting when it ended
   asio::posix::stream_descriptor pidfd_;
   asio::steady_timer timer_;  // the handshake deadline, then the running task's timeout
   SpecBook specs_;            // what the worker process holds

@@ -27,6 +27,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -577,4 +578,65 @@ TEST_CASE("a worker whose child holds its pipes open still ends, its output befo
   CHECK(::waitpid(holder, &status, 0) == holder);
   CHECK(corun::test::child_pids().empty());
   CHECK(corun::test::open_fd_count() == fds);
+}
+
+namespace {
+constexpr int kBurstLines = 30'000;  // 8 bytes each: 240 KB, several reads of the parent
+
+/// Makes its stdout pipe 1 MiB (as a program may), writes kBurstLines numbered lines into it in
+/// 16 KiB write(2) calls, which do not block, then crashes: the lines wait in the pipe.
+struct Burst : Worker<Burst, std::int64_t> {
+  using Worker::Worker;
+  static std::int64_t process(SliceView<const std::int64_t>) {
+    ::fcntl(1, F_SETPIPE_SZ, 1 << 20);  // best effort: the default 64 KiB also works, slower
+    std::string chunk;
+    char line[16];
+    for (int i = 0; i < kBurstLines; ++i) {
+      std::snprintf(line, sizeof line, "%07d\n", i);
+      chunk += line;
+      if (chunk.size() >= (16u << 10) || i + 1 == kBurstLines) {
+        std::size_t done = 0;
+        while (done < chunk.size()) {
+          const ssize_t n = ::write(1, chunk.data() + done, chunk.size() - done);
+          if (n <= 0) return -1;
+          done += static_cast<std::size_t>(n);
+        }
+        chunk.clear();
+      }
+    }
+    std::raise(SIGSEGV);
+    return 0;
+  }
+};
+}  // namespace
+
+TEST_CASE("a handler slower than handshake_timeout still gets every line a crashed worker wrote",
+          "[pool][output][failure]") {
+  const auto method = GENERATE(StartMethod::spawn, StartMethod::fork);
+  asio::io_context io;
+  int next = 0, bad = 0;
+  char expected[16];
+  ProcessPool pool{io.get_executor(),
+                   {.workers = 1,
+                    .start_method = method,
+                    .handshake_timeout = std::chrono::milliseconds(300),
+                    .worker_output = [&](const WorkerOutputLine& l) {
+                      // A slow sink: a 64 KiB read of these lines takes it longer than
+                      // handshake_timeout, and the crash leaves several reads in the pipe.
+                      std::this_thread::sleep_for(std::chrono::microseconds(50));
+                      std::snprintf(expected, sizeof expected, "%07d", next++);
+                      if (l.text != expected || !l.newline) ++bad;
+                    }}};
+  auto ints = iota_array(1);
+  auto crash =
+      pool.async_execute<Burst>(DataIterator::over(ints, 1), Slice{0, 1}, asio::use_future);
+  try {
+    drive(io, crash);
+    FAIL("expected a crash");
+  } catch (const TaskFailed& e) {
+    CHECK(e.code() == errc::worker_crashed);
+    // Every line was delivered before the crash was reported.
+    CHECK(next == kBurstLines);
+  }
+  CHECK(bad == 0);
 }
