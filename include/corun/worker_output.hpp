@@ -20,8 +20,9 @@ enum class OutputStream {
   err,  ///< its stderr (fd 2), where corun's own messages in a worker go too
 };
 
-/// The longest piece of one line delivered at once: a longer line arrives in pieces of this
-/// many bytes (each with `newline == false`), then the rest with `newline == true`.
+/// The longest piece of one line delivered at once: a line of this many bytes or more arrives
+/// in pieces of this many bytes (each with `newline == false`), then the rest (perhaps empty)
+/// with `newline == true`. It is also all the parent holds of one stream.
 inline constexpr std::size_t kWorkerOutputLineBytes = std::size_t{64} << 10;
 
 /// One line (or one piece of a long line) a worker process wrote.
