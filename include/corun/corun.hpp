@@ -12,6 +12,7 @@
 #include <corun/cpu_monitor.hpp>
 #include <corun/cpu_topology.hpp>
 #include <corun/data_iterator.hpp>
+#include <corun/diagnostics.hpp>
 #include <corun/dtype.hpp>
 #include <corun/error.hpp>
 #include <corun/graceful_stop.hpp>
@@ -28,3 +29,4 @@
 #include <corun/version.hpp>
 #include <corun/worker.hpp>
 #include <corun/worker_info.hpp>
+#include <corun/worker_output.hpp>

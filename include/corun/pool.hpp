@@ -14,6 +14,7 @@
 #include <corun/report.hpp>
 #include <corun/worker.hpp>
 #include <corun/worker_info.hpp>
+#include <corun/worker_output.hpp>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/async_result.hpp>
@@ -86,6 +87,18 @@ struct PoolOptions {
   /// exits; a fresh process (with its init hooks) takes its place. Not a crash, not a failed
   /// start, and no task is lost.
   std::size_t worker_lifespan = 0;
+  /// Empty (the default): workers inherit the parent's stdout and stderr and write straight to
+  /// them, as the program's own output does. Set: each worker's stdout and stderr are pipes the
+  /// parent reads without blocking its loop; every line (WorkerOutputLine: worker id, pid,
+  /// stream, text) goes to this handler on the pool's executor, a final line without a newline
+  /// when the worker exits or crashes included, before the pool reports the worker's end (its
+  /// task's failure, async_shutdown's completion). Lines longer than kWorkerOutputLineBytes
+  /// (64 KiB) come in pieces; the parent holds at most that much per stream, and a worker that
+  /// writes faster than the handler takes its lines waits in write(2) (the pipe is full), never
+  /// the parent. A captured worker's C stdout is line-buffered, so printf("...\n") and
+  /// std::cout << "...\n" arrive as they are written. A serial pool has no worker processes:
+  /// its tasks write to the program's own streams and the handler is never called.
+  WorkerOutputHandler worker_output = nullptr;
 };
 
 /// A snapshot of a pool's workers, readable from any thread (for a health check).

@@ -57,8 +57,9 @@
 /// WorkerOrchestrator, for all its runs; one async_execute call), lazily, when the process runs
 /// that object's first task: a process that never runs one never runs them. An exception from
 /// init_state or worker_init fails that task (a TaskError), and the next task of the object tries
-/// again; an exception from worker_exit is printed on stderr. PoolOptions::worker_init and
-/// worker_exit are per process, whatever the work: they run before and after these.
+/// again; an exception from worker_exit is reported through corun/diagnostics.hpp (in a worker
+/// process: on its stderr). PoolOptions::worker_init and worker_exit are per process, whatever
+/// the work: they run before and after these.
 
 #include <corun/detail/config.hpp>
 #include <corun/detail/export.hpp>

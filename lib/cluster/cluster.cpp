@@ -5,6 +5,7 @@
 
 #include "cluster/rank_server.hpp"
 
+#include <corun/diagnostics.hpp>
 #include <corun/error.hpp>
 
 #include <asio/io_context.hpp>
@@ -13,10 +14,10 @@
 
 #include <unistd.h>
 #include <atomic>
-#include <cstdio>
 #include <exception>
 #include <optional>
 #include <stdexcept>
+#include <string>
 #include <utility>
 
 namespace corun {
@@ -173,9 +174,8 @@ Cluster::~Cluster() {
   if (std::uncaught_exceptions() > state_->uncaught_at_start && state_->size() > 1) {
     // Unwinding on an error: the other ranks wait for this one in a collective or in serve(),
     // and MPI (without fault tolerance in Open MPI 4.1) has no other way to release them.
-    std::fprintf(stderr, "corun: rank %d is unwinding on an exception: aborting the MPI job\n",
-                 state_->rank());
-    std::fflush(stderr);
+    detail::diagnose("corun: rank " + std::to_string(state_->rank()) +
+                     " is unwinding on an exception: aborting the MPI job");
     state_->link().abort(1);
   }
   if (state_->rank() == 0 && state_->serving) {

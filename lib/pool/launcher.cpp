@@ -43,15 +43,25 @@ sigset_t& worker_signal_mask() {
   return mask;
 }
 
-pid_t spawn_with_socket(int child_end, const std::vector<std::string>& arguments) {
+/// What a worker finds at fds 1, 2 and 3: its stdout and stderr (-1: the parent's own) and its
+/// socket. Each is at fd 4 or above, so that moving one into place never overwrites another.
+struct ChildFds {
+  int out = -1;
+  int err = -1;
+  int socket = -1;
+};
+
+pid_t spawn_with_socket(const ChildFds& fds, const std::vector<std::string>& arguments) {
   posix_spawnattr_t attributes;
   posix_spawnattr_init(&attributes);
   posix_spawnattr_setsigmask(&attributes, &worker_signal_mask());
   posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  // The worker finds its socket at fd 3 (dup2 onto itself clears close-on-exec).
-  posix_spawn_file_actions_adddup2(&actions, child_end, 3);
+  // dup2 clears close-on-exec on the copies.
+  if (fds.out >= 0) posix_spawn_file_actions_adddup2(&actions, fds.out, 1);
+  if (fds.err >= 0) posix_spawn_file_actions_adddup2(&actions, fds.err, 2);
+  posix_spawn_file_actions_adddup2(&actions, fds.socket, 3);
   posix_spawn_file_actions_addclosefrom_np(&actions, 4);
   const std::string fd_prefix = std::string(kWorkerFdEnv) + "=";
   const std::string parent_prefix = std::string(kParentPidEnv) + "=";
@@ -77,7 +87,7 @@ pid_t spawn_with_socket(int child_end, const std::vector<std::string>& arguments
   return pid;
 }
 
-pid_t fork_with_socket(int child_end) {
+pid_t fork_with_socket(const ChildFds& fds) {
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) throw_errno(errno, "fork of a worker");
@@ -87,21 +97,48 @@ pid_t fork_with_socket(int child_end) {
     __fpurge(stderr);
     ::pthread_sigmask(SIG_SETMASK, &worker_signal_mask(), nullptr);
     // The child keeps stdio and its socket (as fd 3) only; it never returns.
-    if (child_end != 3) ::dup2(child_end, 3);
+    if (fds.out >= 0) ::dup2(fds.out, 1);
+    if (fds.err >= 0) ::dup2(fds.err, 2);
+    ::dup2(fds.socket, 3);
     ::close_range(4, ~0u, 0);
     worker_main(3, parent);
   }
   return pid;
 }
 
-LaunchedWorker launch_now(LaunchMethod method, const std::vector<std::string>& argv) {
+/// `fd` moved to 4 or above (close-on-exec), so that the child's dup2 onto 1, 2 or 3 cannot
+/// overwrite it (a program that closed its stdout gets fd 1 from the next pipe or socket).
+UniqueFd above_stdio(UniqueFd fd) {
+  if (fd.get() > 3) return fd;
+  const int moved = ::fcntl(fd.get(), F_DUPFD_CLOEXEC, 4);
+  if (moved < 0) throw_errno(errno, "fcntl(F_DUPFD_CLOEXEC) for a worker's descriptor");
+  return UniqueFd(moved);
+}
+
+/// A pipe for one of the worker's output streams: the parent's read end, the child's write end.
+void output_pipe(UniqueFd& read_end, UniqueFd& write_end) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno(errno, "pipe for a worker's output");
+  read_end = UniqueFd(fds[0]);
+  write_end = above_stdio(UniqueFd(fds[1]));
+}
+
+LaunchedWorker launch_now(LaunchMethod method, const std::vector<std::string>& argv,
+                          bool capture_output) {
   int fds[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
     throw_errno(errno, "socketpair for a worker");
   UniqueFd parent_end(fds[0]), child_end(fds[1]);
-  const pid_t pid = method == LaunchMethod::fork ? fork_with_socket(child_end.get())
-                                                 : spawn_with_socket(child_end.get(), argv);
+  child_end = above_stdio(std::move(child_end));
   LaunchedWorker launched;
+  UniqueFd out_write, err_write;  // closed here once the child has its copies
+  if (capture_output) {
+    output_pipe(launched.out, out_write);
+    output_pipe(launched.err, err_write);
+  }
+  const ChildFds child{out_write.get(), err_write.get(), child_end.get()};
+  const pid_t pid =
+      method == LaunchMethod::fork ? fork_with_socket(child) : spawn_with_socket(child, argv);
   launched.process = std::make_shared<ChildProcess>(pid);
   launched.socket = std::move(parent_end);
   launched.pidfd = UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
@@ -160,8 +197,10 @@ class LauncherThread {
 
 }  // namespace
 
-LaunchedWorker launch_worker(LaunchMethod method, const std::vector<std::string>& argv) {
-  return LauncherThread::instance().run([method, &argv] { return launch_now(method, argv); });
+LaunchedWorker launch_worker(LaunchMethod method, const std::vector<std::string>& argv,
+                             bool capture_output) {
+  return LauncherThread::instance().run(
+      [method, &argv, capture_output] { return launch_now(method, argv, capture_output); });
 }
 
 std::vector<std::string> program_arguments() {

@@ -3,6 +3,8 @@
 /// Side: parent.
 #include <corun/pool.hpp>
 
+#include <corun/diagnostics.hpp>
+
 #include "machine/cpu_topology.hpp"
 #include "pool/pool_core.hpp"
 #include "protocol/protocol.hpp"
@@ -12,7 +14,6 @@
 
 #include <unistd.h>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -53,11 +54,10 @@ PoolOptions validated(PoolOptions options) {
 void refuse_in_spawned_worker() {
   const char* fd = std::getenv(detail::kWorkerFdEnv);
   if (fd == nullptr) return;
-  std::fprintf(stderr,
-               "corun: process %d was started as a pool worker (%s=%s) but main() did not call "
-               "corun::enter_worker_if_spawned(argc, argv) before creating a ProcessPool\n",
-               static_cast<int>(::getpid()), detail::kWorkerFdEnv, fd);
-  std::fflush(stderr);
+  detail::diagnose("corun: process " + std::to_string(::getpid()) +
+                   " was started as a pool worker (" + detail::kWorkerFdEnv + "=" + fd +
+                   ") but main() did not call corun::enter_worker_if_spawned(argc, argv) before "
+                   "creating a ProcessPool");
   ::_exit(3);
 }
 }  // namespace

@@ -24,8 +24,8 @@ std::uint32_t max_incoming_body(std::uint64_t max_result_bytes) {
 
 LaunchedWorker launch_and_register(const ProcessSlotConfig& config) {
   const auto began = std::chrono::steady_clock::now();
-  auto launched =
-      config.children->start([&config] { return launch_worker(config.method, config.argv); });
+  auto launched = config.children->start(
+      [&config] { return launch_worker(config.method, config.argv, config.output != nullptr); });
   if (config.timeline) config.timeline->launched(launched.process->pid(), began);
   return launched;
 }
@@ -59,6 +59,14 @@ void ProcessSlot::start() {
   channel_ = std::make_shared<ParentChannel>(strand_, std::move(launched.socket),
                                              max_incoming_body(config_.max_result_bytes));
   channel_->start(this);
+  if (launched.out && launched.err) {
+    outputs_[0] = std::make_shared<OutputReader>(strand_, std::move(launched.out), config_.output,
+                                                 index_, pid_, OutputStream::out);
+    outputs_[1] = std::make_shared<OutputReader>(strand_, std::move(launched.err), config_.output,
+                                                 index_, pid_, OutputStream::err);
+    outputs_open_ = 2;
+    for (const auto& output : outputs_) output->start(this);
+  }
   if (launched.pidfd) {
     pidfd_.assign(launched.pidfd.release());
     pidfd_.async_wait(asio::posix::stream_descriptor::wait_read,
@@ -101,6 +109,8 @@ void ProcessSlot::stop() {
 void ProcessSlot::detach() noexcept {
   forget_events();
   if (channel_) channel_->close();
+  for (const auto& output : outputs_)
+    if (output) output->close();
   std::error_code ignored;
   pidfd_.close(ignored);
   timer_.cancel();
@@ -123,6 +133,7 @@ void ProcessSlot::on_frame(proto::Kind kind, std::string_view body) {
       init.worker_init = config_.worker_init;
       init.worker_exit = config_.worker_exit;
       init.report_starts = config_.task_timeout.count() > 0;
+      init.line_buffered_stdout = config_.output != nullptr;
       channel_->send(proto::Kind::init, proto::encode_init(init));
       return;
     }
@@ -189,19 +200,43 @@ void ProcessSlot::on_channel_closed(bool violation, const std::string& why) {
   }
   // Without a pidfd (a kernel before 5.3) nothing else says it ended: finish() reaps it, which
   // does not block for long, as it is killed or exiting.
-  if (!pidfd_.is_open()) process_exited_ = true;
-  if (process_exited_) finish();
+  if (!pidfd_.is_open() && !process_exited_) return on_process_exit();
+  if (process_exited_ && outputs_open_ == 0) finish();
+}
+
+void ProcessSlot::on_output_closed() {
+  if (outputs_open_ > 0) --outputs_open_;
+  if (process_exited_ && channel_closed_ && outputs_open_ == 0) finish();
 }
 
 void ProcessSlot::on_process_exit() {
   process_exited_ = true;
-  // What the worker wrote before it died (a result, the reason worker_init failed) is still in
-  // the socket: end once the channel has delivered it and reached end-of-file.
-  if (channel_closed_) return finish();
-  // A process the worker started may hold its end of the socket open: don't wait for ever.
+  // Whatever is in the pipes now was written before the end (by the worker, or by a process it
+  // started): that much is delivered however slowly the handler takes it.
+  for (std::size_t i = 0; i < outputs_.size(); ++i)
+    if (outputs_[i]) output_at_exit_[i] = outputs_[i]->bytes_read() + outputs_[i]->bytes_waiting();
+  finish_when_drained();
+}
+
+bool ProcessSlot::output_behind() const noexcept {
+  for (std::size_t i = 0; i < outputs_.size(); ++i)
+    if (outputs_[i] && outputs_[i]->open() && outputs_[i]->bytes_read() < output_at_exit_[i])
+      return true;
+  return false;
+}
+
+void ProcessSlot::finish_when_drained() {
+  // What the worker wrote before it died (a result, the reason worker_init failed, its last
+  // lines of output) is still in the socket and the pipes: end once they have delivered it and
+  // reached end-of-file.
+  if (channel_closed_ && outputs_open_ == 0) return finish();
+  // A process the worker started may hold its end of the socket or of a pipe open: don't wait
+  // for ever (the output it writes after that is not delivered).
   timer_.expires_after(config_.handshake_timeout);
   timer_.async_wait([self = shared_from_this()](std::error_code ec) {
     if (ec || self->state() == SlotState::ended) return;
+    // A slow handler, not a held pipe: the bytes from before the end are still being read.
+    if (self->output_behind()) return self->finish_when_drained();
     self->channel_closed_ = true;
     self->finish();
   });

@@ -1,21 +1,26 @@
 #pragma once
 /// \file
 /// ProcessSlot: a worker slot backed by a worker process: launch, handshake, tasks over its
-/// ParentChannel, timeouts, and why it ended.
+/// ParentChannel, its captured output, timeouts, and why it ended.
 /// Side: parent.
 
 #include "pool/child_process.hpp"
 #include "pool/launcher.hpp"
+#include "pool/output_reader.hpp"
 #include "pool/parent_channel.hpp"
 #include "pool/spec_book.hpp"
 #include "pool/worker_slot.hpp"
 #include "seam/worker_timeline.hpp"
 
+#include <corun/worker_output.hpp>
+
 #include <asio/any_io_executor.hpp>
 #include <asio/posix/stream_descriptor.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <array>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,6 +39,8 @@ struct ProcessSlotConfig {
   std::vector<std::string> cpu_binding;  ///< per slot index (modulo), empty: no pinning
   ChildRegistry* children = nullptr;
   WorkerTimeline* timeline = nullptr;  ///< told when a worker is launched and says hello
+  /// PoolOptions::worker_output; null: workers inherit the parent's stdout and stderr.
+  std::shared_ptr<const WorkerOutputHandler> output;
 };
 
 /// Launches a worker and adds it to config.children; throws std::system_error naming the step
@@ -42,6 +49,7 @@ LaunchedWorker launch_and_register(const ProcessSlotConfig& config);
 
 class ProcessSlot final : public WorkerSlot,
                           public ParentChannel::Listener,
+                          public OutputReader::Listener,
                           public std::enable_shared_from_this<ProcessSlot> {
  public:
   ProcessSlot(int index, SlotEvents& events, const asio::any_io_executor& strand,
@@ -60,6 +68,7 @@ class ProcessSlot final : public WorkerSlot,
  private:
   void on_frame(proto::Kind kind, std::string_view body) override;
   void on_channel_closed(bool violation, const std::string& why) override;
+  void on_output_closed() override;
 
   void on_result(std::string_view body);
   /// Kills the process for `reason` (the first reason given is the one reported).
@@ -67,6 +76,12 @@ class ProcessSlot final : public WorkerSlot,
   /// Starts the running task's clock (the worker said it began).
   void arm_task_timeout();
   void on_process_exit();
+  /// The process has ended: finish once the channel and the output streams have delivered
+  /// what it wrote; after handshake_timeout, once the pipes hold no byte from before its end
+  /// (a process it started may hold them open).
+  void finish_when_drained();
+  /// Whether the output readers have yet to read bytes that were in the pipes at the exit.
+  bool output_behind() const noexcept;
   /// Reaps the process and tells the pool how the slot ended.
   void finish();
 
@@ -75,6 +90,9 @@ class ProcessSlot final : public WorkerSlot,
   std::optional<LaunchedWorker> prelaunched_;
   std::shared_ptr<ChildProcess> process_;
   std::shared_ptr<ParentChannel> channel_;
+  std::array<std::shared_ptr<OutputReader>, 2> outputs_;  // stdout, stderr: when captured
+  std::size_t outputs_open_ = 0;
+  std::array<std::uint64_t, 2> output_at_exit_{};  // bytes read + waiting when it ended
   asio::posix::stream_descriptor pidfd_;
   asio::steady_timer timer_;  // the handshake deadline, then the running task's timeout
   SpecBook specs_;            // what the worker process holds

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <utility>
 
 namespace corun::detail {
@@ -48,6 +49,9 @@ SlotStarter::SlotStarter(const asio::any_io_executor& strand, const PoolOptions&
     slot_config_.cpu_binding = cpu_bindings(options_.cpu_pinning);
     slot_config_.children = &children;
     slot_config_.timeline = &timeline_;
+    // One handler for every worker, shared by their readers (a copy each would split its state).
+    if (options_.worker_output)
+      slot_config_.output = std::make_shared<const WorkerOutputHandler>(options_.worker_output);
   }
   prelaunched_.resize(options_.workers);
   for (std::size_t i = 0; i < options_.workers; ++i) {

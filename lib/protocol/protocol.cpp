@@ -91,6 +91,7 @@ std::string encode_init(const Init& init) {
   put_ref(w, init.worker_init);
   put_ref(w, init.worker_exit);
   w.put<std::uint8_t>(init.report_starts);
+  w.put<std::uint8_t>(init.line_buffered_stdout);
   return body;
 }
 
@@ -105,6 +106,9 @@ Init decode_init(std::string_view body) {
   const auto report_starts = r.get<std::uint8_t>("report_starts");
   if (report_starts > 1) r.fail("report_starts", std::to_string(report_starts));
   init.report_starts = report_starts == 1;
+  const auto line_buffered = r.get<std::uint8_t>("line_buffered_stdout");
+  if (line_buffered > 1) r.fail("line_buffered_stdout", std::to_string(line_buffered));
+  init.line_buffered_stdout = line_buffered == 1;
   r.expect_end();
   return init;
 }

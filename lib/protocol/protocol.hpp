@@ -16,7 +16,7 @@
 namespace corun::detail::proto {
 
 inline constexpr std::uint32_t kMagic = 0x4e55524f;  // "ORUN" little-endian
-inline constexpr std::uint16_t kVersion = 4;
+inline constexpr std::uint16_t kVersion = 5;
 inline constexpr std::size_t kHeaderSize = 16;
 /// What a worker accepts from the parent: a task's spec is small, but its argument (a chunk of
 /// async_map's inputs) may not be.
@@ -93,6 +93,9 @@ struct Init {
   /// Send `started` before each task, so that task_timeout counts from there, not from the
   /// moment the parent sent the task (which may wait behind a busy core).
   bool report_starts = false;
+  /// The parent captures the worker's output (PoolOptions::worker_output): make C stdout
+  /// line-buffered, as on a terminal, so lines reach the parent as they are written.
+  bool line_buffered_stdout = false;
 };
 
 enum class Status : std::uint8_t { ok = 0, exception = 1, protocol = 2 };

@@ -7,9 +7,9 @@
 
 #include "base/demangle.hpp"
 
+#include <corun/diagnostics.hpp>
 #include <corun/error.hpp>
 
-#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <typeinfo>
@@ -32,7 +32,7 @@ bool register_worker(const char* name, const std::type_info& type, TaskInvoker i
   Registry& r = registry();
   auto [it, inserted] = r.by_name.emplace(name, invoker);
   if (!inserted && it->second != invoker) {
-    std::fprintf(stderr, "corun: CORUN_REGISTER_WORKER(%s) names two different types\n", name);
+    diagnose(std::string("corun: CORUN_REGISTER_WORKER(") + name + ") names two different types");
     std::abort();
   }
   // The macro's name is the one the parent uses, whichever registration ran first.

@@ -7,6 +7,7 @@
 #include "base/demangle.hpp"
 
 #include <corun/detail/map_registry.hpp>
+#include <corun/diagnostics.hpp>
 #include <corun/error.hpp>
 #include <corun/worker.hpp>
 
@@ -14,11 +15,11 @@
 #include <time.h>
 #include <unistd.h>
 #include <cstddef>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <typeinfo>
 
 namespace corun::detail {
@@ -167,11 +168,11 @@ void TaskRunner::forget(std::uint64_t spec_id) {
   try {
     cache.finish(cache, info);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "corun worker %d: worker_exit of %s threw: %s\n", info.pid, name.c_str(),
-                 e.what());
+    diagnose("corun worker " + std::to_string(info.pid) + ": worker_exit of " + name +
+             " threw: " + e.what());
   } catch (...) {
-    std::fprintf(stderr, "corun worker %d: worker_exit of %s threw a non-std::exception\n",
-                 info.pid, name.c_str());
+    diagnose("corun worker " + std::to_string(info.pid) + ": worker_exit of " + name +
+             " threw a non-std::exception");
   }
 }
 

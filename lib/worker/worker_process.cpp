@@ -3,11 +3,13 @@
 /// Side: worker.
 #include "worker/worker_process.hpp"
 
+#include "base/diagnostics.hpp"
 #include "data/segment_sweep.hpp"
 #include "protocol/protocol.hpp"
 #include "worker/task_runner.hpp"
 #include "worker/worker_channel.hpp"
 
+#include <corun/diagnostics.hpp>
 #include <corun/shared_array.hpp>
 #include <corun/slice_view.hpp>
 #include <corun/worker.hpp>
@@ -49,9 +51,7 @@ namespace detail {
 namespace {
 
 [[noreturn]] void die(const char* what, const std::string& detail_text) {
-  std::fprintf(stderr, "corun worker %d: %s: %s\n", static_cast<int>(::getpid()), what,
-               detail_text.c_str());
-  std::fflush(stderr);
+  diagnose("corun worker " + std::to_string(::getpid()) + ": " + what + ": " + detail_text);
   ::_exit(3);
 }
 
@@ -136,6 +136,8 @@ void run_hook(const proto::FunctionRef& ref, const WorkerInfo& info) {
 
 void worker_main(int fd, pid_t parent) {
   is_worker_process = true;
+  // corun's messages go to this process's stderr, which the parent may be capturing.
+  diagnose_to_stderr_only();
   watch_parent(parent);
   // Ctrl-C in a terminal reaches the whole process group; the parent decides what stops.
   std::signal(SIGINT, SIG_IGN);
@@ -164,6 +166,8 @@ void worker_main(int fd, pid_t parent) {
     die("bad init message", e.what());
   }
   bind_to_cpus(init.cpu_binding);
+  // Nothing was written to stdout yet in this process (a forked one purged what it inherited).
+  if (init.line_buffered_stdout) std::setvbuf(stdout, nullptr, _IOLBF, BUFSIZ);
   const WorkerInfo info{init.worker_id, ::getpid()};
   try {
     run_hook(init.worker_init, info);
@@ -213,7 +217,10 @@ void worker_main(int fd, pid_t parent) {
   try {
     run_hook(init.worker_exit, info);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "corun worker %d: worker_exit threw: %s\n", info.pid, e.what());
+    diagnose("corun worker " + std::to_string(info.pid) + ": worker_exit threw: " + e.what());
+  } catch (...) {
+    diagnose("corun worker " + std::to_string(info.pid) +
+             ": worker_exit threw a non-std::exception");
   }
   std::fflush(stdout);
   std::fflush(stderr);

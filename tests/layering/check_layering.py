@@ -41,7 +41,8 @@ LIB_PARTS = [p for p in ALLOWED if p != "api"]
 PUBLIC = {
     "detail/config.hpp": "base",
     "detail/export.hpp": "base",
-    "version.hpp": "base",  # written from version.hpp.in into the build directory
+    "version.hpp": "base",
+    "diagnostics.hpp": "base",  # written from version.hpp.in into the build directory
     "codec.hpp": "data",
     "cereal.hpp": "data",
     "params.hpp": "data",
@@ -67,6 +68,7 @@ PUBLIC = {
     "detail/map_registry.hpp": "worker",
     "detail/map_function.hpp": "worker",
     "pool.hpp": "pool",
+    "worker_output.hpp": "pool",
     "error_policy.hpp": "front",
     "progress.hpp": "front",
     "orchestrator.hpp": "front",

@@ -145,7 +145,7 @@ TEST_CASE("a header round-trips and each bad field is named", "[protocol]") {
   bad = bytes;
   bad[4] = 1;  // version
   CHECK_THROWS_WITH(proto::parse_header(bad, 4096),
-                    "corun protocol header: field version: 1 (this side speaks 4)");
+                    "corun protocol header: field version: 1 (this side speaks 5)");
   CHECK_THROWS_WITH(proto::parse_header(bytes.substr(0, 10), 4096),
                     Catch::Contains("truncated input"));
 }
@@ -157,6 +157,7 @@ TEST_CASE("init and result messages round-trip exactly", "[protocol]") {
   init.cpu_binding = "0,2";
   init.worker_init = {1, 0x1234, "libx.so"};
   init.report_starts = true;
+  init.line_buffered_stdout = true;
   const proto::Init back = proto::decode_init(proto::encode_init(init));
   CHECK(back.worker_id == 3);
   CHECK(back.max_result_bytes == (1u << 20));
@@ -166,6 +167,7 @@ TEST_CASE("init and result messages round-trip exactly", "[protocol]") {
   CHECK(back.worker_init.module_name == "libx.so");
   CHECK(back.worker_exit.empty());
   CHECK(back.report_starts);
+  CHECK(back.line_buffered_stdout);
 
   std::string body;
   proto::append_result_head(body, {7, proto::Status::ok, 10, 20, 1, 0, 5});
