@@ -29,7 +29,7 @@ inline constexpr std::size_t kWorkerOutputLineBytes = std::size_t{64} << 10;
 struct WorkerOutputLine {
   int worker_id = 0;  ///< the worker's slot, 0 .. workers - 1 (WorkerInfo::worker_id)
   pid_t pid = 0;      ///< the worker process that wrote it
-  OutputStream stream = OutputStream::out;
+  OutputStream stream = OutputStream::out;  ///< which of its streams: stdout or stderr
   /// The bytes, without the newline; valid during the call only (copy it to keep it).
   std::string_view text;
   /// Whether a newline ended this text in the output. False for a piece of a line longer than
