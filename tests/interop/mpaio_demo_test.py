@@ -50,7 +50,7 @@ with tempfile.TemporaryDirectory(prefix="corun_test_demo_") as tmp:
     # on the machine's load: a PU's busy share counts other programs too, and a loaded machine
     # only makes the run, and so its samples, longer.
     run = subprocess.run([demo, "--cpu-csv", cpu_csv, "--tasks-csv", tasks_csv],
-                         capture_output=True, encoding="utf-8", timeout=240)
+                         capture_output=True, encoding="utf-8", timeout=100)
     lines = run.stdout.splitlines()
     check(run.returncode == 0 and len(lines) == 4,
           f"default: exit 0 and four lines (got {run.returncode}, {len(lines)} lines, stderr "
