@@ -131,15 +131,15 @@ class BusySampler {
     stopped_ = true;
     timer_.cancel();
   }
-  /// `"pool_times":[...],"pool_busy_seconds":[...]` of the last `max_samples` samples.
-  std::string json_fields(std::size_t max_samples) const {
+  /// Sets `"pool_times"` and `"pool_busy_seconds"` of `out` to the last `max_samples` samples.
+  void add_to(nlohmann::ordered_json& out, std::size_t max_samples) const {
     const std::size_t first = samples_.size() > max_samples ? samples_.size() - max_samples : 0;
-    nlohmann::json times = nlohmann::json::array(), busy = nlohmann::json::array();
+    auto& times = out["pool_times"] = nlohmann::ordered_json::array();
+    auto& busy = out["pool_busy_seconds"] = nlohmann::ordered_json::array();
     for (std::size_t i = first; i < samples_.size(); ++i) {
       times.push_back(samples_[i].first);
       busy.push_back(samples_[i].second);
     }
-    return "\"pool_times\":" + times.dump() + ",\"pool_busy_seconds\":" + busy.dump();
   }
 
  private:
@@ -197,12 +197,13 @@ struct App {
   }
 
   /// The monitor's `{"pus", "cores" (the core of each PU), "times", "busy"}` of the last 300
-  /// samples, plus the pool's share (BusySampler) over the same times.
+  /// samples (CpuSeries::to_json's text, read back in order: the library keeps nlohmann private),
+  /// plus the pool's share (BusySampler) over the same times.
   std::string cpu() const {
-    std::string j = monitor.series().to_json(300);
-    j.pop_back();  // the closing brace
-    return j + ",\"pool_workers\":" + std::to_string(pool.size()) + "," + busy.json_fields(300) +
-           "}";
+    auto j = nlohmann::ordered_json::parse(monitor.series().to_json(300));
+    j["pool_workers"] = pool.size();
+    busy.add_to(j, 300);
+    return j.dump();
   }
 
   std::optional<std::uint64_t> job_id(const restinio::router::route_params_t& params) const {

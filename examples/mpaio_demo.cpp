@@ -1,6 +1,9 @@
 // mpaio's example in corun: an int64 array 1..n summed by AddIntWorker and the strings
 // foo_0..foo_99 concatenated by ConcatStrWorker, both in one orchestrator run over a pool of
 // worker processes, with per-core CPU utilisation sampled, exported as CSV, and plotted.
+// AddIntWorker passes each element through --rounds rounds of an invertible integer mix and
+// back before adding it: CPU work that leaves the sum exact, so that the picture shows the
+// cores busy for a while (a plain sum of 100M int64 is over in a few samples, bound by memory).
 //
 // Standard output is exactly: sum=<int>, concat=<string>, run_seconds=<float>, samples=<int>;
 // with --insights, then the table of RunReport::insights() (per worker process: start-up and
@@ -23,10 +26,37 @@
 
 using Str = corun::FixedUString<8>;
 
-struct AddIntWorker : corun::Worker<AddIntWorker, std::int64_t> {
+/// splitmix64's finaliser, a bijection of 64-bit integers, and its inverse.
+constexpr std::uint64_t mix(std::uint64_t x) {
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111eb;
+  return x ^ (x >> 31);
+}
+constexpr std::uint64_t unmix(std::uint64_t x) {
+  x = (x ^ (x >> 31) ^ (x >> 62)) * 0x319642b2d24d8ec3;
+  x = (x ^ (x >> 27) ^ (x >> 54)) * 0x96de1b173f119089;
+  return x ^ (x >> 30) ^ (x >> 60);
+}
+static_assert(unmix(mix(1)) == 1 && unmix(mix(~0ULL)) == ~0ULL);
+
+/// The work per element, chosen in main: travels once to each worker process (trivially
+/// copyable, sent as its bytes).
+struct Work {
+  unsigned rounds = 0;
+};
+
+struct AddIntWorker : corun::Worker<AddIntWorker, std::int64_t, Work> {
   using Worker::Worker;
-  static std::int64_t process(corun::SliceView<const std::int64_t> slice) {
-    return xt::sum(slice)();
+  static std::int64_t process(corun::SliceView<const std::int64_t> slice, const Work& work) {
+    if (work.rounds == 0) return xt::sum(slice)();
+    std::int64_t sum = 0;
+    for (const std::int64_t v : slice) {
+      auto x = static_cast<std::uint64_t>(v);
+      for (unsigned r = 0; r < work.rounds; ++r) x = mix(x);
+      for (unsigned r = 0; r < work.rounds; ++r) x = unmix(x);
+      sum += static_cast<std::int64_t>(x);  // v again
+    }
+    return sum;
   }
   void process_callback(std::int64_t partial) { total += partial; }
   std::int64_t total = 0;
@@ -72,7 +102,8 @@ CORUN_REGISTER_WORKER(ConcatStrWorker);
 namespace {
 struct Flags {
   std::size_t n = 100'000'000;
-  std::size_t partitions = 8;
+  std::size_t partitions = 16;
+  unsigned rounds = 6;
   std::size_t workers = 0;  // hwloc core count
   std::size_t sample_ms = 50;
   std::string cpu_csv, tasks_csv, plot;
@@ -87,6 +118,10 @@ Flags parse(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--partitions", f.partitions, "slices of the int64 array")
       ->check(CLI::Range(1ULL, 1ULL << 40))
+      ->capture_default_str();
+  app.add_option("--rounds", f.rounds,
+                 "rounds of an integer mix and back per element (0: a plain sum)")
+      ->check(CLI::Range(0u, 1'000'000u))
       ->capture_default_str();
   app.add_option("--workers", f.workers, "worker processes (0: one per core)")
       ->check(CLI::Range(0, 1024))
@@ -127,7 +162,7 @@ int main(int argc, char** argv) {
   auto strings = corun::SharedArray<Str>::create({100});
   for (std::size_t i = 0; i < 100; ++i) strings[i] = Str("foo_" + std::to_string(i));
 
-  AddIntWorker add{corun::DataIterator::partitioned(ints, flags.partitions)};
+  AddIntWorker add{corun::DataIterator::partitioned(ints, flags.partitions), Work{flags.rounds}};
   ConcatStrWorker concat{corun::DataIterator::partitioned(strings, 8)};
 
   asio::io_context io;

@@ -33,9 +33,12 @@ def main(cpu_csv, tasks_csv, out_png):
 
     fig, (top, bottom) = plt.subplots(
         2, 1, figsize=(10, 6), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    # Each PU's line thinner than the one before, so PUs equally busy (all at 100 % while the
+    # pool works) stay visible on top of one another; a dot per sample.
     for i, col in enumerate(columns):
         top.plot(times, [float(r[col]) for r in cpu], label=col, color=colours(i % 10),
-                 linewidth=1.5)
+                 linewidth=1.5 + 2.5 * (len(columns) - 1 - i) / max(len(columns) - 1, 1),
+                 marker="o", markersize=2.5)
     top.set_ylabel("busy (%)")
     top.set_ylim(0, 105)
     top.set_title("CPU utilisation per PU, and the tasks of each worker process")

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what corun needs from Debian 12's packages (quiet when all is there), then
 # configures and builds into ./build. Sourced by scripts/demo and scripts/test.
+# CORUN_TARGETS: the Meson targets to build (space-separated, each with the targets it needs),
+# everything when empty: scripts/demo builds the library and the demo, scripts/test everything.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -29,4 +31,6 @@ build_dir=${CORUN_BUILD_DIR:-build}
 if [ ! -f "$build_dir/build.ninja" ]; then
   meson setup "$build_dir" ${CORUN_MESON_ARGS:-} >/dev/null
 fi
-meson compile -C "$build_dir" -j 2 >/dev/null || meson compile -C "$build_dir" -j 2
+read -ra corun_targets <<<"${CORUN_TARGETS:-}"
+meson compile -C "$build_dir" -j 2 "${corun_targets[@]}" >/dev/null ||
+  meson compile -C "$build_dir" -j 2 "${corun_targets[@]}"

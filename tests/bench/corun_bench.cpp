@@ -21,6 +21,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -737,17 +738,13 @@ void print_table(const Config& cfg, const Results& r) {
   for (const auto& note : r.notes) std::printf("note: %s\n", note.c_str());
 }
 
+/// One flat object of numbers in the order they were measured; a measurement that did not run
+/// (NaN) or overflowed has no key, since JSON has no number for it.
 void print_json(const Results& r) {
-  std::string out = "{";
-  for (const auto& [k, v] : r.values) {
-    if (std::isnan(v) || std::isinf(v)) continue;
-    char num[64];
-    std::snprintf(num, sizeof num, "%.6g", v);
-    if (out.size() > 1) out += ", ";
-    out += '"' + k + "\": " + num;
-  }
-  out += "}";
-  std::printf("%s\n", out.c_str());
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  for (const auto& [k, v] : r.values)
+    if (std::isfinite(v)) out[k] = v;
+  std::printf("%s\n", out.dump().c_str());
 }
 
 }  // namespace

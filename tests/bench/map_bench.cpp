@@ -14,8 +14,10 @@
 
 #include <asio/io_context.hpp>
 #include <asio/use_future.hpp>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <future>
@@ -40,10 +42,13 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-/// The number a JSON line of the baseline gives for `key`, or -1.
+/// The number the baseline's JSON line gives for `key`, or -1 when the line is not a JSON object
+/// or has no such number.
 double json_number(const std::string& line, const std::string& key) {
-  const auto at = line.find("\"" + key + "\":");
-  return at == std::string::npos ? -1 : std::stod(line.substr(at + key.size() + 3));
+  const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return -1;
+  const auto at = j.find(key);
+  return at != j.end() && at->is_number() ? at->get<double>() : -1;
 }
 
 }  // namespace
@@ -119,11 +124,16 @@ int main(int argc, char** argv) {
   std::printf("async_map        %12.0f items/s\n", map_rate);
   std::printf("async_map_reduce %12.0f items/s\n", reduce_rate);
   if (joblib_rate > 0) std::printf("joblib Parallel  %12.0f items/s\n", joblib_rate);
-  std::printf(
-      "{\"items\": %zu, \"workers\": %zu, \"corun_map_items_per_s\": %.0f, "
-      "\"corun_map_reduce_items_per_s\": %.0f, \"joblib_items_per_s\": %.0f, "
-      "\"map_vs_joblib\": %.2f}\n",
-      items, workers, map_rate, reduce_rate, joblib_rate,
-      joblib_rate > 0 ? map_rate / joblib_rate : -1.0);
+  // Rates to the item per second and the ratio to a hundredth, as the table shows them; -1 for
+  // what did not run.
+  auto rounded = [](double v, double scale) { return std::round(v * scale) / scale; };
+  const nlohmann::ordered_json line{
+      {"items", items},
+      {"workers", workers},
+      {"corun_map_items_per_s", rounded(map_rate, 1)},
+      {"corun_map_reduce_items_per_s", rounded(reduce_rate, 1)},
+      {"joblib_items_per_s", rounded(joblib_rate, 1)},
+      {"map_vs_joblib", joblib_rate > 0 ? rounded(map_rate / joblib_rate, 100) : -1.0}};
+  std::printf("%s\n", line.dump().c_str());
   return 0;
 }

@@ -10,9 +10,11 @@
 #include <asio/io_context.hpp>
 #include <asio/use_future.hpp>
 #include <corun/corun.hpp>
+#include <nlohmann/json.hpp>
 #include "../../examples/cli.hpp"
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <future>
 
@@ -79,13 +81,20 @@ int main(int argc, char** argv) {
   std::printf("runs=%zu tasks=%zu crashes=%zu wrong_runs=%zu\n", runs, tasks, crashes, wrong);
   std::printf("fds %d -> %d, children %zu -> %zu, segments %zu -> %zu\n", before.fds, after.fds,
               before.children, after.children, before.segments, after.segments);
-  if (json)
-    std::printf(
-        "{\"soak_runs\": %zu, \"soak_tasks\": %zu, \"soak_crashes\": %zu, \"soak_wrong_runs\": "
-        "%zu, \"soak_fd_growth\": %d, \"soak_child_growth\": %d, \"soak_segment_growth\": %d}\n",
-        runs, tasks, crashes, wrong, after.fds - before.fds,
-        static_cast<int>(after.children) - static_cast<int>(before.children),
-        static_cast<int>(after.segments) - static_cast<int>(before.segments));
+  if (json) {
+    auto growth = [](std::size_t from, std::size_t to) {
+      return static_cast<std::int64_t>(to) - static_cast<std::int64_t>(from);
+    };
+    const nlohmann::ordered_json line{
+        {"soak_runs", runs},
+        {"soak_tasks", tasks},
+        {"soak_crashes", crashes},
+        {"soak_wrong_runs", wrong},
+        {"soak_fd_growth", after.fds - before.fds},
+        {"soak_child_growth", growth(before.children, after.children)},
+        {"soak_segment_growth", growth(before.segments, after.segments)}};
+    std::printf("%s\n", line.dump().c_str());
+  }
   const bool clean = wrong == 0 && after.fds == before.fds && after.children == before.children &&
                      after.segments == before.segments;
   return clean ? 0 : 1;
