@@ -95,8 +95,13 @@ struct CpuMonitor::State : std::enable_shared_from_this<State> {
   }
 
   void schedule() {
-    // Ticks on a fixed grid from t0, so a late handler does not shift later samples.
+    // Ticks on a fixed grid from t0, so a handler a little late does not shift later samples.
+    // A loop that was blocked for longer has missed ticks: they are dropped, not run back to
+    // back (samples a few microseconds apart, measuring nothing), and the grid starts again
+    // from now, so two samples are never closer than half an interval.
     next_tick += interval;
+    if (const auto now = std::chrono::steady_clock::now(); next_tick < now + interval / 2)
+      next_tick = now + interval;
     timer.expires_at(next_tick);
     timer.async_wait([weak = weak_from_this()](std::error_code ec) {
       auto self = weak.lock();

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 using namespace corun;
 
@@ -84,6 +85,32 @@ TEST_CASE("sampling for half a second at 20 ms gives about 25 samples, all withi
   const auto taken = monitor.take_series();
   CHECK(taken.size() == count);
   CHECK(monitor.series().empty());
+}
+
+TEST_CASE("a loop blocked for many intervals drops the missed samples instead of bunching them",
+          "[cpu]") {
+  // The handler that blocks stands for a long computation on the application's loop; what is
+  // checked holds whatever the machine's load: the monitor never takes two samples less than
+  // half an interval apart (the last one, at stop(), at least 10 ms after the one before).
+  asio::io_context io;
+  const std::chrono::milliseconds interval(20);
+  CpuMonitor monitor{io.get_executor(), interval};
+  monitor.start();
+  asio::steady_timer block{io, std::chrono::milliseconds(30)};
+  block.async_wait(
+      [](std::error_code) { std::this_thread::sleep_for(std::chrono::milliseconds(200)); });
+  run_for(io, std::chrono::milliseconds(400));
+  monitor.stop();
+  const CpuSeries& s = monitor.series();
+  REQUIRE(s.size() >= 2);
+  for (std::size_t i = 1; i < s.size(); ++i) {
+    INFO("samples " << i - 1 << " and " << i << " at " << s.times[i - 1] << " s and " << s.times[i]
+                    << " s");
+    CHECK(s.times[i] - s.times[i - 1] >= 0.010 - 1e-6);
+  }
+  // Without the blocked 200 ms the series would hold up to 20 samples; with the missed ones
+  // dropped it holds at most the 400 ms less the 200 blocked, at 20 ms, plus the stop's.
+  CHECK(s.size() <= 12);
 }
 
 TEST_CASE("an interval below 10 ms is rejected, naming it", "[cpu][failure]") {
