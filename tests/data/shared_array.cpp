@@ -680,13 +680,7 @@ TEST_CASE("a segment created while a sweep runs is never lost", "[shared_array][
   if (sweeper == 0) {
     for (;;) (void)corun::sweep_stale_segments();
   }
-  struct KillOnExit {
-    pid_t pid;
-    ~KillOnExit() {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-  } stop_sweeper{sweeper};
+  const corun::test::KillOnExit stop_sweeper{sweeper};
   bool all_there = true;
   for (int i = 0; i < 2000 && all_there; ++i) {
     auto empty = Ints::create({0});

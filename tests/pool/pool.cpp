@@ -333,13 +333,7 @@ TEST_CASE("when the parent is killed its workers remove its segments and exit",
   }
   ::close(pipe_fds[1]);
   // Whatever fails below, the pool-owning child must not outlive the test.
-  struct KillOnExit {
-    pid_t pid;
-    ~KillOnExit() {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-  } reaper{parent};
+  const corun::test::KillOnExit reaper{parent};
   std::vector<pid_t> workers(2);
   std::size_t got = 0;
   const auto want = sizeof(pid_t) * workers.size();

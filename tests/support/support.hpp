@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -147,6 +148,16 @@ inline bool wait_ended_unreaped(pid_t pid) {
     if (errno != EINTR) return false;
   return true;
 }
+
+/// Kills (SIGKILL) and reaps child `pid` when it goes out of scope, so a child a test forked
+/// never outlives the test, whatever fails or throws first.
+struct KillOnExit {
+  pid_t pid;
+  ~KillOnExit() {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+};
 
 /// While it lives, orphans of this process's descendants become its children (so a test can
 /// reap a killed process's grandchildren and workers instead of leaving them to init).
