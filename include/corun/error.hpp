@@ -47,6 +47,8 @@ enum class errc {
   permission_denied,
   /// A CpuSeries with no PU columns was exported: nothing ever sampled into it.
   no_cpu_samples,
+  /// A task went past PoolOptions::worker_memory_limit (its allocation failed in the worker).
+  memory_exceeded,
 };
 
 /// The category of corun::errc values.
@@ -71,9 +73,11 @@ enum class TaskErrorKind {
   crashed,    ///< the worker process died: `signal` or `exit_code` say how.
   timeout,    ///< the task exceeded PoolOptions::task_timeout and its worker was killed.
   protocol,   ///< the task could not be run: unregistered worker, bad metadata, oversize result.
+  /// The task went past PoolOptions::worker_memory_limit: `message` names the limit.
+  memory_exceeded,
 };
 
-/// The enumerator's name: "exception", "crashed", "timeout" or "protocol".
+/// The enumerator's name: "exception", "crashed", "timeout", "protocol" or "memory_exceeded".
 CORUN_API const char* to_string(TaskErrorKind kind) noexcept;
 
 /// One failed task: which worker type, which slice, which process, and why.
@@ -97,7 +101,8 @@ struct CORUN_API TaskError {
 /// A task failed; thrown at the `co_await` of pool.async_execute().
 class CORUN_API TaskFailed : public Error {
  public:
-  /// Its code is errc::task_exception, worker_crashed, task_timeout or protocol_error, by
+  /// Its code is errc::task_exception, worker_crashed, task_timeout, protocol_error or
+  /// memory_exceeded, by
   /// `error.kind`; its what() is error.describe().
   explicit TaskFailed(TaskError error);
   /// The failed task.

@@ -21,7 +21,7 @@
 namespace corun {
 
 /// How a task ended.
-enum class TaskOutcome { ok, exception, crashed, timeout, protocol, cancelled };
+enum class TaskOutcome { ok, exception, crashed, timeout, protocol, cancelled, memory_exceeded };
 /// The enumerator's name ("ok", "timeout", ...), as the tasks CSV writes it.
 CORUN_API const char* to_string(TaskOutcome outcome) noexcept;
 

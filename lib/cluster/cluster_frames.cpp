@@ -39,7 +39,7 @@ void put_error(ByteWriter& w, const TaskError& e) {
 TaskError get_error(ByteReader& r) {
   TaskError e;
   const auto kind = r.get<std::uint8_t>("error.kind");
-  if (kind > static_cast<std::uint8_t>(TaskErrorKind::protocol))
+  if (kind > static_cast<std::uint8_t>(TaskErrorKind::memory_exceeded))
     r.fail("error.kind", std::to_string(kind));
   e.kind = static_cast<TaskErrorKind>(kind);
   e.pid = r.get<std::int32_t>("error.pid");
@@ -121,7 +121,7 @@ TaskResult decode_result(std::string_view bytes, std::uint64_t& id, int rank,
   t.finished = after(submitted, r.get<std::int64_t>("finished"));
   t.cpu_time = std::chrono::nanoseconds(r.get<std::int64_t>("cpu_time"));
   const auto outcome = r.get<std::uint8_t>("outcome");
-  if (outcome > static_cast<std::uint8_t>(TaskOutcome::cancelled))
+  if (outcome > static_cast<std::uint8_t>(TaskOutcome::memory_exceeded))
     r.fail("outcome", std::to_string(outcome));
   t.outcome = static_cast<TaskOutcome>(outcome);
   t.attempts = r.get<std::int32_t>("attempts");

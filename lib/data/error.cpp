@@ -44,6 +44,8 @@ class Category final : public std::error_category {
         return "permission denied on shared-memory segment";
       case errc::no_cpu_samples:
         return "CPU series has no columns: nothing was sampled";
+      case errc::memory_exceeded:
+        return "task exceeded the worker's memory limit";
     }
     return "unknown corun error " + std::to_string(value);
   }
@@ -65,6 +67,8 @@ const char* to_string(TaskErrorKind kind) noexcept {
       return "timeout";
     case TaskErrorKind::protocol:
       return "protocol";
+    case TaskErrorKind::memory_exceeded:
+      return "memory_exceeded";
   }
   return "unknown";
 }
@@ -92,6 +96,8 @@ errc code_of(TaskErrorKind kind) {
       return errc::task_timeout;
     case TaskErrorKind::protocol:
       return errc::protocol_error;
+    case TaskErrorKind::memory_exceeded:
+      return errc::memory_exceeded;
   }
   return errc::task_exception;
 }

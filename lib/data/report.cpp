@@ -25,6 +25,8 @@ const char* to_string(TaskOutcome outcome) noexcept {
       return "protocol";
     case TaskOutcome::cancelled:
       return "cancelled";
+    case TaskOutcome::memory_exceeded:
+      return "memory_exceeded";
   }
   return "unknown";
 }

@@ -33,10 +33,26 @@ bool is_aborted(const std::exception_ptr& error) {
   }
 }
 
+namespace {
+TaskOutcome outcome_of(TaskErrorKind kind) noexcept {
+  switch (kind) {
+    case TaskErrorKind::exception:
+      return TaskOutcome::exception;
+    case TaskErrorKind::crashed:
+      return TaskOutcome::crashed;
+    case TaskErrorKind::timeout:
+      return TaskOutcome::timeout;
+    case TaskErrorKind::protocol:
+      return TaskOutcome::protocol;
+    case TaskErrorKind::memory_exceeded:
+      return TaskOutcome::memory_exceeded;
+  }
+  return TaskOutcome::exception;
+}
+}  // namespace
+
 void mark_failed(TaskResult& result, TaskError error) {
-  static constexpr TaskOutcome by_kind[] = {TaskOutcome::exception, TaskOutcome::crashed,
-                                            TaskOutcome::timeout, TaskOutcome::protocol};
-  result.record.outcome = by_kind[static_cast<int>(error.kind)];
+  result.record.outcome = outcome_of(error.kind);
   result.task_error = error;
   result.error = std::make_exception_ptr(TaskFailed(std::move(error)));
 }
