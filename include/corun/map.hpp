@@ -28,6 +28,7 @@
 #include <corun/error_policy.hpp>
 #include <corun/params.hpp>
 #include <corun/pool.hpp>
+#include <corun/retry.hpp>
 
 #include <asio/async_result.hpp>
 
@@ -81,13 +82,22 @@ struct MapOptions {
   /// (slice [i, i + 1), its message "input i: ..."), sorted by input. An input that throws
   /// does not cost its chunk's other inputs: the worker returns the results before it and the
   /// rest are sent again. A chunk whose worker crashed or timed out (or whose reduction threw)
-  /// fails as a whole, its TaskError covering its slice; PoolOptions::retries re-runs such
-  /// chunks, not inputs that threw.
+  /// fails as a whole, its TaskError covering its slice. `retry` re-runs both: such chunks, and
+  /// each input that threw an exception its retry_on picks (alone, after its backoff, up to
+  /// `attempts` runs of that input; TaskError::attempts counts them); without it,
+  /// PoolOptions::retries re-runs failed chunks, never inputs that threw.
   ErrorPolicy on_error = ErrorPolicy::fail_fast;
   /// What cancellation does with chunks already at a worker.
   CancelMode on_cancel = CancelMode::drain;
   /// A progress bar of inputs on stderr (`on`: when it is a terminal; see corun/progress.hpp).
   ProgressBar progress_bar = ProgressBar::off;
+  /// How failed chunks and inputs that threw run again (see on_error); unset:
+  /// PoolOptions::retries for chunks. Checked when the map starts (RetryPolicy::validate throws
+  /// std::invalid_argument).
+  std::optional<RetryPolicy> retry;
+  /// The map's chunks wait for a worker ahead of lower priorities' tasks (higher first; see
+  /// OrchestratorOptions::priority for the rule that keeps low priorities from starving).
+  int priority = 0;
   /// The value the function's second argument receives (encoded once per map; see
   /// <corun/params.hpp> for which types can be).
   Params params{};
@@ -104,6 +114,11 @@ MapSettings settings_of(const MapOptions<P>& o) {
   s.on_error = o.on_error;
   s.on_cancel = o.on_cancel;
   s.progress_bar = o.progress_bar;
+  s.priority = o.priority;
+  if (o.retry) {
+    o.retry->validate();
+    s.retry = std::make_shared<const RetryPolicy>(*o.retry);
+  }
   return s;
 }
 

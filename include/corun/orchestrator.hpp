@@ -16,6 +16,7 @@
 #include <corun/pool.hpp>
 #include <corun/progress.hpp>
 #include <corun/report.hpp>
+#include <corun/retry.hpp>
 
 #include <asio/async_result.hpp>
 #include <asio/awaitable.hpp>
@@ -27,6 +28,7 @@
 #include <cstddef>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <vector>
 
 namespace corun {
@@ -53,6 +55,14 @@ struct OrchestratorOptions {
   bool ordered = false;
   /// A terminal progress bar of the run's slices on stderr (see corun/progress.hpp).
   ProgressBar progress_bar = ProgressBar::off;
+  /// How the run's failed slices run again; unset: PoolOptions::retries (immediate, any kind
+  /// but protocol). Checked by the constructor (RetryPolicy::validate).
+  std::optional<RetryPolicy> retry;
+  /// The run's slices wait for a worker ahead of those of lower priority (higher first; other
+  /// runs and maps on the pool default to 0). Within a priority, first come first served; a
+  /// lower priority still gets one dispatch in every 33 while it waits (see the README's
+  /// "Priorities").
+  int priority = 0;
 };
 
 /// Slices finished so far and in all, readable from any thread while a run is in flight.

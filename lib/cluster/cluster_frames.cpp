@@ -9,7 +9,13 @@
 
 #include <corun/error.hpp>
 
+#include <corun/retry.hpp>
+
+#include <chrono>
 #include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
 #include <utility>
 
 namespace corun::detail {
@@ -161,6 +167,51 @@ void globalize(TaskResult& result, int rank, Slice slice) {
     result.task_error->slice = slice;
     result.error = std::make_exception_ptr(TaskFailed(*result.task_error));
   }
+}
+
+void put_task_options(std::string& frame, const TaskOptions& options) {
+  ByteWriter w(frame);
+  w.put<std::int32_t>(options.priority);
+  w.put<std::int64_t>(options.delay.count());
+  w.put<std::uint8_t>(options.retry ? 1 : 0);
+  if (!options.retry) return;
+  const RetryPolicy& p = *options.retry;
+  w.put<std::int32_t>(p.attempts);
+  w.put<std::int64_t>(p.backoff.initial.count());
+  w.put<double>(p.backoff.factor);
+  w.put<std::int64_t>(p.backoff.max.count());
+  w.put<std::uint32_t>(static_cast<std::uint32_t>(p.retry_on.kinds.size()));
+  for (const TaskErrorKind kind : p.retry_on.kinds) w.put(static_cast<std::uint8_t>(kind));
+  w.put<std::uint32_t>(static_cast<std::uint32_t>(p.retry_on.exception_types.size()));
+  for (const std::string& type : p.retry_on.exception_types) w.str(type);
+}
+
+TaskOptions get_task_options(ByteReader& r) {
+  TaskOptions options;
+  options.priority = r.get<std::int32_t>("priority");
+  options.delay = std::chrono::milliseconds(r.get<std::int64_t>("delay"));
+  if (r.get<std::uint8_t>("has retry") == 0) return options;
+  RetryPolicy p;
+  p.attempts = r.get<std::int32_t>("attempts");
+  p.backoff.initial = std::chrono::milliseconds(r.get<std::int64_t>("backoff initial"));
+  p.backoff.factor = r.get<double>("backoff factor");
+  p.backoff.max = std::chrono::milliseconds(r.get<std::int64_t>("backoff max"));
+  const auto kinds = r.get<std::uint32_t>("kinds");
+  if (kinds > 16) r.fail("kinds", std::to_string(kinds) + " kinds");
+  p.retry_on.kinds.clear();
+  for (std::uint32_t i = 0; i < kinds; ++i)
+    p.retry_on.kinds.push_back(static_cast<TaskErrorKind>(r.get<std::uint8_t>("kind")));
+  const auto types = r.get<std::uint32_t>("exception types");
+  if (types > r.remaining()) r.fail("exception types", std::to_string(types) + " types");
+  for (std::uint32_t i = 0; i < types; ++i)
+    p.retry_on.exception_types.emplace_back(r.str("exception type", 4096));
+  try {
+    p.validate();  // rank 0 validated it; a mangled frame must not make a nonsense policy
+  } catch (const std::invalid_argument& e) {
+    r.fail("retry", e.what());
+  }
+  options.retry = std::make_shared<const RetryPolicy>(std::move(p));
+  return options;
 }
 
 }  // namespace corun::detail

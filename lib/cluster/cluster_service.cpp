@@ -78,7 +78,8 @@ std::size_t ClusterService::concurrency() const {
 }
 
 std::uint64_t ClusterService::submit(std::shared_ptr<const TaskSpec> spec, Slice slice,
-                                     std::string argument, std::unique_ptr<TaskCompletion> done) {
+                                     std::string argument, const TaskOptions& options,
+                                     std::unique_ptr<TaskCompletion> done) {
   if (state_ != State::running) {
     complete_later(std::move(done), closed_error());
     return 0;
@@ -104,21 +105,23 @@ std::uint64_t ClusterService::submit(std::shared_ptr<const TaskSpec> spec, Slice
     }
   }
   if (p.rank == 0)
-    submit_local(id, std::move(p), entry, std::move(argument));
+    submit_local(id, std::move(p), entry, std::move(argument), options);
   else
-    submit_remote(id, std::move(p), entry, std::move(argument));
+    submit_remote(id, std::move(p), entry, std::move(argument), options);
   return id;
 }
 
-void ClusterService::submit_local(std::uint64_t id, Pending p, Entry& entry, std::string argument) {
+void ClusterService::submit_local(std::uint64_t id, Pending p, Entry& entry, std::string argument,
+                                  const TaskOptions& options) {
   const LocalSpec& local = specs_.local_spec(entry);
   if (!local.spec)
     return fail_later(std::move(p),
                       failed_result(*p.spec, p.slice, 0, "cannot run on rank 0: " + local.error));
   const Slice rows = entry.blocks ? entry.blocks->to_local(p.slice) : p.slice;
   track(id, std::move(p));
-  const std::uint64_t local_id = local_->submit(
-      local.spec, rows, std::move(argument), std::make_unique<LocalDone>(shared_from_this(), id));
+  const std::uint64_t local_id =
+      local_->submit(local.spec, rows, std::move(argument), options,
+                     std::make_unique<LocalDone>(shared_from_this(), id));
   // 0: the local pool refused and completes the task itself.
   if (local_id != 0) {
     const auto it = tasks_.find(id);
@@ -126,8 +129,8 @@ void ClusterService::submit_local(std::uint64_t id, Pending p, Entry& entry, std
   }
 }
 
-void ClusterService::submit_remote(std::uint64_t id, Pending p, Entry& entry,
-                                   std::string argument) {
+void ClusterService::submit_remote(std::uint64_t id, Pending p, Entry& entry, std::string argument,
+                                   const TaskOptions& options) {
   const int rank = p.rank;
   if (argument.size() > kMaxFrameBytes - 64)  // 64: the rest of the task frame
     return fail_later(std::move(p),
@@ -142,6 +145,7 @@ void ClusterService::submit_remote(std::uint64_t id, Pending p, Entry& entry,
   w.put(entry.id);
   w.put<std::uint64_t>(p.slice.start);
   w.put<std::uint64_t>(p.slice.end);
+  put_task_options(frame, options);
   w.bytes(argument);  // the rest of the frame
   cluster_->link().send(rank, FrameKind::task, frame);
   p.work = tracked();

@@ -44,7 +44,7 @@ class ClusterService final : public TaskService,
   std::size_t max_tasks_active() const override;
   std::size_t concurrency() const override;
   std::uint64_t submit(std::shared_ptr<const TaskSpec> spec, Slice slice, std::string argument,
-                       std::unique_ptr<TaskCompletion> done) override;
+                       const TaskOptions& options, std::unique_ptr<TaskCompletion> done) override;
   void cancel(std::uint64_t id, CancelMode mode) override;
 
   // ---- BatchSink (the link's thread) ----
@@ -81,8 +81,10 @@ class ClusterService final : public TaskService,
   class LocalDone;
 
   // ---- routing (lib/cluster/cluster_service.cpp) ----
-  void submit_local(std::uint64_t id, Pending p, Entry& entry, std::string argument);
-  void submit_remote(std::uint64_t id, Pending p, Entry& entry, std::string argument);
+  void submit_local(std::uint64_t id, Pending p, Entry& entry, std::string argument,
+                    const TaskOptions& options);
+  void submit_remote(std::uint64_t id, Pending p, Entry& entry, std::string argument,
+                     const TaskOptions& options);
   void track(std::uint64_t id, Pending p);
   /// The pending task `id` (empty when it completed already), no longer counted as busy.
   std::unordered_map<std::uint64_t, Pending>::node_type untrack(std::uint64_t id);

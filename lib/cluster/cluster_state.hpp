@@ -22,6 +22,8 @@
 
 namespace corun::detail {
 
+class ByteReader;
+
 /// A spec translated for this rank: local segments and shapes, or why it cannot run here.
 struct LocalSpec {
   std::shared_ptr<const TaskSpec> spec;             // null when `error` says why
@@ -40,6 +42,13 @@ std::string encode_result(std::uint64_t id, const TaskResult& result);
 TaskResult decode_result(std::string_view bytes, std::uint64_t& id, int rank,
                          const std::string& worker, Slice slice,
                          std::chrono::steady_clock::time_point submitted);
+
+/// Appends a task's TaskOptions to a `task` frame: its priority, delay and RetryPolicy travel
+/// with it, so the rank that runs the task schedules and retries it in its own pool (a crashed
+/// task is run again on that rank, on a fresh worker, with no round trip through rank 0).
+void put_task_options(std::string& frame, const TaskOptions& options);
+/// Reads what put_task_options wrote; throws std::invalid_argument when malformed.
+TaskOptions get_task_options(ByteReader& r);
 
 /// Rewrites a local result as one of rank `rank` over the global `slice`.
 void globalize(TaskResult& result, int rank, Slice slice);

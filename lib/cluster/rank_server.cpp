@@ -59,8 +59,9 @@ void RankServer::on_batch(std::string batch) {
         const auto spec = r.get<std::uint64_t>("spec_id");
         const auto start = r.get<std::uint64_t>("start");
         const auto end = r.get<std::uint64_t>("end");
+        const TaskOptions options = get_task_options(r);
         std::string argument(r.rest());
-        run(id, spec, Slice{start, end}, std::move(argument));
+        run(id, spec, Slice{start, end}, std::move(argument), options);
         break;
       }
       case FrameKind::cancel: {
@@ -95,7 +96,8 @@ void RankServer::on_batch(std::string batch) {
   });
 }
 
-void RankServer::run(std::uint64_t id, std::uint64_t spec_id, Slice slice, std::string argument) {
+void RankServer::run(std::uint64_t id, std::uint64_t spec_id, Slice slice, std::string argument,
+                     const TaskOptions& options) {
   const auto it = specs_.find(spec_id);
   if (it == specs_.end())
     return refuse(id, "spec " + std::to_string(spec_id) + " never reached this rank");
@@ -108,7 +110,7 @@ void RankServer::run(std::uint64_t id, std::uint64_t spec_id, Slice slice, std::
                             ") is not held by this rank");
     rows = local.blocks->to_local(slice);
   }
-  const std::uint64_t local_id = service_->submit(local.spec, rows, std::move(argument),
+  const std::uint64_t local_id = service_->submit(local.spec, rows, std::move(argument), options,
                                                   std::make_unique<Done>(shared_from_this(), id));
   if (local_id != 0) running_[id] = local_id;
 }

@@ -28,7 +28,8 @@ class RankServer : public std::enable_shared_from_this<RankServer> {
  private:
   class Done;
 
-  void run(std::uint64_t id, std::uint64_t spec_id, Slice slice, std::string argument);
+  void run(std::uint64_t id, std::uint64_t spec_id, Slice slice, std::string argument,
+           const TaskOptions& options);
   void refuse(std::uint64_t id, std::string why);
 
   ClusterState& state_;

@@ -18,9 +18,11 @@
 #include <asio/dispatch.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <stdexcept>
 #include <string>
 #include <typeinfo>
+#include <unordered_map>
 #include <utility>
 
 namespace corun::detail {
@@ -41,7 +43,10 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
         window_(settings_.max_tasks_active != 0 ? settings_.max_tasks_active
                                                 : service_->max_tasks_active(),
                 settings_.max_bytes_in_flight),
-        total_(source_->size()) {}
+        total_(source_->size()) {
+    task_options_.priority = settings_.priority;
+    task_options_.retry = settings_.retry;
+  }
 
   void bind_cancellation() {
     sink_->bind_cancellation(
@@ -102,15 +107,23 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
     maybe_finish();
   }
 
-  void submit(Chunk chunk, std::string argument) {
+  /// Sends a chunk; `delay`: after that wait (an input that threw, run again after its backoff).
+  void submit(Chunk chunk, std::string argument,
+              std::chrono::milliseconds delay = std::chrono::milliseconds{0}) {
     ++active_;
     const std::size_t cost = sizer_.cost_of(chunk.count, argument.size());
     window_.enter(cost);
     std::string sent = argument;
     auto done = std::make_unique<ChunkDone>(shared_from_this(), chunk, std::move(argument), cost);
     ChunkDone* raw = done.get();
-    raw->id = service_->submit(spec_, Slice{chunk.first, chunk.first + chunk.count},
-                               std::move(sent), std::move(done));
+    TaskOptions delayed;
+    if (delay.count() > 0) {
+      delayed = task_options_;
+      delayed.delay = delay;
+    }
+    raw->id =
+        service_->submit(spec_, Slice{chunk.first, chunk.first + chunk.count}, std::move(sent),
+                         delay.count() > 0 ? delayed : task_options_, std::move(done));
     outstanding_.add(raw->id);
   }
 
@@ -157,6 +170,8 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
     sizer_.learn(end.done, results.size(), result.record.rank, result.record.pid,
                  result.record.finished - result.record.started);
     const std::size_t results_bytes = results.size();
+    if (!input_runs_.empty())  // inputs that threw before and have now been mapped
+      for (std::size_t i = chunk.first; i < chunk.first + end.done; ++i) input_runs_.erase(i);
     if (end.done != 0) {
       result.payload.resize(results_bytes);
       accept(Chunk{chunk.first, end.done}, std::move(result.payload));
@@ -165,8 +180,14 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
     }
     std::size_t next = chunk.first + end.done;
     if (end.stop == ChunkStop::input_failed) {
-      failed(1, MapFailures::of_input(spec_->worker_name, result.record, next, std::move(end)));
-      skip(Chunk{next, 1});
+      const std::string_view input =
+          std::string_view(done.argument).substr(end.failed_from, end.consumed - end.failed_from);
+      TaskError error =
+          MapFailures::of_input(spec_->worker_name, result.record, next, std::move(end));
+      if (!retry_input(next, error, input)) {
+        failed(1, std::move(error));
+        skip(Chunk{next, 1});
+      }
       ++next;
     } else if (end.stop == ChunkStop::result_budget) {
       sizer_.limit_replies(results_bytes);
@@ -174,6 +195,20 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
     const std::size_t end_of_chunk = chunk.first + chunk.count;
     if (next < end_of_chunk && !stop_.stopping())
       submit(Chunk{next, end_of_chunk - next}, done.argument.substr(end.consumed));
+  }
+
+  /// Input `index` threw with `error`: runs it again, alone and after its backoff, when the
+  /// map's RetryPolicy says so (true); else sets error.attempts to the runs it had.
+  bool retry_input(std::size_t index, TaskError& error, std::string_view input) {
+    const auto it = input_runs_.find(index);
+    error.attempts = (it == input_runs_.end() ? 0 : it->second) + 1;
+    if (!settings_.retry || stop_.stopping() || !settings_.retry->should_retry(error)) {
+      if (it != input_runs_.end()) input_runs_.erase(it);
+      return false;
+    }
+    input_runs_[index] = error.attempts;
+    submit(Chunk{index, 1}, std::string(input), settings_.retry->backoff.delay(error.attempts));
+    return true;
   }
 
   void failed(std::size_t inputs, TaskError error) {
@@ -256,6 +291,9 @@ class MapRun : public std::enable_shared_from_this<MapRun> {
   std::size_t next_index_ = 0;  ///< the first input of the next chunk from the source
   std::size_t active_ = 0;      ///< chunks at the service
   std::size_t done_items_ = 0;  ///< delivered
+  TaskOptions task_options_;    // of every chunk
+  /// Runs so far of the inputs that threw and are being run again (MapOptions::retry).
+  std::unordered_map<std::size_t, int> input_runs_;
   OutstandingTasks outstanding_;
   InOrder<std::string> order_;  ///< ordered: results waiting for the chunks before them
   MapFailures failures_;

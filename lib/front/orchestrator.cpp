@@ -36,6 +36,8 @@ class RunState : public std::enable_shared_from_this<RunState> {
         records_(report_.processes) {
     window_ =
         options_.max_tasks_active != 0 ? options_.max_tasks_active : service_->max_tasks_active();
+    task_options_.priority = options_.priority;
+    if (options_.retry) task_options_.retry = std::make_shared<const RetryPolicy>(*options_.retry);
     progress_->total = queue_.total();
   }
 
@@ -150,7 +152,7 @@ class RunState : public std::enable_shared_from_this<RunState> {
       auto done = std::make_unique<TaskDone>(shared_from_this(), next->worker, next->index, slice);
       TaskDone* raw = done.get();
       ++active_;
-      raw->id = service_->submit(spec, slice, {}, std::move(done));
+      raw->id = service_->submit(spec, slice, {}, task_options_, std::move(done));
       outstanding_.add(raw->id);
     }
     maybe_finish();
@@ -219,6 +221,7 @@ class RunState : public std::enable_shared_from_this<RunState> {
   std::shared_ptr<TaskService> service_;
   std::vector<WorkerRef> workers_;
   OrchestratorOptions options_;
+  TaskOptions task_options_;  // of every task of the run
   std::shared_ptr<RunProgress> progress_;
   std::unique_ptr<RunCompletion> done_;
   SliceQueue queue_;
@@ -259,6 +262,7 @@ WorkerOrchestrator::WorkerOrchestrator(std::shared_ptr<detail::TaskService> serv
     throw std::invalid_argument("corun::OrchestratorOptions::sample_interval = " +
                                 std::to_string(options_.sample_interval.count()) +
                                 " ms: the minimum is 10 ms");
+  if (options_.retry) options_.retry->validate();
 }
 
 std::size_t WorkerOrchestrator::slice_count() const {

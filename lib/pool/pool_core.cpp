@@ -47,7 +47,8 @@ void PoolCore::start_slot(int index) {
 // ---- tasks ----
 
 std::uint64_t PoolCore::submit(std::shared_ptr<const TaskSpec> spec, Slice slice,
-                               std::string argument, std::unique_ptr<TaskCompletion> done) {
+                               std::string argument, const TaskOptions& options,
+                               std::unique_ptr<TaskCompletion> done) {
   if (state_ != State::running) {
     complete_later(std::move(done), closed_error());
     return 0;
@@ -55,16 +56,46 @@ std::uint64_t PoolCore::submit(std::shared_ptr<const TaskSpec> spec, Slice slice
   const std::uint64_t id = next_id_++;
   auto shared_argument =
       argument.empty() ? nullptr : std::make_shared<const std::string>(std::move(argument));
-  tasks_.emplace(
-      id, Task{std::move(spec), slice, std::move(shared_argument), std::move(done), Clock::now()});
-  dispatcher_.enqueue(id);
+  Task& task =
+      tasks_
+          .emplace(id, Task{std::move(spec), slice, std::move(shared_argument), std::move(done),
+                            Clock::now(), 0, false, -1, options.priority, options.retry, nullptr})
+          .first->second;
+  if (options.delay.count() > 0) {
+    requeue_after(id, task, options.delay);
+    return id;
+  }
+  dispatcher_.enqueue(id, task.priority);
   pump();
   return id;
+}
+
+void PoolCore::requeue_after(std::uint64_t id, Task& task, std::chrono::milliseconds wait) {
+  task.backoff = std::make_unique<asio::steady_timer>(strand_, wait);
+  ++backing_off_;
+  task.backoff->async_wait([self = shared_from_this(), id](const std::error_code& ec) {
+    // Cancelled: whoever cancelled the timer (cancel, terminate) completed the task already.
+    if (ec) return;
+    const auto it = self->tasks_.find(id);
+    if (it == self->tasks_.end() || !it->second.backoff) return;
+    it->second.backoff.reset();
+    --self->backing_off_;
+    self->dispatcher_.requeue(id, it->second.priority);
+    self->pump();
+  });
 }
 
 void PoolCore::cancel(std::uint64_t id, CancelMode mode) {
   const auto it = tasks_.find(id);
   if (it == tasks_.end()) return;
+  if (it->second.backoff) {  // waiting out a backoff: nothing runs, so it ends now
+    it->second.backoff->cancel();
+    --backing_off_;
+    complete_later(std::move(it->second.done), aborted_error());
+    tasks_.erase(it);
+    check_shutdown();
+    return;
+  }
   if (dispatcher_.remove(id)) {
     complete_later(std::move(it->second.done), aborted_error());
     tasks_.erase(it);
@@ -122,12 +153,22 @@ void PoolCore::finish(Task task, TaskResult result) {
   check_shutdown();
 }
 
+bool PoolCore::wants_retry(const Task& task, const TaskError& error) const {
+  if (task.retry) return task.retry->should_retry(error);
+  return error.kind != TaskErrorKind::protocol &&
+         static_cast<unsigned>(task.attempts) <= options_.retries;
+}
+
 void PoolCore::fail_or_retry(std::uint64_t id, Task task, TaskError error, TaskResult result) {
-  if (!task.abandoned && static_cast<unsigned>(task.attempts) <= options_.retries &&
-      state_ == State::running) {
+  if (!task.abandoned && state_ == State::running && wants_retry(task, error)) {
     task.worker = -1;
-    tasks_.emplace(id, std::move(task));
-    dispatcher_.requeue(id);
+    const std::chrono::milliseconds wait =
+        task.retry ? task.retry->backoff.delay(task.attempts) : std::chrono::milliseconds{0};
+    Task& placed = tasks_.emplace(id, std::move(task)).first->second;
+    if (wait.count() > 0)
+      requeue_after(id, placed, wait);
+    else
+      dispatcher_.requeue(id, placed.priority);
     return;
   }
   mark_failed(result, std::move(error));
@@ -209,7 +250,7 @@ void PoolCore::handle_unfinished(WorkerSlot& slot, SlotEnd& end) {
       complete_later(std::move(task.done), aborted_error());
       tasks_.erase(it->id);
     } else {
-      dispatcher_.requeue(it->id);
+      dispatcher_.requeue(it->id, task.priority);
     }
   }
   if (innocent) return;

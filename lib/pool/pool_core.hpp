@@ -44,7 +44,7 @@ class PoolCore final : public TaskService,
 
   asio::any_io_executor executor() const override { return strand_; }
   std::uint64_t submit(std::shared_ptr<const TaskSpec> spec, Slice slice, std::string argument,
-                       std::unique_ptr<TaskCompletion> done) override;
+                       const TaskOptions& options, std::unique_ptr<TaskCompletion> done) override;
   void cancel(std::uint64_t task_id, CancelMode mode) override;
   std::size_t max_tasks_active() const override { return options_.max_tasks_active; }
   std::size_t concurrency() const override { return options_.workers; }
@@ -88,6 +88,11 @@ class PoolCore final : public TaskService,
   Task take(std::uint64_t id);
   void finish(Task task, TaskResult result);
   void fail_or_retry(std::uint64_t id, Task task, TaskError error, TaskResult result);
+  /// Whether a task that failed with `error` runs again: its RetryPolicy decides, or else
+  /// PoolOptions::retries (any kind but protocol).
+  bool wants_retry(const Task& task, const TaskError& error) const;
+  /// Puts task `id` (in tasks_) back in the queue after `wait` on a timer of the strand.
+  void requeue_after(std::uint64_t id, Task& task, std::chrono::milliseconds wait);
   void handle_unfinished(WorkerSlot& slot, SlotEnd& end);
   /// Completes `done` from a fresh handler, never from inside the caller's stack.
   void complete_later(std::unique_ptr<TaskCompletion> done, std::exception_ptr error);
@@ -116,6 +121,7 @@ class PoolCore final : public TaskService,
   std::atomic<bool> published_failed_{false};
   std::unordered_map<std::uint64_t, Task> tasks_;
   std::uint64_t next_id_ = 1;
+  std::size_t backing_off_ = 0;  // tasks in tasks_ waiting out a backoff
   State state_ = State::running;
   std::exception_ptr failure_;
   std::vector<std::unique_ptr<TaskCompletion>> ready_waiters_, shutdown_waiters_;

@@ -53,8 +53,9 @@ void PoolCore::check_shutdown() {
   if (state_ != State::closing) return;
   for (const auto& slot : slots_)
     if (slot && !slot->tasks().empty()) return;
-  if (dispatcher_.waiting() != 0) {
-    // Queued work still runs on workers that are ready or about to be.
+  if (dispatcher_.waiting() != 0 || backing_off_ != 0) {
+    // Queued work (and work waiting out a retry's backoff) still runs on workers that are ready or
+    // about to be.
     for (std::size_t i = 0; i < slots_.size(); ++i) {
       const auto& slot = slots_[i];
       if (slot && slot->state() != SlotState::ended &&
@@ -102,7 +103,8 @@ void PoolCore::end_for_good(State final_state, const std::exception_ptr& task_er
 
 void PoolCore::fail_everything(const std::exception_ptr& error) {
   for (auto& [id, task] : tasks_) complete_later(std::move(task.done), error);
-  tasks_.clear();
+  tasks_.clear();  // destroying the backoff timers cancels them
+  backing_off_ = 0;
   dispatcher_.clear_waiting();
   for (auto& w : ready_waiters_) complete_later(std::move(w), error);
   ready_waiters_.clear();
@@ -121,6 +123,7 @@ void PoolCore::release_completions() noexcept {
   // being destroyed with the io_context, so only the plain data is cleared.
   state_ = State::terminated;
   dispatcher_.clear_waiting();
+  backing_off_ = 0;
   // Moved out first: a completion's destructor may reach back into the pool.
   auto tasks = std::move(tasks_);
   auto ready = std::move(ready_waiters_);

@@ -8,6 +8,8 @@
 
 #include <corun/detail/task_service.hpp>
 
+#include <asio/steady_timer.hpp>
+
 #include <chrono>
 #include <memory>
 
@@ -22,6 +24,10 @@ struct PoolTask {
   int attempts = 0;
   bool abandoned = false;  ///< cancelled while at a worker: its result is discarded
   int worker = -1;         ///< the slot it was sent to
+  int priority = 0;
+  std::shared_ptr<const RetryPolicy> retry;  ///< null: PoolOptions::retries
+  /// Set while the task waits out a backoff (neither queued nor at a worker).
+  std::unique_ptr<asio::steady_timer> backoff;
 };
 
 /// Where and when it ran, as far as the parent knows.

@@ -28,6 +28,7 @@ void append_chunk_end(std::string& out, std::size_t results_at, const ChunkEnd& 
     ByteWriter w(out);
     w.str(std::string_view(end.failure_type).substr(0, kMaxFailureText));
     w.str(std::string_view(end.failure_message).substr(0, kMaxFailureText));
+    w.put(static_cast<std::uint64_t>(end.failed_from));
   }
   ByteWriter w(out);
   w.put(results);
@@ -55,6 +56,10 @@ std::string_view split_chunk_reply(std::string_view reply, ChunkEnd& end) {
   if (end.stop == ChunkStop::input_failed) {
     end.failure_type = texts.str("failure type", kMaxFailureText);
     end.failure_message = texts.str("failure message", kMaxFailureText);
+    end.failed_from = texts.get<std::uint64_t>("failed from");
+    if (end.failed_from > end.consumed)
+      texts.fail("failed from", std::to_string(end.failed_from) + " is past consumed " +
+                                    std::to_string(end.consumed));
   }
   texts.expect_end();
   return reply.substr(0, results);

@@ -48,6 +48,7 @@ PUBLIC = {
     "params.hpp": "data",
     "dtype.hpp": "data",
     "error.hpp": "data",
+    "retry.hpp": "data",
     "slice.hpp": "data",
     "data_iterator.hpp": "data",
     "slice_view.hpp": "data",

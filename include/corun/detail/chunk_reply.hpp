@@ -31,6 +31,9 @@ struct ChunkEnd {
   ChunkStop stop = ChunkStop::complete;
   std::string failure_type;     ///< input_failed: the exception's type...
   std::string failure_message;  ///< ...and its what()
+  /// input_failed: argument bytes before the failed input, whose own bytes end at `consumed`
+  /// (so that the parent can run that input again, alone).
+  std::size_t failed_from = 0;
 };
 /// Appends `end` to a reply whose results start at `results_at` in `out`.
 CORUN_API void append_chunk_end(std::string& out, std::size_t results_at, const ChunkEnd& end);

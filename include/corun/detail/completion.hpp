@@ -116,7 +116,8 @@ void start_task(std::shared_ptr<TaskService> service, std::shared_ptr<const Task
   auto executor = service->executor();
   asio::dispatch(executor, [service = std::move(service), spec = std::move(spec), slice,
                             done = std::move(done), raw]() mutable {
-    const std::uint64_t id = service->submit(std::move(spec), slice, {}, std::move(done));
+    const std::uint64_t id =
+        service->submit(std::move(spec), slice, {}, TaskOptions{}, std::move(done));
     if (id != 0) raw->bind_cancellation(id);
   });
 }

@@ -33,6 +33,8 @@ struct MapSettings {
   ErrorPolicy on_error = ErrorPolicy::fail_fast;
   CancelMode on_cancel = CancelMode::drain;
   ProgressBar progress_bar = ProgressBar::off;
+  int priority = 0;
+  std::shared_ptr<const RetryPolicy> retry;  ///< null: PoolOptions::retries, for chunks only
 };
 
 /// The inputs, consumed on the service's strand.

@@ -168,6 +168,7 @@ ChunkEnd map_inputs(const TaskContext& ctx, MapOne&& map_one) {
       end.stop = ChunkStop::input_failed;
       describe_current_exception(end.failure_type, end.failure_message);
       end.consumed = inputs.consumed();
+      end.failed_from = before;
       if (end.consumed == before) throw;  // the chunk itself is malformed: fail the task
       return end;
     }

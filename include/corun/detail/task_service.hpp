@@ -21,10 +21,12 @@
 #include <corun/detail/block_map.hpp>
 #include <corun/error.hpp>
 #include <corun/report.hpp>
+#include <corun/retry.hpp>
 #include <corun/slice.hpp>
 
 #include <asio/any_io_executor.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -74,6 +76,20 @@ struct TaskResult {
   TaskRecord record;
 };
 
+/// How one task is scheduled, beside what it runs: every TaskService honours these (the local
+/// pool, its serial stand-in, and a cluster, which carries them to the rank that runs the task).
+struct TaskOptions {
+  /// Higher runs first among the tasks waiting for a worker (see lib/pool/dispatcher.hpp for
+  /// the aging rule that keeps low priorities from starving).
+  int priority = 0;
+  /// How the task runs again when it fails; null: PoolOptions::retries (immediate, any kind but
+  /// protocol). Validated by whoever made it.
+  std::shared_ptr<const RetryPolicy> retry;
+  /// Waits this long before the task first queues (an async_map input that threw and is run
+  /// again after its backoff); cancellable like a retry's backoff.
+  std::chrono::milliseconds delay{0};
+};
+
 /// Receives a task's result on the service's executor.
 class CORUN_API TaskCompletion {
  public:
@@ -88,13 +104,15 @@ class CORUN_API TaskService {
   /// The strand that submit(), cancel() and every completion run on.
   virtual asio::any_io_executor executor() const = 0;
   /// Queues a task: `spec` over `slice`, with `argument` (encoded bytes only this task sees,
-  /// such as a chunk of async_map's inputs; empty for array workers). `done` is completed
-  /// exactly once, never from inside this call. Returns the task's id, or 0 when the service
-  /// is closed (then `done` gets the reason).
+  /// such as a chunk of async_map's inputs; empty for array workers), scheduled as `options`
+  /// say. `done` is completed exactly once, never from inside this call. Returns the task's
+  /// id, or 0 when the service is closed (then `done` gets the reason).
   virtual std::uint64_t submit(std::shared_ptr<const TaskSpec> spec, Slice slice,
-                               std::string argument, std::unique_ptr<TaskCompletion> done) = 0;
-  /// Cancels a task: a queued one completes with operation_aborted at once; a running one is
-  /// drained (its result discarded) or its worker killed. Unknown ids are ignored.
+                               std::string argument, const TaskOptions& options,
+                               std::unique_ptr<TaskCompletion> done) = 0;
+  /// Cancels a task: a queued one (or one waiting in a retry's backoff) completes with
+  /// operation_aborted at once; a running one is drained (its result discarded) or its worker
+  /// killed. Unknown ids are ignored.
   virtual void cancel(std::uint64_t task_id, CancelMode mode) = 0;
   /// How many tasks a front-end should keep submitted at once (backpressure).
   virtual std::size_t max_tasks_active() const = 0;
