@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 #include <utility>
@@ -122,4 +123,103 @@ TEST_CASE("an empty depth range is rejected by its numbers", "[dispatcher]") {
                     "corun::Dispatcher: depth [0, 4] is empty");
   CHECK_THROWS_WITH(Dispatcher(1, {.min = 5, .max = 4}),
                     "corun::Dispatcher: depth [5, 4] is empty");
+}
+
+namespace {
+/// The tasks next() hands one worker of depth 1, each finished before the next is taken.
+std::vector<std::uint64_t> order_of(Dispatcher& d) {
+  std::vector<std::uint64_t> order;
+  while (auto a = d.next()) {
+    order.push_back(a->task);
+    d.finished(a->worker, 1us);
+  }
+  return order;
+}
+}  // namespace
+
+TEST_CASE("the highest priority goes first, first come first served within a priority",
+          "[dispatcher][priority]") {
+  Dispatcher d(1, {.min = 1, .max = 1});
+  d.set_accepting(0, true);
+  d.enqueue(1);
+  d.enqueue(2, 0);
+  d.enqueue(3, 5);
+  d.enqueue(4, 1);
+  d.enqueue(5, 5);
+  d.enqueue(6, -3);
+  d.requeue(7, 1);  // a retry goes first within its priority, not before higher ones
+  CHECK(d.waiting() == 7);
+  CHECK(order_of(d) == std::vector<std::uint64_t>{3, 5, 7, 4, 1, 2, 6});
+  CHECK(d.waiting() == 0);
+}
+
+TEST_CASE("a waiting priority gets the next dispatch once max_bypass others passed it",
+          "[dispatcher][priority]") {
+  Dispatcher d(1, {.min = 1, .max = 1, .max_bypass = 3});
+  d.set_accepting(0, true);
+  d.enqueue(100);
+  d.enqueue(101);
+  for (std::uint64_t t = 1; t <= 10; ++t) d.enqueue(t, 1);
+  // 100 waits while 1, 2, 3 pass it, then gets the fourth dispatch; 101 likewise after 4, 5, 6.
+  CHECK(order_of(d) == std::vector<std::uint64_t>{1, 2, 3, 100, 4, 5, 6, 101, 7, 8, 9, 10});
+}
+
+TEST_CASE("with three priorities the one passed over most is due first, the higher on a tie",
+          "[dispatcher][priority]") {
+  Dispatcher d(1, {.min = 1, .max = 1, .max_bypass = 2});
+  d.set_accepting(0, true);
+  for (std::uint64_t t = 1; t <= 6; ++t) d.enqueue(t, 2);  // a1..a6 = 1..6
+  d.enqueue(21, 1);                                        // b1, b2
+  d.enqueue(22, 1);
+  d.enqueue(31, 0);  // c1
+  // After 1, 2 both lower priorities are due (2 bypasses each): 21 first (higher), then 31
+  // (passed 3 times, more than priority 2's 1); 22 again after two more dispatches.
+  CHECK(order_of(d) == std::vector<std::uint64_t>{1, 2, 21, 31, 3, 22, 4, 5, 6});
+}
+
+TEST_CASE("a priority that empties forgets how often it was passed", "[dispatcher][priority]") {
+  Dispatcher d(1, {.min = 1, .max = 1, .max_bypass = 2});
+  d.set_accepting(0, true);
+  d.enqueue(100);
+  d.enqueue(1, 1);
+  CHECK(order_of(d) == std::vector<std::uint64_t>{1, 100});  // passed once, then alone
+  d.enqueue(101);
+  for (std::uint64_t t = 2; t <= 4; ++t) d.enqueue(t, 1);
+  // 101 starts from 0 bypasses: two of priority 1 pass it, not one.
+  CHECK(order_of(d) == std::vector<std::uint64_t>{2, 3, 101, 4});
+  // A cancelled low task leaves its priority empty, and its count goes with it.
+  d.enqueue(102);
+  d.enqueue(5, 1);
+  CHECK(d.next()->task == 5);
+  d.finished(0, 1us);
+  CHECK(d.remove(102));
+  d.enqueue(103);
+  for (std::uint64_t t = 6; t <= 7; ++t) d.enqueue(t, 1);
+  CHECK(order_of(d) == std::vector<std::uint64_t>{6, 7, 103});
+}
+
+TEST_CASE("tasks of many priorities are all dispatched, each exactly once",
+          "[dispatcher][priority]") {
+  Dispatcher d(2, {.min = 1, .max = 1, .max_bypass = 4});
+  d.set_accepting(0, true);
+  d.set_accepting(1, true);
+  std::uint64_t id = 1;
+  for (int p = 0; p < 40; ++p)  // more priorities than levels are kept empty
+    for (int i = 0; i < 3; ++i) d.enqueue(id++, p % 2 == 0 ? p : -p);
+  CHECK(d.remove(7));
+  CHECK(d.waiting() == 119);
+  std::vector<std::uint64_t> seen;
+  while (auto a = d.next()) {
+    seen.push_back(a->task);
+    d.finished(a->worker, 1us);
+  }
+  std::sort(seen.begin(), seen.end());
+  CHECK(seen.size() == 119);
+  CHECK(std::adjacent_find(seen.begin(), seen.end()) == seen.end());
+  CHECK(std::find(seen.begin(), seen.end(), 7) == seen.end());
+}
+
+TEST_CASE("max_bypass 0 is rejected by name", "[dispatcher][priority]") {
+  CHECK_THROWS_WITH(Dispatcher(1, {.min = 1, .max = 1, .max_bypass = 0}),
+                    "corun::Dispatcher: max_bypass = 0: must be at least 1");
 }
