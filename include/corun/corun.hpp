@@ -22,8 +22,8 @@
 #include <corun/pool.hpp>
 #include <corun/progress.hpp>
 #include <corun/reduce.hpp>
-#include <corun/retry.hpp>
 #include <corun/report.hpp>
+#include <corun/retry.hpp>
 #include <corun/shared_array.hpp>
 #include <corun/slice.hpp>
 #include <corun/slice_view.hpp>

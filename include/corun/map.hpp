@@ -94,7 +94,7 @@ struct MapOptions {
   /// How failed chunks and inputs that threw run again (see on_error); unset:
   /// PoolOptions::retries for chunks. Checked when the map starts (RetryPolicy::validate throws
   /// std::invalid_argument).
-  std::optional<RetryPolicy> retry;
+  std::optional<RetryPolicy> retry{};
   /// The map's chunks wait for a worker ahead of lower priorities' tasks (higher first; see
   /// OrchestratorOptions::priority for the rule that keeps low priorities from starving).
   int priority = 0;

@@ -57,7 +57,7 @@ struct OrchestratorOptions {
   ProgressBar progress_bar = ProgressBar::off;
   /// How the run's failed slices run again; unset: PoolOptions::retries (immediate, any kind
   /// but protocol). Checked by the constructor (RetryPolicy::validate).
-  std::optional<RetryPolicy> retry;
+  std::optional<RetryPolicy> retry{};
   /// The run's slices wait for a worker ahead of those of lower priority (higher first; other
   /// runs and maps on the pool default to 0). Within a priority, first come first served; a
   /// lower priority still gets one dispatch in every 33 while it waits (see the README's

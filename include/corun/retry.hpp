@@ -40,7 +40,7 @@ struct RetryOn {
   /// (the demangled name of the thrown object's dynamic type, e.g. "std::runtime_error" or
   /// "app::Transient"); compared exactly, so a base class does not match its derived types.
   /// Empty: every exception.
-  std::vector<std::string> exception_types;
+  std::vector<std::string> exception_types{};
 
   /// Whether `error` is of a kind (and, for an exception, of a type) this retries.
   CORUN_API bool matches(const TaskError& error) const;

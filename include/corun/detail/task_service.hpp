@@ -84,7 +84,7 @@ struct TaskOptions {
   int priority = 0;
   /// How the task runs again when it fails; null: PoolOptions::retries (immediate, any kind but
   /// protocol). Validated by whoever made it.
-  std::shared_ptr<const RetryPolicy> retry;
+  std::shared_ptr<const RetryPolicy> retry{};
   /// Waits this long before the task first queues (an async_map input that threw and is run
   /// again after its backoff); cancellable like a retry's backoff.
   std::chrono::milliseconds delay{0};
