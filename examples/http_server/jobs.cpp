@@ -452,10 +452,12 @@ bool Job::finished() const noexcept {
 
 corun::OrchestratorOptions Job::pass_options() const {
   // A window of one pipeline per worker: enough to keep every worker busy, and short enough
-  // that the pool's FIFO queue interleaves the slices of jobs running at the same time.
+  // that the pool's queue interleaves the slices of jobs of one priority running at the same
+  // time. A request-sized job's slices go ahead of a batch job's (see priority()).
   return {.on_error = corun::ErrorPolicy::fail_fast,
           .max_tasks_active = pool_.size() * pool_.options().pipeline_depth,
-          .record_tasks = false};
+          .record_tasks = false,
+          .priority = priority()};
 }
 
 Progress Job::progress() const {
@@ -572,6 +574,7 @@ nlohmann::json Job::to_json(bool full) const {
       {"kind", to_string(request_.kind)},
       {"n", request_.n},
       {"partitions", request_.partitions},
+      {"priority", priority()},
       {"status", to_string(status_)},
       {"phase", pass_ == 0 ? "fill" : "compute"},
       {"progress", {{"done", p.done}, {"failed", p.failed}, {"total", p.total}}},

@@ -36,6 +36,10 @@ struct Limits {
   std::size_t max_kept_jobs = 256;        ///< finished jobs remembered for GET /jobs/{id}
 };
 
+/// A job of at most this many slices per pass is request-sized: someone waits for its answer,
+/// so its slices run at priority 1, ahead of batch jobs' (priority 0) in the pool's queue.
+inline constexpr std::size_t interactive_slices = 64;
+
 /// What a job computes over the array 1..n (or, for concat, the strings foo_0..foo_{n-1}).
 enum class Kind {
   sum,     ///< the sum of 1..n, exactly n(n+1)/2
@@ -172,6 +176,8 @@ class Job : public std::enable_shared_from_this<Job> {
   /// Frees the array and the worker objects once the job has ended.
   virtual void release() = 0;
   corun::OrchestratorOptions pass_options() const;
+  /// 1 for a request-sized job (interactive_slices), 0 for a batch job.
+  int priority() const noexcept { return slices_ <= interactive_slices ? 1 : 0; }
 
   corun::ProcessPool& pool_;
   Stats& stats_;

@@ -71,7 +71,9 @@ struct PoolOptions {
   /// less 1 MiB, less 1): SIZE_MAX means that largest size; any other value above it is
   /// rejected by the ProcessPool constructor (std::invalid_argument naming both).
   std::size_t max_result_bytes = std::size_t{64} << 20;
-  /// Times a failed task (exception, crash, timeout) is run again before it is reported.
+  /// Times a failed task (exception, crash, timeout, memory_exceeded; never protocol) is run
+  /// again, at once, before it is reported; OrchestratorOptions::retry and MapOptions::retry
+  /// (a RetryPolicy with backoff and a choice of failures) override it for their tasks.
   unsigned retries = 0;
   /// A worker that fails to start (it cannot be launched, worker_init throws, it does not
   /// report) is started again after a backoff of 10 ms, doubling up to 1 s; after this many

@@ -160,7 +160,9 @@ bool PoolCore::wants_retry(const Task& task, const TaskError& error) const {
 }
 
 void PoolCore::fail_or_retry(std::uint64_t id, Task task, TaskError error, TaskResult result) {
-  if (!task.abandoned && state_ == State::running && wants_retry(task, error)) {
+  // Also while closing: a shutdown lets queued work finish, retries included.
+  if (!task.abandoned && (state_ == State::running || state_ == State::closing) &&
+      wants_retry(task, error)) {
     task.worker = -1;
     const std::chrono::milliseconds wait =
         task.retry ? task.retry->backoff.delay(task.attempts) : std::chrono::milliseconds{0};
@@ -222,10 +224,10 @@ void PoolCore::on_slot_ended(WorkerSlot& slot, SlotEnd end) {
   handle_unfinished(slot, end);
   publish_health();
   const bool start_failed = !end.had_started && end.reason != EndReason::killed;
-  // A worker that retired at the end of its lifespan is replaced while there is work, also
-  // during a graceful shutdown.
-  const bool retired = end.reason == EndReason::exited && spent(static_cast<std::size_t>(index));
-  if (state_ == State::running || (retired && state_ == State::closing && dispatcher_.waiting())) {
+  // During a graceful shutdown a worker is replaced while work is left for it: one that retired
+  // at the end of its lifespan, or one that crashed under a task that is to run again.
+  const bool work_left = dispatcher_.waiting() != 0 || backing_off_ != 0;
+  if (state_ == State::running || (state_ == State::closing && work_left)) {
     if (start_failed)
       retry_start(index, starter_.start_failure(slot, end));
     else

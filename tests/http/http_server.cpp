@@ -288,6 +288,27 @@ TEST_CASE("a cancelled job ends as cancelled and the pool runs the next job",
   CHECK(next->to_json().at("result") == triangle(50'000));
 }
 
+TEST_CASE("a request-sized job runs at a higher priority and overtakes a running batch job",
+          "[http][jobs][priority]") {
+  asio::io_context io;
+  corun::ProcessPool pool{io.get_executor(), {.workers = 2}};
+  JobTable table{pool};
+  auto batch = submit(table, Kind::primes, 20'000'000, 2000);
+  run_until(io, [&] { return batch->first_result() != 0; });
+  auto request = submit(table, Kind::sum, 50'000, 5);
+  CHECK(batch->to_json().at("priority") == 0);
+  CHECK(request->to_json().at("priority") == 1);
+  const std::size_t batch_at_submit = batch->progress().done;
+  run_until(io, [&] { return request->finished(); });
+  const std::size_t batch_while = batch->progress().done - batch_at_submit;
+  CHECK(request->to_json().at("result") == triangle(50'000));
+  INFO("batch slices done while the request ran: " << batch_while);
+  CHECK(batch_while < 400);  // under 10% of the batch job's 4000 slices
+  CHECK_FALSE(batch->finished());
+  batch->cancel(asio::cancellation_type::total);
+  run_until(io, [&] { return batch->finished(); });
+}
+
 TEST_CASE("a stopping table refuses new jobs and reports when the last one has ended",
           "[http][jobs][cancel]") {
   asio::io_context io;
