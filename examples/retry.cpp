@@ -72,8 +72,8 @@ int main(int argc, char** argv) {
 
   bool ok = sum.total == 500'500 && report.failures.empty();
   for (const corun::TaskRecord& task : report.tasks) {
-    std::cout << "slice [" << task.slice.start << ", " << task.slice.end << ") succeeded on attempt "
-              << task.attempts << '\n';
+    std::cout << "slice [" << task.slice.start << ", " << task.slice.end
+              << ") succeeded on attempt " << task.attempts << '\n';
     ok &= task.attempts == 3;
   }
   std::cout << "sum = " << sum.total << " after " << took.count()

@@ -17,6 +17,7 @@
 #include <asio/use_future.hpp>
 #include <xtensor/xmath.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
@@ -255,6 +256,68 @@ TEST_CASE("a worker crashing on rank 1 is reported with its rank and replaced",
   AddInts add{g.ints.at("big")->iterator()};
   run({&add});
   CHECK(add.total == triangle(g.ints.at("big")->shape()[0]));
+}
+
+TEST_CASE("a run's RetryPolicy travels with its tasks: rank 1's pool retries them there",
+          "[cluster][failure][retry]") {
+  using namespace std::chrono_literals;
+  SECTION("an exception, three runs") {
+    Faulty faulty{g.ints.at("poison")->iterator()};
+    const corun::RunReport report =
+        run({&faulty}, {.on_error = corun::ErrorPolicy::collect,
+                        .retry = corun::RetryPolicy{.attempts = 3, .backoff = {.initial = 1ms}},
+                        .priority = 2});
+    REQUIRE(report.failures.size() == 1);
+    CHECK(report.failures[0].rank == 1);
+    CHECK(report.failures[0].attempts == 3);  // the ranks' pools have retries = 0
+  }
+  SECTION("an exception of a type the policy does not name, one run") {
+    Faulty faulty{g.ints.at("poison")->iterator()};
+    const corun::RunReport report = run(
+        {&faulty}, {.on_error = corun::ErrorPolicy::collect,
+                    .retry = corun::RetryPolicy{
+                        .attempts = 3, .retry_on = {.exception_types = {"std::domain_error"}}}});
+    REQUIRE(report.failures.size() == 1);
+    CHECK(report.failures[0].attempts == 1);
+  }
+  SECTION("a crash, on a fresh worker of rank 1") {
+    Faulty faulty{g.ints.at("crash")->iterator()};
+    const corun::RunReport report =
+        run({&faulty},
+            {.on_error = corun::ErrorPolicy::collect,
+             .retry = corun::RetryPolicy{.attempts = 2,
+                                         .backoff = {.initial = 0ms},
+                                         .retry_on = {.kinds = {corun::TaskErrorKind::crashed}}}});
+    REQUIRE(report.failures.size() == 1);
+    CHECK(report.failures[0].kind == corun::TaskErrorKind::crashed);
+    CHECK(report.failures[0].rank == 1);
+    CHECK(report.failures[0].attempts == 2);
+  }
+}
+
+TEST_CASE("a map's RetryPolicy re-runs an input that threw on whichever rank runs it",
+          "[cluster][map][retry]") {
+  using namespace std::chrono_literals;
+  std::vector<std::int64_t> inputs(40);
+  for (std::size_t i = 0; i < inputs.size(); ++i) inputs[i] = static_cast<std::int64_t>(i);
+  const int attempts = GENERATE(1, 2, 4);
+  auto mapped = corun::async_map<&unlucky>(
+      *g.pool, inputs,
+      corun::MapOptions<>{
+          .chunk_size = 4,
+          .retry = corun::RetryPolicy{.attempts = attempts,
+                                      .backoff = {.initial = 1ms},
+                                      .retry_on = {.exception_types = {"std::domain_error"}}},
+          .priority = -1},
+      asio::use_future);
+  try {
+    corun::test::drive(*g.io, mapped);
+    FAIL("no error");
+  } catch (const corun::RunError& e) {
+    REQUIRE(e.errors().size() == 1);
+    CHECK(e.errors()[0].slice == corun::Slice{13, 14});
+    CHECK(e.errors()[0].attempts == attempts);
+  }
 }
 
 TEST_CASE("cancelling a run kills a task blocked on rank 1; the cluster stays usable",
