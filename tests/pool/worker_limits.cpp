@@ -27,6 +27,7 @@
 #include <regex>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 using namespace corun;
@@ -50,14 +51,15 @@ constexpr bool kUnderAddressSanitizer = false;
 
 constexpr std::int64_t kMiB = std::int64_t{1} << 20;
 
-/// This process's resident bytes, from /proc/self/statm.
-std::int64_t resident_bytes() {
+/// This process's resident and virtual bytes, from /proc/self/statm.
+std::pair<std::int64_t, std::int64_t> memory_bytes() {
   long pages = 0, resident = 0;
   if (FILE* f = std::fopen("/proc/self/statm", "r")) {
-    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) pages = resident = 0;
     std::fclose(f);
   }
-  return resident * ::sysconf(_SC_PAGESIZE);
+  const long page = ::sysconf(_SC_PAGESIZE);
+  return {resident * page, pages * page};
 }
 
 /// Memory a task holds on to for the rest of its process's life (a leak, a cache).
@@ -67,12 +69,13 @@ std::vector<std::vector<char>>& held() {
 }
 
 /// Holds (and touches) as many MiB as the first row of its slice says, for good; returns
-/// {pid, resident bytes after the task}.
+/// {pid, resident bytes after the task, virtual bytes after the task}.
 struct Hold : Worker<Hold, std::int64_t> {
   using Worker::Worker;
   static std::vector<std::int64_t> process(SliceView<const std::int64_t> slice) {
     if (slice(0) > 0) held().emplace_back(static_cast<std::size_t>(slice(0) * kMiB), 'x');
-    return {::getpid(), resident_bytes()};
+    const auto [resident, virtual_size] = memory_bytes();
+    return {::getpid(), resident, virtual_size};
   }
 };
 
@@ -160,7 +163,11 @@ TEST_CASE("worker_max_rss replaces a worker whose resident memory grew, losing n
   std::int64_t baseline = 0;
   {
     ProcessPool probe{io.get_executor(), {.workers = 1, .start_method = method}};
-    baseline = run_one<Hold>(io, probe, it, 0).at(1);
+    const auto fresh = run_one<Hold>(io, probe, it, 0);
+    baseline = fresh.at(1);
+    // Printed, not asserted: what a worker of this test program holds, for the README.
+    WARN(method_name(method) << " worker of this test: resident " << fresh.at(1) / kMiB
+                             << " MiB, address space " << fresh.at(2) / kMiB << " MiB");
     auto shutdown = probe.async_shutdown(asio::use_future);
     drive(io, shutdown);
   }
