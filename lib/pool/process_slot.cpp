@@ -173,11 +173,20 @@ void ProcessSlot::on_frame(proto::Kind kind, std::string_view body) {
       had_started_ = true;
       if (events()) events()->on_slot_ready(*this);
       return;
-    case proto::Kind::init_failed:
+    case proto::Kind::init_failed: {
       // The worker exits next; that is when the slot ends.
+      proto::InitFailure failure;
+      try {
+        failure = proto::decode_init_failure(body);
+      } catch (const std::exception& e) {
+        return kill_for(EndReason::protocol_violation, e.what());
+      }
       if (!reason_) reason_ = EndReason::init_failed;
-      detail_ = "worker_init threw: " + std::string(body);
+      detail_ = failure.cause == proto::InitFailure::Cause::hook
+                    ? "worker_init threw: " + std::string(failure.message)
+                    : std::string(failure.message);
       return;
+    }
     case proto::Kind::result:
       return on_result(body);
     case proto::Kind::started: {

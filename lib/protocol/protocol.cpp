@@ -121,6 +121,24 @@ Init decode_init(std::string_view body) {
   return init;
 }
 
+std::string encode_init_failure(InitFailure::Cause cause, std::string_view message) {
+  std::string body;
+  ByteWriter w(body);
+  w.put(cause);
+  w.bytes(message);
+  return body;
+}
+
+InitFailure decode_init_failure(std::string_view body) {
+  ByteReader r(body, "corun init_failed message");
+  InitFailure failure;
+  failure.cause = r.get<InitFailure::Cause>("cause");
+  if (static_cast<std::uint8_t>(failure.cause) > 1)
+    r.fail("cause", std::to_string(static_cast<int>(failure.cause)));
+  failure.message = r.rest();
+  return failure;
+}
+
 void append_task(std::string& out, std::uint64_t task_id, Slice slice, std::uint64_t spec_id,
                  std::string_view argument) {
   append_header(out, Kind::task,

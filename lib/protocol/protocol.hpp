@@ -30,7 +30,7 @@ enum class Kind : std::uint16_t {
   hello = 1,        // worker -> parent: pid; sent first thing, before worker_init
   init = 2,         // parent -> worker: worker id, limits, hooks, cpu binding
   ready = 3,        // worker -> parent: worker_init done
-  init_failed = 4,  // worker -> parent: worker_init threw (message)
+  init_failed = 4,  // worker -> parent: its start failed (InitFailure)
   task = 5,         // parent -> worker
   result = 6,       // worker -> parent
   shutdown = 7,     // parent -> worker: run worker_exit, exit 0
@@ -135,6 +135,18 @@ Status result_status(std::string_view frame);
 
 std::string encode_init(const Init& init);
 Init decode_init(std::string_view body);
+
+/// Why a worker's start failed: u8 cause, then the message (the rest of the body).
+struct InitFailure {
+  enum class Cause : std::uint8_t {
+    hook = 0,   ///< PoolOptions::worker_init threw: the message is its what()
+    setup = 1,  ///< corun's own setup (cpu_sets binding, worker_memory_limit): says what failed
+  };
+  Cause cause = Cause::hook;
+  std::string_view message;  ///< points into the body it was decoded from
+};
+std::string encode_init_failure(InitFailure::Cause cause, std::string_view message);
+InitFailure decode_init_failure(std::string_view body);
 
 /// Task body: u64 task id, u64 slice start, u64 slice end, u64 spec id (of a spec sent
 /// before), then the argument (u32 length, bytes).

@@ -132,8 +132,9 @@ std::string bind_to_cpus(const std::string& list) {
   return {};
 }
 
-[[noreturn]] void init_failed(WorkerChannel& channel, const std::string& why) {
-  send_or_exit(channel, proto::Kind::init_failed, why);
+[[noreturn]] void init_failed(WorkerChannel& channel, proto::InitFailure::Cause cause,
+                              const std::string& why) {
+  send_or_exit(channel, proto::Kind::init_failed, proto::encode_init_failure(cause, why));
   ::_exit(2);
 }
 
@@ -178,7 +179,7 @@ void worker_main(int fd, pid_t parent) {
   // cpu_pinning's binding is best effort (a container may forbid some PUs); cpu_sets' is not.
   if (const std::string failed = bind_to_cpus(init.cpu_binding);
       !failed.empty() && init.cpu_binding_required)
-    init_failed(channel, failed + " (PoolOptions::cpu_sets)");
+    init_failed(channel, proto::InitFailure::Cause::setup, failed + " (PoolOptions::cpu_sets)");
   // Before worker_init, so that the whole process lives under the limit, its init included.
   if (init.memory_limit != 0) {
     if constexpr (kAddressSanitizer) {
@@ -186,8 +187,9 @@ void worker_main(int fd, pid_t parent) {
                ": PoolOptions::worker_memory_limit is not applied under AddressSanitizer, whose "
                "shadow memory takes terabytes of address space");
     } else if (const std::string failed = limit_address_space(init.memory_limit); !failed.empty()) {
-      init_failed(channel, "cannot apply PoolOptions::worker_memory_limit of " +
-                               std::to_string(init.memory_limit) + " bytes: " + failed);
+      init_failed(channel, proto::InitFailure::Cause::setup,
+                  "cannot apply PoolOptions::worker_memory_limit of " +
+                      std::to_string(init.memory_limit) + " bytes: " + failed);
     }
   }
   // Nothing was written to stdout yet in this process (a forked one purged what it inherited).
@@ -196,9 +198,9 @@ void worker_main(int fd, pid_t parent) {
   try {
     run_hook(init.worker_init, info);
   } catch (const std::exception& e) {
-    init_failed(channel, e.what());
+    init_failed(channel, proto::InitFailure::Cause::hook, e.what());
   } catch (...) {
-    init_failed(channel, "worker_init threw a non-std::exception");
+    init_failed(channel, proto::InitFailure::Cause::hook, "worker_init threw a non-std::exception");
   }
   send_or_exit(channel, proto::Kind::ready, {});
 

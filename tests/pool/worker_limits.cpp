@@ -11,6 +11,8 @@
 #include <corun/diagnostics.hpp>
 #include <corun/orchestrator.hpp>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <algorithm>
 #include <asio/io_context.hpp>
@@ -314,6 +316,38 @@ TEST_CASE("worker_memory_limit covers worker_init: an init past it is a failed s
                                         "failed to start"));
   }
   CHECK(corun::test::child_pids().empty());
+}
+
+TEST_CASE("a worker_memory_limit above the hard RLIMIT_AS fails the start, saying so",
+          "[pool][limits][memory_limit][failure]") {
+  if (kUnderAddressSanitizer) {
+    WARN("SKIPPED: RLIMIT_AS cannot work under AddressSanitizer (terabytes of shadow memory)");
+    return;
+  }
+  // In a child of its own, whose hard limit (inherited by its workers) cannot be raised again.
+  const auto report = corun::test::report_from_child([] {
+    const rlimit hard{rlim_t{8} << 30, rlim_t{8} << 30};
+    if (::setrlimit(RLIMIT_AS, &hard) != 0) return std::string("setrlimit failed");
+    asio::io_context io;
+    ProcessPool pool{
+        io.get_executor(),
+        {.workers = 1, .start_attempts = 1, .worker_memory_limit = std::size_t{16} << 30}};
+    auto ready = pool.async_wait_ready(asio::use_future);
+    try {
+      drive(io, ready);
+      return std::string("the pool started");
+    } catch (const Error& e) {
+      return std::string(e.code() == errc::worker_start_failed ? "" : "wrong code: ") + e.what();
+    }
+  });
+  CHECK(WIFEXITED(report.status));
+  CHECK(WEXITSTATUS(report.status) == 0);
+  CHECK_THAT(report.output,
+             Catch::Matches("corun: worker process [0-9]+ \\(slot 0\\) cannot apply "
+                            "PoolOptions::worker_memory_limit of 17179869184 bytes: the hard "
+                            "RLIMIT_AS of this process is 8589934592 bytes, below the limit asked "
+                            "\\(1 consecutive worker starts failed; the pool gives up\\): "
+                            "worker process failed to start"));
 }
 
 TEST_CASE("without worker_memory_limit a std::bad_alloc is an exception like any other",

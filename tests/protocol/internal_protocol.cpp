@@ -197,6 +197,21 @@ TEST_CASE("init and result messages round-trip exactly", "[protocol]") {
   CHECK(failed.head.flags == 0);
 }
 
+TEST_CASE("an init_failed message says whose failure it is", "[protocol]") {
+  const std::string hook = proto::encode_init_failure(proto::InitFailure::Cause::hook, "boom");
+  const proto::InitFailure h = proto::decode_init_failure(hook);
+  CHECK(h.cause == proto::InitFailure::Cause::hook);
+  CHECK(h.message == "boom");
+  const std::string setup =
+      proto::encode_init_failure(proto::InitFailure::Cause::setup, "cannot bind");
+  const proto::InitFailure s = proto::decode_init_failure(setup);  // points into `setup`
+  CHECK(s.cause == proto::InitFailure::Cause::setup);
+  CHECK(s.message == "cannot bind");
+  CHECK_THROWS_WITH(proto::decode_init_failure(std::string("\x02x")),
+                    "corun init_failed message: field cause: 2");
+  CHECK_THROWS_WITH(proto::decode_init_failure(""), Catch::Contains("field cause"));
+}
+
 TEST_CASE("a result head carries out_of_memory and the retire flag; other values are rejected",
           "[protocol]") {
   // A whole frame, as a worker sends it: the flag is patched in after the task ran.
@@ -299,6 +314,9 @@ TEST_CASE("every decoder takes random and corrupted bytes cleanly", "[protocol][
        [](std::string_view b) { proto::decode_spec_message(b); },
        {spec_message_sample()}},
       {"forget", [](std::string_view b) { proto::decode_forget(b); }, {forget_sample()}},
+      {"init_failed",
+       [](std::string_view b) { proto::decode_init_failure(b); },
+       {proto::encode_init_failure(proto::InitFailure::Cause::setup, "cannot bind to PUs {7}")}},
   };
   for (const Decoder& d : decoders) {
     const FuzzTally tally = fuzz(d.decode, d.samples);
