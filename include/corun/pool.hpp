@@ -101,6 +101,52 @@ struct PoolOptions {
   /// std::cout << "...\n" arrive as they are written. A serial pool has no worker processes:
   /// its tasks write to the program's own streams and the handler is never called.
   WorkerOutputHandler worker_output = nullptr;
+  /// Resident memory, in bytes, past which a worker process is replaced (0: no bound), to
+  /// contain memory that grows in user code (caches, leaks, fragmentation). The worker reads its
+  /// resident size (/proc/self/statm) after each task; past the bound it is replaced as
+  /// worker_lifespan replaces a spent worker: it gets no more tasks, finishes those it has,
+  /// runs its exit hooks and exits, and a fresh process takes its place. No task is lost or
+  /// failed, and it is not a failed start. Costs one pread(2) per task (a few microseconds)
+  /// when set, nothing when not. Not a hard limit: a task that allocates past it completes (see
+  /// worker_memory_limit). A serial pool ignores it.
+  std::size_t worker_max_rss = 0;
+  /// A hard limit, in bytes, on each worker process's address space (0: none), set with
+  /// setrlimit(RLIMIT_AS) in the worker before worker_init, so it covers the worker's whole
+  /// life, its init included. A task whose allocation fails under it (std::bad_alloc) fails
+  /// with TaskErrorKind::memory_exceeded (errc::memory_exceeded) naming the limit, and its
+  /// worker is replaced once its other tasks are done (its heap may be left fragmented); the
+  /// pool goes on. RLIMIT_AS counts virtual memory: the program's code and libraries, thread
+  /// stacks, malloc's reserved arenas and every shared array the worker maps (a worker maps
+  /// each array it reads or writes whole, however small its slice) count too, so the limit must
+  /// leave room for them; a limit below what a worker needs to start fails its start. Memory
+  /// that a task takes without an allocation that can fail (stack growth, a C library that
+  /// does not check malloc) ends the worker with a signal instead, reported as a crash. Works
+  /// on every Linux, unprivileged; costs nothing per task. Not applied under AddressSanitizer
+  /// (a diagnostic says so) nor in a serial pool.
+  std::size_t worker_memory_limit = 0;
+  /// worker_init (and the worker's start up to it) must return within this time, else the
+  /// worker is killed and the start counts as failed (see start_attempts; when they are spent
+  /// the pool fails with errc::worker_start_failed naming this timeout). 0: no limit. The
+  /// default, 60 s, is generous for loading a model or a vocabulary, and keeps a hung hook
+  /// from hanging the pool's start for ever. A Worker type's own per-process worker_init
+  /// (include/corun/worker.hpp) runs inside that type's first task at each worker: its time is
+  /// the task's, which task_timeout bounds. A serial pool runs hooks on its executor, unbounded.
+  std::chrono::milliseconds worker_init_timeout{60'000};
+  /// A stopping worker (async_shutdown, worker_lifespan, worker_max_rss) must exit within this
+  /// time of being asked, its exit hooks included (worker_exit and the Worker types'
+  /// worker_exit); else it is killed, and corun's diagnostics handler (corun/diagnostics.hpp)
+  /// gets one message naming the worker process and this timeout. So async_shutdown always
+  /// completes. 0: no limit. The default, 10 s, leaves room for flushing files.
+  std::chrono::milliseconds worker_exit_timeout{10'000};
+  /// An explicit CPU set per worker (mpire's cpu_ids): PU numbers as the operating system
+  /// numbers them (as in sched_getaffinity, taskset, hwloc's os_index). Empty (the default):
+  /// no binding, or cpu_pinning's. One entry: every worker is bound to that set. As many
+  /// entries as workers: worker i (TaskContext::worker_id, also after a replacement) is bound
+  /// to entry i. The ProcessPool constructor throws std::invalid_argument for another number of
+  /// entries, an empty entry, a PU the machine (hwloc's topology) does not have, or cpu_sets
+  /// together with cpu_pinning; a worker that cannot be bound fails its start. A serial pool
+  /// ignores it.
+  std::vector<std::vector<unsigned>> cpu_sets = {};
 };
 
 /// A snapshot of a pool's workers, readable from any thread (for a health check).

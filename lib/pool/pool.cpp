@@ -3,6 +3,7 @@
 /// Side: parent.
 #include <corun/pool.hpp>
 
+#include <corun/cpu_topology.hpp>
 #include <corun/diagnostics.hpp>
 
 #include "machine/cpu_topology.hpp"
@@ -13,14 +14,54 @@
 #include <asio/dispatch.hpp>
 
 #include <unistd.h>
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace corun {
 
 namespace {
+std::string pu_numbers(const std::vector<int>& pus) {
+  std::string text;
+  for (const int pu : pus) text += (text.empty() ? "" : ", ") + std::to_string(pu);
+  return text;
+}
+
+std::string set_text(const std::vector<unsigned>& set) {
+  std::string text = "{";
+  for (const unsigned pu : set) text += (text.size() > 1 ? ", " : "") + std::to_string(pu);
+  return text + "}";
+}
+
+void validate_cpu_sets(const PoolOptions& options) {
+  const auto& sets = options.cpu_sets;
+  if (sets.empty()) return;
+  if (options.cpu_pinning)
+    throw std::invalid_argument(
+        "corun::PoolOptions::cpu_sets and cpu_pinning = true: give one or the other (cpu_sets "
+        "binds each worker to the PUs it names, cpu_pinning worker i to core i)");
+  if (sets.size() != 1 && sets.size() != options.workers)
+    throw std::invalid_argument("corun::PoolOptions::cpu_sets has " + std::to_string(sets.size()) +
+                                " entries for " + std::to_string(options.workers) +
+                                " workers: give one entry (for every worker) or one per worker");
+  const std::vector<int>& pus = CpuTopology::local().pu_os_index;
+  for (std::size_t i = 0; i < sets.size(); ++i) {
+    if (sets[i].empty())
+      throw std::invalid_argument("corun::PoolOptions::cpu_sets[" + std::to_string(i) +
+                                  "] is empty: name at least one PU");
+    for (const unsigned pu : sets[i])
+      if (std::find(pus.begin(), pus.end(), static_cast<int>(pu)) == pus.end())
+        throw std::invalid_argument(
+            "corun::PoolOptions::cpu_sets[" + std::to_string(i) + "] = " + set_text(sets[i]) +
+            " names PU " + std::to_string(pu) + ", which this machine does not have: it has " +
+            std::to_string(pus.size()) + " PUs (hwloc), numbered " + pu_numbers(pus));
+  }
+}
+
 PoolOptions validated(PoolOptions options) {
   if (options.workers == 0) options.workers = detail::physical_core_count();
   if (options.start_method == StartMethod::serial) options.workers = 1;
@@ -47,6 +88,14 @@ PoolOptions validated(PoolOptions options) {
         "size)");
   if (options.start_attempts == 0)
     throw std::invalid_argument("corun::PoolOptions::start_attempts = 0: must be at least 1");
+  for (const auto& [name, timeout] :
+       {std::pair{"worker_init_timeout", options.worker_init_timeout},
+        std::pair{"worker_exit_timeout", options.worker_exit_timeout}})
+    if (timeout.count() < 0)
+      throw std::invalid_argument(std::string("corun::PoolOptions::") + name + " = " +
+                                  std::to_string(timeout.count()) +
+                                  " ms: must not be negative (0 means no limit)");
+  validate_cpu_sets(options);
   return options;
 }
 /// A spawned worker whose main() never called enter_worker_if_spawned reaches here: it must

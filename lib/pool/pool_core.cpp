@@ -23,6 +23,7 @@ PoolCore::PoolCore(asio::any_io_executor executor, PoolOptions options)
       starter_(strand_, options_, *this, children_, timeline_) {
   slots_.resize(options_.workers);
   tasks_sent_.resize(options_.workers);
+  asked_to_retire_.resize(options_.workers);
 }
 
 PoolCore::~PoolCore() {
@@ -41,6 +42,7 @@ void PoolCore::start_slot(int index) {
   slots_[static_cast<std::size_t>(index)] = slot;
   dispatcher_.reset(static_cast<std::size_t>(index));
   tasks_sent_[static_cast<std::size_t>(index)] = 0;
+  asked_to_retire_[static_cast<std::size_t>(index)] = false;
   starter_.start(*slot);
 }
 
@@ -131,14 +133,21 @@ void PoolCore::on_task_result(WorkerSlot& slot, SlotTask done, const proto::Resu
   Task task = take(done.id);
   TaskResult out;
   out.record = record_of(task, slot, result.head);
-  dispatcher_.finished(static_cast<std::size_t>(slot.index()),
-                       out.record.finished - out.record.started);
+  const auto index = static_cast<std::size_t>(slot.index());
+  dispatcher_.finished(index, out.record.finished - out.record.started);
+  // It runs the tasks it has, gets no more, and retires as a spent worker does.
+  if ((result.head.flags & proto::kRetireFlag) != 0 && !asked_to_retire_[index]) {
+    asked_to_retire_[index] = true;
+    dispatcher_.set_accepting(index, false);
+  }
   retire_if_spent(slot);
   if (result.head.status == proto::Status::ok) {
     out.payload.assign(result.payload);
     finish(std::move(task), std::move(out));
   } else {
-    TaskError error = error_of(task, slot, result);
+    TaskError error =
+        error_of(task, slot, result,
+                 options_.start_method == StartMethod::serial ? 0 : options_.worker_memory_limit);
     fail_or_retry(done.id, std::move(task), std::move(error), std::move(out));
   }
   pump();
@@ -180,7 +189,8 @@ void PoolCore::fail_or_retry(std::uint64_t id, Task task, TaskError error, TaskR
 // ---- workers ----
 
 bool PoolCore::spent(std::size_t index) const noexcept {
-  return options_.worker_lifespan != 0 && tasks_sent_[index] >= options_.worker_lifespan;
+  return asked_to_retire_[index] ||
+         (options_.worker_lifespan != 0 && tasks_sent_[index] >= options_.worker_lifespan);
 }
 
 void PoolCore::retire_if_spent(WorkerSlot& slot) {

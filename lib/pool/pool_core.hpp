@@ -77,7 +77,8 @@ class PoolCore final : public TaskService,
   void on_task_result(WorkerSlot& slot, SlotTask done, const proto::Result& result) override;
   void on_slot_ended(WorkerSlot& slot, SlotEnd end) override;
 
-  /// Whether worker `index` has been sent PoolOptions::worker_lifespan tasks.
+  /// Whether worker `index` has been sent PoolOptions::worker_lifespan tasks, or asked to be
+  /// replaced (PoolOptions::worker_max_rss, a task out of memory under worker_memory_limit).
   bool spent(std::size_t index) const noexcept;
   /// Stops a spent worker once its last task is done; a fresh one replaces it.
   void retire_if_spent(WorkerSlot& slot);
@@ -113,6 +114,7 @@ class PoolCore final : public TaskService,
   SlotStarter starter_;  // before slots_, which point to its config
   std::vector<std::shared_ptr<WorkerSlot>> slots_;
   std::vector<std::size_t> tasks_sent_;  // to each worker process, for worker_lifespan
+  std::vector<bool> asked_to_retire_;    // each worker process, for worker_max_rss
   /// Updates the snapshot health() reads.
   void publish_health();
 

@@ -3,6 +3,8 @@
 /// Side: parent.
 #include "pool/process_slot.hpp"
 
+#include <corun/diagnostics.hpp>
+
 #include <asio/post.hpp>
 
 #include <sys/wait.h>
@@ -104,6 +106,25 @@ bool ProcessSlot::kill_running(std::uint64_t id) {
 void ProcessSlot::stop() {
   channel_->send(proto::Kind::shutdown, {});
   set_state(SlotState::stopping);
+  // A hung exit hook must not hang async_shutdown: the pool says so, and kills the worker.
+  arm_deadline(SlotState::stopping, config_.exit_timeout, EndReason::exit_timeout,
+               "its exit hooks did not return within " +
+                   std::to_string(config_.exit_timeout.count()) +
+                   " ms (PoolOptions::worker_exit_timeout); killed");
+}
+
+void ProcessSlot::arm_deadline(SlotState state, std::chrono::milliseconds timeout, EndReason reason,
+                               std::string detail) {
+  if (timeout.count() == 0 || process_exited_) return;
+  timer_.expires_after(timeout);
+  timer_.async_wait([self = shared_from_this(), state, reason,
+                     detail = std::move(detail)](std::error_code ec) mutable {
+    if (ec || self->state() != state || self->process_exited_) return;
+    if (reason == EndReason::exit_timeout)
+      diagnose("corun: worker process " + std::to_string(self->pid_) + " (slot " +
+               std::to_string(self->index_) + "): " + detail);
+    self->kill_for(reason, std::move(detail));
+  });
 }
 
 void ProcessSlot::detach() noexcept {
@@ -132,23 +153,40 @@ void ProcessSlot::on_frame(proto::Kind kind, std::string_view body) {
             config_.cpu_binding[static_cast<std::size_t>(index_) % config_.cpu_binding.size()];
       init.worker_init = config_.worker_init;
       init.worker_exit = config_.worker_exit;
+      init.cpu_binding_required = config_.cpu_binding_required;
+      init.memory_limit = config_.memory_limit;
+      init.max_rss = config_.max_rss;
       init.report_starts = config_.task_timeout.count() > 0;
       init.line_buffered_stdout = config_.output != nullptr;
       channel_->send(proto::Kind::init, proto::encode_init(init));
+      arm_deadline(SlotState::initializing, config_.init_timeout, EndReason::init_timeout,
+                   "worker_init did not return within " +
+                       std::to_string(config_.init_timeout.count()) +
+                       " ms (PoolOptions::worker_init_timeout); killed");
       return;
     }
     case proto::Kind::ready:
       if (state() != SlotState::initializing)
         return kill_for(EndReason::protocol_violation, "unexpected ready");
       set_state(SlotState::ready);
+      timer_.cancel();  // worker_init's deadline
       had_started_ = true;
       if (events()) events()->on_slot_ready(*this);
       return;
-    case proto::Kind::init_failed:
+    case proto::Kind::init_failed: {
       // The worker exits next; that is when the slot ends.
+      proto::InitFailure failure;
+      try {
+        failure = proto::decode_init_failure(body);
+      } catch (const std::exception& e) {
+        return kill_for(EndReason::protocol_violation, e.what());
+      }
       if (!reason_) reason_ = EndReason::init_failed;
-      detail_ = "worker_init threw: " + std::string(body);
+      detail_ = failure.cause == proto::InitFailure::Cause::hook
+                    ? "worker_init threw: " + std::string(failure.message)
+                    : std::string(failure.message);
       return;
+    }
     case proto::Kind::result:
       return on_result(body);
     case proto::Kind::started: {

@@ -37,6 +37,11 @@ struct ProcessSlotConfig {
   std::uint64_t max_result_bytes = 0;
   proto::FunctionRef worker_init, worker_exit;
   std::vector<std::string> cpu_binding;  ///< per slot index (modulo), empty: no pinning
+  bool cpu_binding_required = false;     ///< PoolOptions::cpu_sets: a binding that fails is fatal
+  std::uint64_t memory_limit = 0;        ///< PoolOptions::worker_memory_limit
+  std::uint64_t max_rss = 0;             ///< PoolOptions::worker_max_rss
+  std::chrono::milliseconds init_timeout{0};  ///< PoolOptions::worker_init_timeout, 0: none
+  std::chrono::milliseconds exit_timeout{0};  ///< PoolOptions::worker_exit_timeout, 0: none
   ChildRegistry* children = nullptr;
   WorkerTimeline* timeline = nullptr;  ///< told when a worker is launched and says hello
   /// PoolOptions::worker_output; null: workers inherit the parent's stdout and stderr.
@@ -75,6 +80,9 @@ class ProcessSlot final : public WorkerSlot,
   void kill_for(EndReason reason, std::string detail = {});
   /// Starts the running task's clock (the worker said it began).
   void arm_task_timeout();
+  /// Kills the worker if it is still in `state` after `timeout` (0: never), for `reason`.
+  void arm_deadline(SlotState state, std::chrono::milliseconds timeout, EndReason reason,
+                    std::string detail);
   void on_process_exit();
   /// The process has ended: finish once the channel and the output streams have delivered
   /// what it wrote; after handshake_timeout, once the pipes hold no byte from before its end
@@ -94,8 +102,9 @@ class ProcessSlot final : public WorkerSlot,
   std::size_t outputs_open_ = 0;
   std::array<std::uint64_t, 2> output_at_exit_{};  // bytes read + waiting when it ended
   asio::posix::stream_descriptor pidfd_;
-  asio::steady_timer timer_;  // the handshake deadline, then the running task's timeout
-  SpecBook specs_;            // what the worker process holds
+  // The handshake deadline, worker_init's, the running task's timeout, the exit deadline.
+  asio::steady_timer timer_;
+  SpecBook specs_;  // what the worker process holds
   std::optional<EndReason> reason_;
   std::string detail_;
   bool had_started_ = false;

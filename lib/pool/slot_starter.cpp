@@ -17,9 +17,16 @@ namespace corun::detail {
 namespace {
 using Clock = std::chrono::steady_clock;
 
-std::vector<std::string> cpu_bindings(bool pinning) {
+std::vector<std::string> cpu_bindings(const PoolOptions& options) {
   std::vector<std::string> lists;
-  if (!pinning) return lists;
+  // Validated by the ProcessPool: one set for all, or one per worker (a slot takes its index
+  // modulo the count).
+  for (const auto& set : options.cpu_sets) {
+    std::string list;
+    for (const unsigned pu : set) list += (list.empty() ? "" : ",") + std::to_string(pu);
+    lists.push_back(std::move(list));
+  }
+  if (!options.cpu_pinning) return lists;
   for (const auto& core : core_pus()) {
     std::string list;
     for (int pu : core) {
@@ -46,7 +53,12 @@ SlotStarter::SlotStarter(const asio::any_io_executor& strand, const PoolOptions&
         proto::function_ref(reinterpret_cast<const void*>(options_.worker_init));
     slot_config_.worker_exit =
         proto::function_ref(reinterpret_cast<const void*>(options_.worker_exit));
-    slot_config_.cpu_binding = cpu_bindings(options_.cpu_pinning);
+    slot_config_.cpu_binding = cpu_bindings(options_);
+    slot_config_.cpu_binding_required = !options_.cpu_sets.empty();
+    slot_config_.memory_limit = options_.worker_memory_limit;
+    slot_config_.max_rss = options_.worker_max_rss;
+    slot_config_.init_timeout = options_.worker_init_timeout;
+    slot_config_.exit_timeout = options_.worker_exit_timeout;
     slot_config_.children = &children;
     slot_config_.timeline = &timeline_;
     // One handler for every worker, shared by their readers (a copy each would split its state).

@@ -8,6 +8,7 @@
 #include <corun/error.hpp>
 
 #include <sys/wait.h>
+#include <cstdio>
 #include <string>
 #include <utility>
 
@@ -46,12 +47,44 @@ TaskRecord record_of(const PoolTask& task, const WorkerSlot& slot, const proto::
   return rec;
 }
 
-TaskError error_of(const PoolTask& task, const WorkerSlot& slot, const proto::Result& result) {
+std::string bytes_and_mib(std::uint64_t bytes) {
+  const std::uint64_t mib = std::uint64_t{1} << 20;
+  std::string text = std::to_string(bytes) + " bytes (";
+  if (bytes % mib == 0) {
+    text += std::to_string(bytes / mib);
+  } else {
+    char mibs[32];
+    std::snprintf(mibs, sizeof mibs, "%.1f", static_cast<double>(bytes) / static_cast<double>(mib));
+    text += mibs;
+  }
+  return text + " MiB)";
+}
+
+TaskError error_of(const PoolTask& task, const WorkerSlot& slot, const proto::Result& result,
+                   std::uint64_t memory_limit) {
   TaskError error = error_for(task, slot);
-  error.kind = result.head.status == proto::Status::exception ? TaskErrorKind::exception
-                                                              : TaskErrorKind::protocol;
   error.exception_type = result.exception_type;
   error.message = result.message;
+  switch (result.head.status) {
+    case proto::Status::out_of_memory:
+      if (memory_limit == 0) {
+        error.kind = TaskErrorKind::exception;  // a bad_alloc like any other exception
+        break;
+      }
+      error.kind = TaskErrorKind::memory_exceeded;
+      error.message = "an allocation failed (" + result.exception_type + ": " + result.message +
+                      ") under PoolOptions::worker_memory_limit = " + bytes_and_mib(memory_limit) +
+                      ", a limit on the worker's address space that shared arrays it maps count "
+                      "towards; raise PoolOptions::worker_memory_limit, or make the task use less "
+                      "memory";
+      break;
+    case proto::Status::protocol:
+      error.kind = TaskErrorKind::protocol;
+      break;
+    default:
+      error.kind = TaskErrorKind::exception;
+      break;
+  }
   return error;
 }
 

@@ -11,7 +11,9 @@
 #include <asio/steady_timer.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
+#include <string>
 
 namespace corun::detail {
 
@@ -34,8 +36,13 @@ struct PoolTask {
 TaskRecord record_of(const PoolTask& task, const WorkerSlot& slot);
 /// The same, with the times the worker measured.
 TaskRecord record_of(const PoolTask& task, const WorkerSlot& slot, const proto::ResultHead& head);
-/// A result message that reports a failure (`process` threw, or the task could not run).
-TaskError error_of(const PoolTask& task, const WorkerSlot& slot, const proto::Result& result);
+/// A result message that reports a failure (`process` threw, or the task could not run). A
+/// std::bad_alloc under a `memory_limit` (PoolOptions::worker_memory_limit; 0: none) is
+/// memory_exceeded.
+TaskError error_of(const PoolTask& task, const WorkerSlot& slot, const proto::Result& result,
+                   std::uint64_t memory_limit);
+/// "268435456 bytes (256 MiB)".
+std::string bytes_and_mib(std::uint64_t bytes);
 /// The running task of a worker that ended.
 TaskError error_of(const PoolTask& task, const WorkerSlot& slot, const SlotEnd& end,
                    std::chrono::milliseconds task_timeout);

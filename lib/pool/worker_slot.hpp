@@ -34,6 +34,8 @@ enum class EndReason {
   timed_out,           ///< the pool killed it: its task exceeded task_timeout
   handshake_timeout,   ///< it did not say hello within handshake_timeout
   init_failed,         ///< worker_init threw
+  init_timeout,        ///< the pool killed it: worker_init ran past worker_init_timeout
+  exit_timeout,        ///< the pool killed it: its exit hooks ran past worker_exit_timeout
   protocol_violation,  ///< it sent a malformed or unexpected message
   launch_failed,       ///< the process could not be started at all
 };

@@ -92,6 +92,9 @@ std::string encode_init(const Init& init) {
   put_ref(w, init.worker_exit);
   w.put<std::uint8_t>(init.report_starts);
   w.put<std::uint8_t>(init.line_buffered_stdout);
+  w.put<std::uint8_t>(init.cpu_binding_required);
+  w.put(init.memory_limit);
+  w.put(init.max_rss);
   return body;
 }
 
@@ -109,8 +112,31 @@ Init decode_init(std::string_view body) {
   const auto line_buffered = r.get<std::uint8_t>("line_buffered_stdout");
   if (line_buffered > 1) r.fail("line_buffered_stdout", std::to_string(line_buffered));
   init.line_buffered_stdout = line_buffered == 1;
+  const auto required = r.get<std::uint8_t>("cpu_binding_required");
+  if (required > 1) r.fail("cpu_binding_required", std::to_string(required));
+  init.cpu_binding_required = required == 1;
+  init.memory_limit = r.get<std::uint64_t>("memory_limit");
+  init.max_rss = r.get<std::uint64_t>("max_rss");
   r.expect_end();
   return init;
+}
+
+std::string encode_init_failure(InitFailure::Cause cause, std::string_view message) {
+  std::string body;
+  ByteWriter w(body);
+  w.put(cause);
+  w.bytes(message);
+  return body;
+}
+
+InitFailure decode_init_failure(std::string_view body) {
+  ByteReader r(body, "corun init_failed message");
+  InitFailure failure;
+  failure.cause = r.get<InitFailure::Cause>("cause");
+  if (static_cast<std::uint8_t>(failure.cause) > 1)
+    r.fail("cause", std::to_string(static_cast<int>(failure.cause)));
+  failure.message = r.rest();
+  return failure;
 }
 
 void append_task(std::string& out, std::uint64_t task_id, Slice slice, std::uint64_t spec_id,
@@ -173,19 +199,36 @@ void append_result_head(std::string& out, const ResultHead& head) {
   w.put(head.cpu_start);
   w.put(head.cpu_end);
   w.put(head.cpu_time_ns);
+  w.put(head.flags);
+}
+
+void set_result_flags(std::string& frame, std::uint8_t flags) {
+  if (frame.size() <= kResultFlagsOffset)
+    throw std::logic_error("corun: set_result_flags on a frame of " + std::to_string(frame.size()) +
+                           " bytes, shorter than a result head");
+  frame[kResultFlagsOffset] = static_cast<char>(flags);
+}
+
+Status result_status(std::string_view frame) {
+  if (frame.size() <= kResultFlagsOffset)
+    throw std::logic_error("corun: result_status of a frame of " + std::to_string(frame.size()) +
+                           " bytes, shorter than a result head");
+  return static_cast<Status>(frame[kHeaderSize + sizeof(std::uint64_t)]);
 }
 
 ResultHead decode_result_head(ByteReader& r) {
   ResultHead h;
   h.task_id = r.get<std::uint64_t>("task_id");
   h.status = r.get<Status>("status");
-  if (static_cast<std::uint8_t>(h.status) > 2)
+  if (static_cast<std::uint8_t>(h.status) > kLastStatus)
     r.fail("status", std::to_string(static_cast<int>(h.status)));
   h.started_ns = r.get<std::int64_t>("started_ns");
   h.finished_ns = r.get<std::int64_t>("finished_ns");
   h.cpu_start = r.get<std::int32_t>("cpu_start");
   h.cpu_end = r.get<std::int32_t>("cpu_end");
   h.cpu_time_ns = r.get<std::int64_t>("cpu_time_ns");
+  h.flags = r.get<std::uint8_t>("flags");
+  if ((h.flags & ~kKnownResultFlags) != 0) r.fail("flags", std::to_string(int{h.flags}));
   return h;
 }
 

@@ -16,7 +16,7 @@
 namespace corun::detail::proto {
 
 inline constexpr std::uint32_t kMagic = 0x4e55524f;  // "ORUN" little-endian
-inline constexpr std::uint16_t kVersion = 5;
+inline constexpr std::uint16_t kVersion = 6;
 inline constexpr std::size_t kHeaderSize = 16;
 /// What a worker accepts from the parent: a task's spec is small, but its argument (a chunk of
 /// async_map's inputs) may not be.
@@ -30,7 +30,7 @@ enum class Kind : std::uint16_t {
   hello = 1,        // worker -> parent: pid; sent first thing, before worker_init
   init = 2,         // parent -> worker: worker id, limits, hooks, cpu binding
   ready = 3,        // worker -> parent: worker_init done
-  init_failed = 4,  // worker -> parent: worker_init threw (message)
+  init_failed = 4,  // worker -> parent: its start failed (InitFailure)
   task = 5,         // parent -> worker
   result = 6,       // worker -> parent
   shutdown = 7,     // parent -> worker: run worker_exit, exit 0
@@ -88,6 +88,13 @@ struct Init {
   std::int32_t worker_id = 0;
   std::uint64_t max_result_bytes = 0;
   std::string cpu_binding;  // comma-separated PU OS indexes; empty: no binding
+  /// A binding the user asked for (PoolOptions::cpu_sets): failing to apply it is a failed
+  /// start. cpu_pinning's binding is best effort (a container may forbid some PUs).
+  bool cpu_binding_required = false;
+  /// PoolOptions::worker_memory_limit: RLIMIT_AS before worker_init; 0: none.
+  std::uint64_t memory_limit = 0;
+  /// PoolOptions::worker_max_rss: after each task, a resident size above it asks to retire.
+  std::uint64_t max_rss = 0;
   FunctionRef worker_init;
   FunctionRef worker_exit;
   /// Send `started` before each task, so that task_timeout counts from there, not from the
@@ -98,7 +105,16 @@ struct Init {
   bool line_buffered_stdout = false;
 };
 
-enum class Status : std::uint8_t { ok = 0, exception = 1, protocol = 2 };
+/// out_of_memory: `process` threw std::bad_alloc (the parent decides whether a memory limit
+/// caused it); the failure texts follow as for exception.
+enum class Status : std::uint8_t { ok = 0, exception = 1, protocol = 2, out_of_memory = 3 };
+inline constexpr std::uint8_t kLastStatus = 3;
+
+/// ResultHead::flags bits.
+/// The worker asks to be replaced once its tasks are done: its resident memory went past
+/// Init::max_rss, or a task ran out of memory under Init::memory_limit.
+inline constexpr std::uint8_t kRetireFlag = 1;
+inline constexpr std::uint8_t kKnownResultFlags = kRetireFlag;
 
 struct ResultHead {
   std::uint64_t task_id = 0;
@@ -108,10 +124,29 @@ struct ResultHead {
   std::int32_t cpu_start = -1;
   std::int32_t cpu_end = -1;
   std::int64_t cpu_time_ns = 0;
+  std::uint8_t flags = 0;  ///< kRetireFlag
 };
+/// Where ResultHead::flags sits in a result frame (header included): the last byte of the head.
+inline constexpr std::size_t kResultFlagsOffset = kHeaderSize + 8 + 1 + 8 + 8 + 4 + 4 + 8;
+/// Sets `flags` in the head of the result frame that `frame` starts with.
+void set_result_flags(std::string& frame, std::uint8_t flags);
+/// The status in the head of the result frame that `frame` starts with.
+Status result_status(std::string_view frame);
 
 std::string encode_init(const Init& init);
 Init decode_init(std::string_view body);
+
+/// Why a worker's start failed: u8 cause, then the message (the rest of the body).
+struct InitFailure {
+  enum class Cause : std::uint8_t {
+    hook = 0,   ///< PoolOptions::worker_init threw: the message is its what()
+    setup = 1,  ///< corun's own setup (cpu_sets binding, worker_memory_limit): says what failed
+  };
+  Cause cause = Cause::hook;
+  std::string_view message;  ///< points into the body it was decoded from
+};
+std::string encode_init_failure(InitFailure::Cause cause, std::string_view message);
+InitFailure decode_init_failure(std::string_view body);
 
 /// Task body: u64 task id, u64 slice start, u64 slice end, u64 spec id (of a spec sent
 /// before), then the argument (u32 length, bytes).

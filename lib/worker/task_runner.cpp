@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <typeinfo>
@@ -84,6 +85,16 @@ void run_task(std::uint64_t task_id, Slice slice, std::string_view argument,
       head.status = proto::Status::exception;
       exception_type = e.type_name();
       message = "input " + std::to_string(e.index()) + ": " + e.what();
+    } catch (const std::bad_array_new_length& e) {
+      // A bad size, not a lack of memory.
+      head.status = proto::Status::exception;
+      exception_type = demangle(typeid(e).name());
+      message = e.what();
+    } catch (const std::bad_alloc& e) {
+      // The parent knows whether a memory limit was set, and says so.
+      head.status = proto::Status::out_of_memory;
+      exception_type = demangle(typeid(e).name());
+      message = e.what();
     } catch (const std::exception& e) {
       head.status = proto::Status::exception;
       exception_type = demangle(typeid(e).name());

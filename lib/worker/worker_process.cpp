@@ -8,6 +8,7 @@
 #include "protocol/protocol.hpp"
 #include "worker/task_runner.hpp"
 #include "worker/worker_channel.hpp"
+#include "worker/worker_memory.hpp"
 
 #include <corun/diagnostics.hpp>
 #include <corun/shared_array.hpp>
@@ -27,6 +28,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -112,8 +114,9 @@ void watch_parent(pid_t parent) {
   }).detach();
 }
 
-void bind_to_cpus(const std::string& list) {
-  if (list.empty()) return;
+/// Binds this process to the PUs in `list`; an empty string, or why it could not.
+std::string bind_to_cpus(const std::string& list) {
+  if (list.empty()) return {};
   cpu_set_t set;
   CPU_ZERO(&set);
   std::size_t pos = 0;
@@ -124,7 +127,15 @@ void bind_to_cpus(const std::string& list) {
     if (comma == std::string::npos) break;
     pos = comma + 1;
   }
-  ::sched_setaffinity(0, sizeof set, &set);  // best effort: a container may forbid some PUs
+  if (::sched_setaffinity(0, sizeof set, &set) != 0)
+    return "cannot bind to PUs {" + list + "}: " + std::strerror(errno);
+  return {};
+}
+
+[[noreturn]] void init_failed(WorkerChannel& channel, proto::InitFailure::Cause cause,
+                              const std::string& why) {
+  send_or_exit(channel, proto::Kind::init_failed, proto::encode_init_failure(cause, why));
+  ::_exit(2);
 }
 
 void run_hook(const proto::FunctionRef& ref, const WorkerInfo& info) {
@@ -165,22 +176,37 @@ void worker_main(int fd, pid_t parent) {
   } catch (const std::exception& e) {
     die("bad init message", e.what());
   }
-  bind_to_cpus(init.cpu_binding);
+  // cpu_pinning's binding is best effort (a container may forbid some PUs); cpu_sets' is not.
+  if (const std::string failed = bind_to_cpus(init.cpu_binding);
+      !failed.empty() && init.cpu_binding_required)
+    init_failed(channel, proto::InitFailure::Cause::setup, failed + " (PoolOptions::cpu_sets)");
+  // Before worker_init, so that the whole process lives under the limit, its init included.
+  if (init.memory_limit != 0) {
+    if constexpr (kAddressSanitizer) {
+      diagnose("corun worker " + std::to_string(::getpid()) +
+               ": PoolOptions::worker_memory_limit is not applied under AddressSanitizer, whose "
+               "shadow memory takes terabytes of address space");
+    } else if (const std::string failed = limit_address_space(init.memory_limit); !failed.empty()) {
+      init_failed(channel, proto::InitFailure::Cause::setup,
+                  "cannot apply PoolOptions::worker_memory_limit of " +
+                      std::to_string(init.memory_limit) + " bytes: " + failed);
+    }
+  }
   // Nothing was written to stdout yet in this process (a forked one purged what it inherited).
   if (init.line_buffered_stdout) std::setvbuf(stdout, nullptr, _IOLBF, BUFSIZ);
   const WorkerInfo info{init.worker_id, ::getpid()};
   try {
     run_hook(init.worker_init, info);
   } catch (const std::exception& e) {
-    send_or_exit(channel, proto::Kind::init_failed, e.what());
-    ::_exit(2);
+    init_failed(channel, proto::InitFailure::Cause::hook, e.what());
   } catch (...) {
-    send_or_exit(channel, proto::Kind::init_failed, "worker_init threw a non-std::exception");
-    ::_exit(2);
+    init_failed(channel, proto::InitFailure::Cause::hook, "worker_init threw a non-std::exception");
   }
   send_or_exit(channel, proto::Kind::ready, {});
 
   TaskRunner runner(init.worker_id, init.max_result_bytes);
+  std::optional<ResidentMemory> resident;
+  if (init.max_rss != 0) resident.emplace();
   std::string out;
   bool shutdown_requested = false;
   while (auto frame = next_frame(channel)) {
@@ -209,6 +235,11 @@ void worker_main(int fd, pid_t parent) {
     } catch (const std::exception& e) {
       die("bad task message", e.what());
     }
+    // A worker past its memory bound asks to be replaced once the tasks it has are done; one
+    // that ran out of memory under its limit too, as its heap may be left fragmented.
+    if ((resident && resident->bytes() > init.max_rss) ||
+        (init.memory_limit != 0 && proto::result_status(out) == proto::Status::out_of_memory))
+      proto::set_result_flags(out, proto::kRetireFlag);
     if (!channel.write_all(out)) parent_gone();
   }
   if (!shutdown_requested) parent_gone();

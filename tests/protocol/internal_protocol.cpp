@@ -145,7 +145,7 @@ TEST_CASE("a header round-trips and each bad field is named", "[protocol]") {
   bad = bytes;
   bad[4] = 1;  // version
   CHECK_THROWS_WITH(proto::parse_header(bad, 4096),
-                    "corun protocol header: field version: 1 (this side speaks 5)");
+                    "corun protocol header: field version: 1 (this side speaks 6)");
   CHECK_THROWS_WITH(proto::parse_header(bytes.substr(0, 10), 4096),
                     Catch::Contains("truncated input"));
 }
@@ -158,7 +158,13 @@ TEST_CASE("init and result messages round-trip exactly", "[protocol]") {
   init.worker_init = {1, 0x1234, "libx.so"};
   init.report_starts = true;
   init.line_buffered_stdout = true;
+  init.cpu_binding_required = true;
+  init.memory_limit = std::uint64_t{256} << 20;
+  init.max_rss = (std::uint64_t{5} << 32) + 7;  // beyond 32 bits
   const proto::Init back = proto::decode_init(proto::encode_init(init));
+  CHECK(back.cpu_binding_required);
+  CHECK(back.memory_limit == (std::uint64_t{256} << 20));
+  CHECK(back.max_rss == (std::uint64_t{5} << 32) + 7);
   CHECK(back.worker_id == 3);
   CHECK(back.max_result_bytes == (1u << 20));
   CHECK(back.cpu_binding == "0,2");
@@ -188,6 +194,54 @@ TEST_CASE("init and result messages round-trip exactly", "[protocol]") {
   CHECK(failed.head.status == proto::Status::exception);
   CHECK(failed.exception_type == "std::runtime_error");
   CHECK(failed.message == "boom");
+  CHECK(failed.head.flags == 0);
+}
+
+TEST_CASE("an init_failed message says whose failure it is", "[protocol]") {
+  const std::string hook = proto::encode_init_failure(proto::InitFailure::Cause::hook, "boom");
+  const proto::InitFailure h = proto::decode_init_failure(hook);
+  CHECK(h.cause == proto::InitFailure::Cause::hook);
+  CHECK(h.message == "boom");
+  const std::string setup =
+      proto::encode_init_failure(proto::InitFailure::Cause::setup, "cannot bind");
+  const proto::InitFailure s = proto::decode_init_failure(setup);  // points into `setup`
+  CHECK(s.cause == proto::InitFailure::Cause::setup);
+  CHECK(s.message == "cannot bind");
+  CHECK_THROWS_WITH(proto::decode_init_failure(std::string("\x02x")),
+                    "corun init_failed message: field cause: 2");
+  CHECK_THROWS_WITH(proto::decode_init_failure(""), Catch::Contains("field cause"));
+}
+
+TEST_CASE("a result head carries out_of_memory and the retire flag; other values are rejected",
+          "[protocol]") {
+  // A whole frame, as a worker sends it: the flag is patched in after the task ran.
+  std::string frame;
+  proto::append_header(frame, proto::Kind::result, 0);
+  proto::ResultHead head;
+  head.task_id = 11;
+  head.status = proto::Status::out_of_memory;
+  proto::append_result_head(frame, head);
+  ByteWriter(frame).str("std::bad_alloc");
+  ByteWriter(frame).str("std::bad_alloc");
+  CHECK(proto::result_status(frame) == proto::Status::out_of_memory);
+  proto::set_result_flags(frame, proto::kRetireFlag);
+  const std::string_view body = std::string_view(frame).substr(proto::kHeaderSize);
+  const proto::Result r = proto::decode_result(body);
+  CHECK(r.head.task_id == 11);
+  CHECK(r.head.status == proto::Status::out_of_memory);
+  CHECK(r.head.flags == proto::kRetireFlag);
+  CHECK(r.exception_type == "std::bad_alloc");
+  CHECK(r.message == "std::bad_alloc");
+
+  std::string bad(body);
+  bad[proto::kResultFlagsOffset - proto::kHeaderSize] = 2;
+  CHECK_THROWS_WITH(proto::decode_result(bad), "corun result message: field flags: 2");
+  bad = std::string(body);
+  bad[sizeof(std::uint64_t)] = 4;  // status
+  CHECK_THROWS_WITH(proto::decode_result(bad), "corun result message: field status: 4");
+  std::string too_short;
+  proto::append_header(too_short, proto::Kind::result, 0);
+  CHECK_THROWS_AS(proto::set_result_flags(too_short, proto::kRetireFlag), std::logic_error);
 }
 
 TEST_CASE("a task spec round-trips exactly", "[protocol]") {
@@ -226,9 +280,18 @@ TEST_CASE("every decoder takes random and corrupted bytes cleanly", "[protocol][
   proto::append_result_head(result_sample, {8, proto::Status::exception, 1, 2, 0, 1, 3});
   ByteWriter(result_sample).str("std::runtime_error");
   ByteWriter(result_sample).str("boom");
+  std::string retiring_sample;
+  proto::ResultHead retiring{9, proto::Status::out_of_memory, 1, 2, 0, 1, 3};
+  retiring.flags = proto::kRetireFlag;
+  proto::append_result_head(retiring_sample, retiring);
+  ByteWriter(retiring_sample).str("std::bad_alloc");
+  ByteWriter(retiring_sample).str("std::bad_alloc");
   proto::Init init;
   init.cpu_binding = "0,1";
   init.worker_exit = {2, 99, "corun"};
+  init.cpu_binding_required = true;
+  init.memory_limit = 1u << 28;
+  init.max_rss = 1u << 27;
 
   struct Decoder {
     const char* name;
@@ -240,7 +303,9 @@ TEST_CASE("every decoder takes random and corrupted bytes cleanly", "[protocol][
        [](std::string_view b) { proto::parse_header(b, 1u << 20); },
        {header_bytes(proto::Kind::task, 100)}},
       {"init", [](std::string_view b) { proto::decode_init(b); }, {proto::encode_init(init)}},
-      {"result", [](std::string_view b) { proto::decode_result(b); }, {result_sample}},
+      {"result",
+       [](std::string_view b) { proto::decode_result(b); },
+       {result_sample, retiring_sample}},
       {"spec",
        [](std::string_view b) { decode_spec(b); },
        {sample_spec(), sample_function_spec(), sample_rank_spec()}},
@@ -249,6 +314,9 @@ TEST_CASE("every decoder takes random and corrupted bytes cleanly", "[protocol][
        [](std::string_view b) { proto::decode_spec_message(b); },
        {spec_message_sample()}},
       {"forget", [](std::string_view b) { proto::decode_forget(b); }, {forget_sample()}},
+      {"init_failed",
+       [](std::string_view b) { proto::decode_init_failure(b); },
+       {proto::encode_init_failure(proto::InitFailure::Cause::setup, "cannot bind to PUs {7}")}},
   };
   for (const Decoder& d : decoders) {
     const FuzzTally tally = fuzz(d.decode, d.samples);
