@@ -273,13 +273,18 @@ struct Mean {
 };
 
 /// The count, the mean and M2 (the sum of squared deviations from the mean) of results,
-/// reduce::moments's value: what a variance is computed from, mergeable. `variance(ddof)` is
-/// numpy.var(x, ddof=ddof): M2 / (count - ddof), NaN when count <= ddof (numpy warns and gives
-/// NaN too).
+/// reduce::moments's value: what a variance is computed from, mergeable. The mean is kept as
+/// `shift` (the first result the partial saw) plus the mean of the results' distances from it,
+/// so that data far from zero (values near 1e9 that differ in their decimals) keep every digit
+/// of their spread. `variance(ddof)` is numpy.var(x, ddof=ddof): M2 / (count - ddof), NaN when
+/// count <= ddof (numpy warns and gives NaN too).
 struct Moments {
   std::uint64_t count = 0;  ///< results seen
-  double mean = 0;          ///< their mean (0 when there are none)
-  double m2 = 0;            ///< the sum of their squared deviations from the mean
+  double shift = 0;         ///< the first result seen, which the others are measured from
+  double shifted_mean = 0;  ///< the mean of (result - shift)
+  double m2 = 0;            ///< the sum of the results' squared deviations from their mean
+  /// The mean of the results (0 when there are none).
+  double mean() const noexcept { return shift + shifted_mean; }
   /// M2 / (count - ddof): the population variance (ddof 0, numpy's default) or the sample
   /// variance (ddof 1); NaN when count <= ddof.
   double variance(double ddof = 0) const noexcept {
@@ -313,9 +318,10 @@ struct mean {
 };
 
 /// The count, mean and M2 of the results (as doubles), into a reduce::Moments (pass
-/// `corun::reduce::Moments{}` as init), for their variance: Welford's update per result,
-/// Chan, Golub and LeVeque's pairwise formula to join partials, so that neither loses the
-/// precision the textbook sum of squares does on data far from zero.
+/// `corun::reduce::Moments{}` as init), for their variance: Welford's update per result, Chan,
+/// Golub and LeVeque's pairwise formula to join partials, both on the distances from the
+/// partial's first result, so that none loses the precision the textbook sum of squares (or a
+/// running mean near 1e9) does.
 struct moments {
   /// Where a chunk's fold starts: no results.
   Moments identity(const Moments&) const { return {}; }
@@ -323,20 +329,22 @@ struct moments {
   template <class R>
   Moments operator()(Moments acc, const R& value) const {
     const double x = static_cast<double>(value);
+    if (acc.count == 0) acc.shift = x;
+    const double y = x - acc.shift;
     ++acc.count;
-    const double delta = x - acc.mean;
-    acc.mean += delta / static_cast<double>(acc.count);
-    acc.m2 += delta * (x - acc.mean);
+    const double delta = y - acc.shifted_mean;
+    acc.shifted_mean += delta / static_cast<double>(acc.count);
+    acc.m2 += delta * (y - acc.shifted_mean);
     return acc;
   }
-  /// Chan et al.: the moments of both partials' results together.
+  /// Chan et al.: the moments of both partials' results together, measured from a's shift.
   Moments merge(const Moments& a, const Moments& b) const {
     if (a.count == 0) return b;
     if (b.count == 0) return a;
     const std::uint64_t n = a.count + b.count;
     const double na = static_cast<double>(a.count), nb = static_cast<double>(b.count);
-    const double delta = b.mean - a.mean;
-    return {n, a.mean + delta * (nb / static_cast<double>(n)),
+    const double delta = (b.shift - a.shift) + (b.shifted_mean - a.shifted_mean);
+    return {n, a.shift, a.shifted_mean + delta * (nb / static_cast<double>(n)),
             a.m2 + b.m2 + delta * delta * (na * nb / static_cast<double>(n))};
   }
 };
