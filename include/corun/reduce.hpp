@@ -352,7 +352,9 @@ struct moments {
 /// reduce::moments under the name one looks for: its value's variance(ddof) is the variance.
 using variance = moments;
 
-namespace detail {
+}  // namespace corun::reduce
+
+namespace corun::detail {
 /// One reduction of an all_of, at position I (so that equal types stay distinct bases).
 template <std::size_t I, class Op>
 struct reduction_slot {
@@ -377,7 +379,9 @@ A identity_one(const Op& op, const A& init) {
   else
     return init;
 }
-}  // namespace detail
+}  // namespace corun::detail
+
+namespace corun::reduce {
 
 /// Several reductions in one pass over the results (workercontext's ReductionComposition): each
 /// result is folded by every one of them, and the value is a std::tuple of their values, in
@@ -456,6 +460,7 @@ struct all_of : detail::reduction_slots<std::index_sequence_for<Ops...>, Ops...>
     return a;
   }
 };
+/// all_of(sum{}, min{}) is an all_of<sum, min>.
 template <class... Ops>
 all_of(Ops...) -> all_of<Ops...>;
 

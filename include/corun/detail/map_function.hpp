@@ -2,8 +2,9 @@
 /// \file
 /// The machinery of corun/map.hpp that worker processes run: what a map function takes and
 /// returns (its TaskContext and State included), how inputs and results are laid out in a chunk,
-/// and the invokers (registered at start-up by a class template's static member). The parent's side
-/// is detail/map_io.hpp. Side: worker.
+/// and the invokers (registered at start-up by a class template's static member). The parent's
+/// side is detail/map_io.hpp.
+/// Side: worker.
 
 #include <corun/detail/config.hpp>
 
