@@ -2,7 +2,8 @@
 /// \file
 /// corun::codec<T>: how a task's result crosses from a worker process to the parent.
 /// Provided: trivially copyable types, std::string, std::vector of trivially copyable types,
-/// and xtensor containers (xt::xarray, xt::xtensor) of arithmetic types. For other types,
+/// xtensor containers (xt::xarray, xt::xtensor) of arithmetic types, and std::tuple of any of
+/// these (reduce::all_of's value). For other types,
 /// specialise:
 /// \code
 /// template <> struct corun::codec<MyResult> {
@@ -21,6 +22,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <typeinfo>
 #include <vector>
@@ -168,6 +170,61 @@ template <class T>
 concept encodable = requires(const T& value, std::string& out, std::string_view bytes) {
   codec<T>::encode(value, out);
   { codec<T>::decode(bytes) } -> std::convertible_to<T>;
+};
+
+/// A std::tuple travels element by element: a byte-copyable element as its sizeof bytes, any
+/// other as a u64 length and its codec's bytes.
+template <class... T>
+requires(!detail::is_byte_copyable<std::tuple<T...>> &&
+         (encodable<T> && ...)) struct codec<std::tuple<T...>> {
+  /// Appends each element in order.
+  static void encode(const std::tuple<T...>& value, std::string& out) {
+    std::apply([&](const T&... element) { (put(element, out), ...); }, value);
+  }
+  /// The tuple of exactly these bytes; throws std::invalid_argument when an element is
+  /// truncated, malformed, or bytes are left over.
+  static std::tuple<T...> decode(std::string_view bytes) {
+    // Braced initialisation reads the elements in order.
+    std::tuple<T...> value{take<T>(bytes)...};
+    if (!bytes.empty())
+      detail::codec_format_error(
+          "std::tuple", std::to_string(bytes.size()) + " bytes left after the last element");
+    return value;
+  }
+
+ private:
+  template <class E>
+  static void put(const E& element, std::string& out) {
+    if constexpr (detail::is_byte_copyable<E>) {
+      codec<E>::encode(element, out);
+    } else {
+      const std::size_t at = out.size();
+      out.append(sizeof(std::uint64_t), '\0');
+      codec<E>::encode(element, out);
+      const auto n = static_cast<std::uint64_t>(out.size() - at - sizeof(std::uint64_t));
+      std::memcpy(out.data() + at, &n, sizeof n);
+    }
+  }
+  template <class E>
+  static E take(std::string_view& bytes) {
+    std::size_t n = sizeof(E);
+    if constexpr (!detail::is_byte_copyable<E>) {
+      std::uint64_t len = 0;
+      if (bytes.size() < sizeof len) detail::codec_format_error("std::tuple", "truncated length");
+      std::memcpy(&len, bytes.data(), sizeof len);
+      bytes.remove_prefix(sizeof len);
+      if (len > bytes.size())
+        detail::codec_format_error("std::tuple", "an element of " + std::to_string(len) +
+                                                     " bytes where " +
+                                                     std::to_string(bytes.size()) + " are left");
+      n = static_cast<std::size_t>(len);
+    } else if (bytes.size() < n) {
+      detail::codec_format_error("std::tuple", "truncated element");
+    }
+    E element = codec<E>::decode(bytes.substr(0, n));
+    bytes.remove_prefix(n);
+    return element;
+  }
 };
 
 }  // namespace corun

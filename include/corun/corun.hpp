@@ -17,6 +17,7 @@
 #include <corun/error.hpp>
 #include <corun/graceful_stop.hpp>
 #include <corun/map.hpp>
+#include <corun/map_with_state.hpp>
 #include <corun/orchestrator.hpp>
 #include <corun/params.hpp>
 #include <corun/pool.hpp>

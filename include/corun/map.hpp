@@ -16,6 +16,13 @@
 /// one task; results come back one chunk at a time. Inputs and results travel through
 /// corun::codec (trivially copyable types as their bytes, std::string, vectors, xtensor
 /// containers, user specialisations).
+///
+/// A map function may take the task's context last, `R f(const In&, const corun::TaskContext&)`
+/// or `R f(const In&, const P&, const corun::TaskContext&)`: the TaskContext of the worker
+/// process that maps the input (`ctx.worker_id`, `ctx.worker_info()`; `ctx.slice` holds the
+/// indices of the inputs of the chunk). Given as corun::map_function<&f, &init_state[,
+/// &exit_hook]> (corun/map_with_state.hpp), it also has a per-process State, built once per
+/// worker process from the map's params and kept across maps: `ctx.state<State>()`.
 
 #include <corun/detail/config.hpp>
 
@@ -26,6 +33,7 @@
 #include <corun/detail/map_function.hpp>
 #include <corun/detail/map_io.hpp>
 #include <corun/error_policy.hpp>
+#include <corun/map_with_state.hpp>
 #include <corun/params.hpp>
 #include <corun/pool.hpp>
 #include <corun/retry.hpp>

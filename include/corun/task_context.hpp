@@ -24,14 +24,21 @@
 namespace corun {
 
 namespace detail {
+class StateShelf;
+
 /// What a worker process keeps for one spec (one worker object) while it holds the spec: the
-/// decoded Params, the worker type's State, and whether its worker_init ran.
+/// decoded Params, the worker type's State, and whether its worker_init ran. The states of map
+/// functions (corun/map_with_state.hpp) outlive specs: they are kept in the process's
+/// StateShelf, in entries of this same type, and a map spec's cache shares its entry's state.
 struct SpecCache {
   std::shared_ptr<void> params;  ///< a decoded Params, once the first task decoded it
-  std::shared_ptr<void> state;   ///< the worker type's State, after init
+  std::shared_ptr<void> state;   ///< the worker type's (or map function's) State, after init
   const std::type_info* state_type = nullptr;
-  /// Runs the worker type's worker_exit; set once its init ran.
+  /// Runs the worker type's worker_exit (or the map function's exit hook); set once its init
+  /// ran. Never set in a map spec's cache: its state's exit hook is its shelf entry's.
   void (*finish)(SpecCache& cache, const WorkerInfo& info) = nullptr;
+  /// The map states of this process (lib/worker/state_shelf.hpp); set by whatever runs tasks.
+  StateShelf* shelf = nullptr;
 };
 }  // namespace detail
 
@@ -60,8 +67,9 @@ struct CORUN_API TaskContext {
   /// The largest encoded result the task may return (PoolOptions::max_result_bytes).
   std::size_t max_result_bytes = std::size_t{64} << 20;
 
-  /// The worker type's per-process State (see Worker): throws std::logic_error when the
-  /// worker type declares no State, or S is not it.
+  /// The per-process State of the worker type (see Worker) or of the map function (see
+  /// corun::map_function): throws std::logic_error naming both types when S is not it, or
+  /// saying so when there is none.
   template <class S>
   S& state() const {
     if (cache == nullptr || cache->state_type == nullptr || *cache->state_type != typeid(S))

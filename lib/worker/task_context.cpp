@@ -26,10 +26,15 @@ WorkerInfo TaskContext::worker_info() const {
 
 void TaskContext::no_state(const std::type_info& asked) const {
   std::string why = "corun::TaskContext::state<" + detail::demangle(asked.name()) + ">: ";
+  // A map chunk always carries its inputs; an array worker's task carries none.
+  const bool map = !argument.empty();
   if (cache == nullptr || cache->state_type == nullptr)
-    why += "the worker type declares no State";
+    why += map ? "the map function has no State: give async_map corun::map_function<&f, "
+                 "&init_state> to build one"
+               : "the worker type declares no State";
   else
-    why += "the worker's State is " + detail::demangle(cache->state_type->name());
+    why += std::string(map ? "the map function's" : "the worker's") + " State is " +
+           detail::demangle(cache->state_type->name());
   throw std::logic_error(why);
 }
 

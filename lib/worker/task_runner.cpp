@@ -166,6 +166,7 @@ void TaskRunner::store(std::uint64_t spec_id, Entry entry) {
     throw std::invalid_argument("corun spec message: spec " + std::to_string(spec_id) +
                                 " is one more than the " +
                                 std::to_string(proto::kMaxSpecsAtWorker) + " a worker holds");
+  entry.cache.shelf = &shelf_;
   specs_.emplace(spec_id, std::move(entry));
 }
 
@@ -174,21 +175,13 @@ void TaskRunner::forget(std::uint64_t spec_id) {
   if (node.empty()) return;
   SpecCache& cache = node.mapped().cache;
   if (cache.finish == nullptr) return;
-  const WorkerInfo info{worker_id_, ::getpid()};
-  const std::string& name = node.mapped().spec->worker_name;
-  try {
-    cache.finish(cache, info);
-  } catch (const std::exception& e) {
-    diagnose("corun worker " + std::to_string(info.pid) + ": worker_exit of " + name +
-             " threw: " + e.what());
-  } catch (...) {
-    diagnose("corun worker " + std::to_string(info.pid) + ": worker_exit of " + name +
-             " threw a non-std::exception");
-  }
+  run_finish(cache, WorkerInfo{worker_id_, ::getpid()},
+             "worker_exit of " + node.mapped().spec->worker_name);
 }
 
 void TaskRunner::forget_all() {
   while (!specs_.empty()) forget(specs_.begin()->first);
+  shelf_.finish_all(WorkerInfo{worker_id_, ::getpid()});
 }
 
 void TaskRunner::run(std::string_view body, std::string& out) {

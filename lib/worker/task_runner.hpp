@@ -7,8 +7,10 @@
 
 #include "protocol/protocol.hpp"
 #include "seam/spec_codec.hpp"
+#include "worker/state_shelf.hpp"
 
 #include <corun/data_iterator.hpp>
+#include <corun/map_with_state.hpp>
 #include <corun/worker.hpp>
 
 #include <map>
@@ -30,7 +32,7 @@ void run_task(std::uint64_t task_id, Slice slice, std::string_view argument,
 class TaskRunner {
  public:
   TaskRunner(int worker_id, std::size_t max_result_bytes)
-      : worker_id_(worker_id), max_result_bytes_(max_result_bytes) {}
+      : worker_id_(worker_id), max_result_bytes_(max_result_bytes), shelf_(kMapStatesPerWorker) {}
   TaskRunner(const TaskRunner&) = delete;
   TaskRunner& operator=(const TaskRunner&) = delete;
 
@@ -42,7 +44,8 @@ class TaskRunner {
   void define(std::uint64_t spec_id, DecodedSpec spec);
   /// Runs the spec's worker_exit (if its init ran) and drops it; unknown ids are ignored.
   void forget(std::uint64_t spec_id);
-  /// Forgets every spec, oldest first (before the process exits).
+  /// Forgets every spec, oldest first, then the map states (before the process exits): their
+  /// exit hooks run.
   void forget_all();
   std::size_t specs() const noexcept { return specs_.size(); }
 
@@ -63,6 +66,7 @@ class TaskRunner {
   int worker_id_;
   std::size_t max_result_bytes_;
   std::map<std::uint64_t, Entry> specs_;  // ids grow: oldest first
+  StateShelf shelf_;                      // the map states, which outlive their specs
 };
 
 }  // namespace corun::detail

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 #include <xtensor/xio.hpp>
 
@@ -119,6 +120,38 @@ TEST_CASE("a zero dimension beside huge ones is rejected before the shape is bui
   CHECK(empty.shape() == std::vector<std::size_t>{0, 1u << 20, 1u << 20});
 }
 
+TEST_CASE("tuples round-trip element by element, vectors and strings among them", "[codec]") {
+  using Stats = std::tuple<double, std::int64_t, std::vector<std::uint64_t>, std::string, Point>;
+  const Stats stats{-1.5, 42, {3, 0, 7}, "bins", Point{1, 2, 3}};
+  CHECK(round_trip(stats) == stats);
+  const Stats empty{0, 0, {}, {}, Point{}};
+  CHECK(round_trip(empty) == empty);
+  // Raw elements take their size, others a u64 length first.
+  std::string bytes;
+  codec<std::tuple<double, std::vector<std::uint64_t>>>::encode({2.0, {1, 2}}, bytes);
+  CHECK(bytes.size() == 8 + 8 + 16);
+  using Nested = std::tuple<std::tuple<int, std::string>, xt::xarray<double>>;
+  const Nested nested{{7, "seven"}, xt::xarray<double>{{1.0, 2.0}, {3.0, 4.0}}};
+  const Nested back = round_trip(nested);
+  CHECK(std::get<0>(back) == std::get<0>(nested));
+  CHECK(std::get<1>(back) == std::get<1>(nested));
+}
+
+TEST_CASE("a tuple whose bytes are truncated or too many is rejected, saying which",
+          "[codec][failure]") {
+  using Pair = std::tuple<double, std::vector<std::int32_t>>;
+  std::string bytes;
+  codec<Pair>::encode({1.0, {1, 2, 3}}, bytes);
+  CHECK_THROWS_WITH(codec<Pair>::decode(bytes + "x"),
+                    "corun::codec<std::tuple>: 1 bytes left after the last element");
+  CHECK_THROWS_WITH(codec<Pair>::decode(bytes.substr(0, bytes.size() - 1)),
+                    "corun::codec<std::tuple>: an element of 12 bytes where 11 are left");
+  CHECK_THROWS_WITH(codec<Pair>::decode(bytes.substr(0, 4)),
+                    "corun::codec<std::tuple>: truncated element");
+  CHECK_THROWS_WITH(codec<Pair>::decode(bytes.substr(0, 12)),
+                    "corun::codec<std::tuple>: truncated length");
+}
+
 TEST_CASE("every decoder rejects random, truncated and ill-shaped bytes with invalid_argument",
           "[codec][failure][fuzz]") {
   std::mt19937_64 rng{20240610};  // fixed: a failure reproduces
@@ -140,7 +173,9 @@ TEST_CASE("every decoder rejects random, truncated and ill-shaped bytes with inv
                      xt::xarray<double>, xt::xarray<std::int8_t>,
                      xt::xarray<std::uint16_t, xt::layout_type::column_major>,
                      xt::xtensor<float, 1>, xt::xtensor<std::int64_t, 2>,
-                     xt::xtensor<double, 3, xt::layout_type::column_major>>(bytes);
+                     xt::xtensor<double, 3, xt::layout_type::column_major>,
+                     std::tuple<double, std::vector<std::uint64_t>>,
+                     std::tuple<std::string, Point, xt::xarray<double>>>(bytes);
   };
   for (int round = 0; round < 3000; ++round) {
     // Random bytes of random length.

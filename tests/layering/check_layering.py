@@ -68,6 +68,8 @@ PUBLIC = {
     "detail/chunk_reply.hpp": "seam",
     "detail/map_registry.hpp": "worker",
     "detail/map_function.hpp": "worker",
+    "detail/map_state.hpp": "worker",
+    "map_with_state.hpp": "worker",
     "pool.hpp": "pool",
     "worker_output.hpp": "pool",
     "error_policy.hpp": "front",

@@ -1,8 +1,9 @@
 #pragma once
 /// \file
 /// The machinery of corun/map.hpp that worker processes run: what a map function takes and
-/// returns, how inputs and results are laid out in a chunk, and the invokers (registered at
-/// start-up by a class template's static member). The parent's side is detail/map_io.hpp.
+/// returns (its TaskContext and State included), how inputs and results are laid out in a chunk,
+/// and the invokers (registered at start-up by a class template's static member). The parent's
+/// side is detail/map_io.hpp.
 /// Side: worker.
 
 #include <corun/detail/config.hpp>
@@ -11,9 +12,13 @@
 #include <corun/detail/chunk_reply.hpp>
 #include <corun/detail/completion.hpp>
 #include <corun/detail/map_registry.hpp>
+#include <corun/detail/map_state.hpp>
+#include <corun/map_with_state.hpp>
 #include <corun/params.hpp>
+#include <corun/task_context.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -31,19 +36,33 @@
 
 namespace corun::detail {
 
-/// What a map function takes and returns: `R f(In)` or `R f(In, P)` (by value or const&).
-template <auto F>
-struct map_function_traits {
-  static_assert(sizeof(F) == 0,
-                "corun: a map function must be a free function R f(const In&) or "
-                "R f(const In&, const Params&)");
+template <class B>
+inline constexpr bool is_task_context = std::is_same_v<std::remove_cvref_t<B>, TaskContext>;
+
+/// What a class-type map function (corun::map_function<...>) takes and returns.
+template <class T>
+struct class_map_function_traits {
+  static_assert(sizeof(T) == 0,
+                "corun: a map function must be a free function R f(const In&), R f(const In&, "
+                "const Params&), R f(const In&, const corun::TaskContext&) or R f(const In&, "
+                "const Params&, const corun::TaskContext&), or corun::map_function<&f, "
+                "&init_state[, &exit_hook]>");
 };
+
+/// What a map function takes and returns: `R f(In)`, `R f(In, P)`, `R f(In, TaskContext)` or
+/// `R f(In, P, TaskContext)` (by value or const&), or corun::map_function<&f, ...>. `call`
+/// gives every form the same arguments; `state` is how its per-process State is made
+/// (NoMapState: it has none).
+template <auto F>
+struct map_function_traits : class_map_function_traits<std::remove_cv_t<decltype(F)>> {};
 template <class R, class A, R (*F)(A)>
 struct map_function_traits<F> {
   using input = std::remove_cvref_t<A>;
   using result = R;
   using params = NoParams;
-  static R call(const input& x, const params&) { return F(x); }
+  using state = NoMapState;
+  static constexpr bool takes_context = false;
+  static R call(const input& x, const params&, const TaskContext&) { return F(x); }
 };
 template <class R, class A, R (*F)(A) noexcept>
 struct map_function_traits<F> : map_function_traits<static_cast<R (*)(A)>(F)> {};
@@ -51,11 +70,43 @@ template <class R, class A, class B, R (*F)(A, B)>
 struct map_function_traits<F> {
   using input = std::remove_cvref_t<A>;
   using result = R;
-  using params = std::remove_cvref_t<B>;
-  static R call(const input& x, const params& p) { return F(x, p); }
+  static constexpr bool takes_context = is_task_context<B>;
+  using params = std::conditional_t<takes_context, NoParams, std::remove_cvref_t<B>>;
+  using state = NoMapState;
+  static R call(const input& x, const params& p, const TaskContext& ctx) {
+    if constexpr (takes_context)
+      return F(x, ctx);
+    else
+      return F(x, p);
+  }
 };
 template <class R, class A, class B, R (*F)(A, B) noexcept>
 struct map_function_traits<F> : map_function_traits<static_cast<R (*)(A, B)>(F)> {};
+template <class R, class A, class B, class C, R (*F)(A, B, C)>
+struct map_function_traits<F> {
+  static_assert(is_task_context<C>,
+                "corun: a map function of three arguments must be R f(const In&, const Params&, "
+                "const corun::TaskContext&)");
+  using input = std::remove_cvref_t<A>;
+  using result = R;
+  using params = std::remove_cvref_t<B>;
+  using state = NoMapState;
+  static constexpr bool takes_context = true;
+  static R call(const input& x, const params& p, const TaskContext& ctx) { return F(x, p, ctx); }
+};
+template <class R, class A, class B, class C, R (*F)(A, B, C) noexcept>
+struct map_function_traits<F> : map_function_traits<static_cast<R (*)(A, B, C)>(F)> {};
+
+/// corun::map_function<F, Init, Exit>: F's traits, with the hooks of its State.
+template <auto F, auto Init, auto Exit>
+struct class_map_function_traits<MapWithState<F, Init, Exit>> : map_function_traits<F> {
+  static_assert(map_function_traits<F>::takes_context,
+                "corun::map_function<&f, &init_state>: f must take a const corun::TaskContext& "
+                "last, to reach its State: R f(const In&, [const Params&,] const "
+                "corun::TaskContext& ctx), then ctx.state<State>()");
+  using state = MapStateHooks<MapWithState<F, Init, Exit>, typename map_function_traits<F>::params,
+                              Init, Exit>;
+};
 
 /// How one item is laid out in a chunk: trivially copyable items as their bytes, others with a
 /// u32 length before their codec's bytes.
@@ -199,6 +250,9 @@ struct MapFunction {
 
   static void invoke(const TaskContext& ctx, std::string& out) {
     const auto& params = task_params<typename traits::params>(ctx);
+    if constexpr (!std::is_same_v<typename traits::state, NoMapState>) {
+      if (!ctx.cache->state) traits::state::attach(ctx, ctx.params, ctx.cache->params, params);
+    }
     const std::size_t results_at = out.size();
     // Room for the end of the reply, and for the texts of a failure.
     const std::size_t budget = ctx.max_result_bytes > kChunkEndBytes + 1024
@@ -206,7 +260,7 @@ struct MapFunction {
                                    : 0;
     ChunkEnd end = map_inputs<In>(ctx, [&](std::size_t, In&& x) {
       const std::size_t before = out.size();
-      item_format<R>::put(traits::call(x, params), out);
+      item_format<R>::put(traits::call(x, params, ctx), out);
       if (out.size() - results_at <= budget) return true;
       const std::size_t bytes = out.size() - before;
       out.resize(before);
@@ -257,9 +311,9 @@ struct Reduction {
   A init;
 };
 
-template <class P, class Op, class A>
-Reduction<P, Op, A> decode_reduction(std::string_view bytes) {
-  std::string_view parts[3];
+/// The three parts encode_reduction wrote: params, operation, init.
+inline std::array<std::string_view, 3> reduction_parts(std::string_view bytes) {
+  std::array<std::string_view, 3> parts;
   for (auto& part : parts) {
     std::uint64_t n = 0;
     if (bytes.size() < sizeof n ||
@@ -268,6 +322,12 @@ Reduction<P, Op, A> decode_reduction(std::string_view bytes) {
     part = bytes.substr(sizeof n, n);
     bytes.remove_prefix(sizeof n + n);
   }
+  return parts;
+}
+
+template <class P, class Op, class A>
+Reduction<P, Op, A> decode_reduction(std::string_view bytes) {
+  const auto parts = reduction_parts(bytes);
   return {decode_params<P>(parts[0]), decode_params<Op>(parts[1]), decode_params<A>(parts[2])};
 }
 
@@ -282,10 +342,18 @@ struct MapReduceFunction {
   static void invoke(const TaskContext& ctx, std::string& out) {
     const auto& red = spec_params<Reduction<P, Op, A>>(
         ctx, [](std::string_view b) { return decode_reduction<P, Op, A>(b); });
+    if constexpr (!std::is_same_v<typename traits::state, NoMapState>) {
+      if (!ctx.cache->state) {
+        // The State is the map function's, whatever reduces its results: keyed by its params'
+        // bytes alone, and owning them through the spec's decoded reduction.
+        const std::shared_ptr<void> holder(ctx.cache->params, const_cast<P*>(&red.params));
+        traits::state::attach(ctx, reduction_parts(ctx.params)[0], holder, red.params);
+      }
+    }
     std::optional<A> acc;
     if constexpr (has_identity<Op, A>) acc.emplace(red.op.identity(red.init));
     ChunkEnd end = map_inputs<In>(ctx, [&](std::size_t index, In&& x) {
-      auto value = traits::call(x, red.params);
+      auto value = traits::call(x, red.params, ctx);
       if (!acc) {
         if constexpr (std::is_constructible_v<A, decltype(value)>) acc.emplace(std::move(value));
         return true;
