@@ -60,8 +60,8 @@ struct OrchestratorOptions {
   std::optional<RetryPolicy> retry{};
   /// The run's slices wait for a worker ahead of those of lower priority (higher first; other
   /// runs and maps on the pool default to 0). Within a priority, first come first served; a
-  /// lower priority still gets one dispatch in every 33 while it waits (see the README's
-  /// "Priorities").
+  /// lower priority still gets one dispatch in every 33 while it waits (the README's
+  /// "Retries and priorities" says how).
   int priority = 0;
 };
 

@@ -64,9 +64,9 @@ struct RetryOn {
 ///                                              .exception_types = {"app::Transient"}}}};
 /// \endcode
 struct RetryPolicy {
-  int attempts = 3;  ///< runs in all, the first included; at least 1 (1: never retried)
-  Backoff backoff{};
-  RetryOn retry_on{};
+  int attempts = 3;    ///< runs in all, the first included; at least 1 (1: never retried)
+  Backoff backoff{};   ///< the wait before each re-run
+  RetryOn retry_on{};  ///< which failures are re-run
 
   /// Whether a task that failed with `error` after `error.attempts` runs runs again.
   CORUN_API bool should_retry(const TaskError& error) const;

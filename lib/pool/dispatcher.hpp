@@ -2,6 +2,7 @@
 /// \file
 /// Dispatcher: which worker gets the next task. The queue of waiting tasks, each worker's load
 /// and its pipeline depth, as plain data: no I/O, no processes, no executor.
+/// Side: parent.
 ///
 /// Priorities: every waiting task has an integer priority (OrchestratorOptions::priority,
 /// MapOptions::priority; 0 by default). next() takes the front task of the highest priority
@@ -13,7 +14,6 @@
 /// priority gets a worker after at most max_bypass + (priorities waiting - 1) dispatches, and a
 /// low-priority batch still advances by one task in max_bypass + 1 while a higher one runs. A
 /// priority whose queue empties forgets its count.
-/// Side: parent.
 
 #include <chrono>
 #include <cstddef>
