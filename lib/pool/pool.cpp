@@ -27,7 +27,10 @@ namespace corun {
 namespace {
 std::string pu_numbers(const std::vector<int>& pus) {
   std::string text;
-  for (const int pu : pus) text += (text.empty() ? "" : ", ") + std::to_string(pu);
+  for (const int pu : pus) {
+    if (!text.empty()) text += ", ";
+    text += std::to_string(pu);
+  }
   return text;
 }
 

@@ -23,7 +23,11 @@ std::vector<std::string> cpu_bindings(const PoolOptions& options) {
   // modulo the count).
   for (const auto& set : options.cpu_sets) {
     std::string list;
-    for (const unsigned pu : set) list += (list.empty() ? "" : ",") + std::to_string(pu);
+    for (const unsigned pu : set) {
+      // Appended piecewise: `"," + std::to_string(pu)` trips GCC 12's -Wrestrict at -O3.
+      if (!list.empty()) list += ',';
+      list += std::to_string(pu);
+    }
     lists.push_back(std::move(list));
   }
   if (!options.cpu_pinning) return lists;
