@@ -508,10 +508,14 @@ int main(int argc, char** argv) {
     return v != nullptr ? std::atoi(v) : -1;
   };
   const bool last_rank = env_int("OMPI_COMM_WORLD_RANK") == env_int("OMPI_COMM_WORLD_SIZE") - 1;
-  corun::Cluster cluster{
-      argc,
-      argv,
-      {.pool = {.workers = last_rank ? 3u : 2u, .pipeline_depth = 1, .max_pipeline_depth = 1}}};
+  // Seven workers (sanitized, in CI) exec at once on two cores: their handshake gets 10 s, not
+  // the default 1 s, which a loaded machine can miss without anything being wrong.
+  corun::Cluster cluster{argc,
+                         argv,
+                         {.pool = {.workers = last_rank ? 3u : 2u,
+                                   .pipeline_depth = 1,
+                                   .max_pipeline_depth = 1,
+                                   .handshake_timeout = std::chrono::seconds(10)}}};
 
   // Every rank, in the same order: the arrays of all test cases.
   auto fill = [](std::int64_t poison_value) {

@@ -41,7 +41,8 @@ struct ConcatStr : Worker<ConcatStr, FixedUString<8>> {
 
 /// Fails on purpose when its slice contains a row whose value says how:
 /// -1 throws std::runtime_error, -2 raises SIGSEGV, -3 aborts, -4 calls std::exit(7),
-/// -5 blocks forever, -8 spins for 600 ms of CPU time. Otherwise sums like AddInts.
+/// -5 blocks forever, -8 spins for 600 ms of CPU time from its start. Otherwise sums like
+/// AddInts.
 struct Faulty : Worker<Faulty, std::int64_t> {
   using Worker::Worker;
   static std::int64_t process(SliceView<const std::int64_t> slice);
