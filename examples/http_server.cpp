@@ -3,9 +3,11 @@
 // loop only routes requests and collects results, so GET /health answers at once whatever runs.
 //
 //   http_server [--port 8080] [--workers N] [--worker-nice 10] [--start-attempts 5]
+//               [--spin-us 0]
 //   (binds 127.0.0.1; --port 0 picks a free port; workers default to one per core; after
 //   --start-attempts failed worker starts in a row the pool gives up and GET /health answers
-//   503 "failed"; until then it retries with a backoff and answers "degraded")
+//   503 "failed"; until then it retries with a backoff and answers "degraded"; --spin-us N
+//   makes the pool spin N us before it sleeps, PoolOptions::wait)
 //
 //   POST   /jobs       {"kind": "sum"|"primes"|"concat"|"fail", "n": ..., "partitions": ...}
 //   GET    /jobs       all jobs;   GET /jobs/{id}: status, progress, result or errors
@@ -59,6 +61,7 @@ struct Options {
   std::size_t workers = 0;  // one per core
   int worker_nice = 10;
   unsigned start_attempts = corun::PoolOptions{}.start_attempts;
+  unsigned spin_us = 0;  // 0: the workers and the loop sleep while they wait (blocking)
 };
 
 // Worker processes run at a lower priority (nice 10 unless --worker-nice says otherwise): when
@@ -88,6 +91,11 @@ Options parse_args(int argc, char** argv) {
                  "failed worker starts in a row before the pool gives up (retried with a "
                  "backoff of 10 ms doubling to 1 s until then)")
       ->check(CLI::Range(1u, 1'000'000u))
+      ->capture_default_str();
+  app.add_option("--spin-us", options.spin_us,
+                 "PoolOptions::wait: spin this many microseconds on shared memory before "
+                 "sleeping, for the lowest latency per request (0: blocking, no CPU while idle)")
+      ->check(CLI::Range(0u, 1'000'000u))
       ->capture_default_str();
   corun_cli::parse_or_exit(app, argc, argv);
   return options;
@@ -360,10 +368,12 @@ int main(int argc, char** argv) {
   ::setenv(worker_nice_env, std::to_string(options.worker_nice).c_str(), 1);
 
   asio::io_context io{1};
-  corun::ProcessPool pool{io.get_executor(),
-                          {.workers = options.workers,
-                           .start_attempts = options.start_attempts,
-                           .worker_init = &lower_worker_priority}};
+  corun::ProcessPool pool{
+      io.get_executor(),
+      {.workers = options.workers,
+       .start_attempts = options.start_attempts,
+       .worker_init = &lower_worker_priority,
+       .wait = corun::WaitMode::spin(std::chrono::microseconds(options.spin_us))}};
   corun::CpuMonitor monitor{io.get_executor(), std::chrono::milliseconds(200)};
   corun_server::JobTable jobs{pool};
   BusySampler busy{io, jobs, monitor.interval()};
@@ -432,6 +442,18 @@ int main(int argc, char** argv) {
   });
 
   io.run();
+  // A signal from now on must not end the process before its pool, arrays and server are torn
+  // down (a second SIGTERM just after the first ran its course would): the signal_set, when it
+  // goes, restores the default actions, so the signals are blocked first and then ignored.
+  sigset_t stopping;
+  sigemptyset(&stopping);
+  sigaddset(&stopping, SIGINT);
+  sigaddset(&stopping, SIGTERM);
+  ::pthread_sigmask(SIG_BLOCK, &stopping, nullptr);
+  signals.clear();
+  std::signal(SIGINT, SIG_IGN);
+  std::signal(SIGTERM, SIG_IGN);
+  ::pthread_sigmask(SIG_UNBLOCK, &stopping, nullptr);
   std::cout << "http_server: stopped" << std::endl;
   return exit_code;
 }

@@ -29,6 +29,7 @@
 #include <corun/slice.hpp>
 #include <corun/slice_view.hpp>
 #include <corun/version.hpp>
+#include <corun/wait_mode.hpp>
 #include <corun/worker.hpp>
 #include <corun/worker_info.hpp>
 #include <corun/worker_output.hpp>

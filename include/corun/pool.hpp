@@ -12,6 +12,7 @@
 #include <corun/detail/task_service.hpp>
 #include <corun/error.hpp>
 #include <corun/report.hpp>
+#include <corun/wait_mode.hpp>
 #include <corun/worker.hpp>
 #include <corun/worker_info.hpp>
 #include <corun/worker_output.hpp>
@@ -147,6 +148,11 @@ struct PoolOptions {
   /// together with cpu_pinning; a worker that cannot be bound fails its start. A serial pool
   /// ignores it.
   std::vector<std::vector<unsigned>> cpu_sets = {};
+  /// How workers wait for tasks and the parent for results: WaitMode::blocking() (the default,
+  /// no CPU while idle) or WaitMode::spin(d) (shared-memory rings watched for up to d before
+  /// sleeping: the lowest round trip, for CPU; see WaitMode). A negative budget is rejected by
+  /// the ProcessPool constructor (std::invalid_argument). A serial pool ignores it.
+  WaitMode wait = WaitMode::blocking();
 };
 
 /// A snapshot of a pool's workers, readable from any thread (for a health check).

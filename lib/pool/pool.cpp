@@ -99,6 +99,10 @@ PoolOptions validated(PoolOptions options) {
                                   std::to_string(timeout.count()) +
                                   " ms: must not be negative (0 means no limit)");
   validate_cpu_sets(options);
+  if (options.wait.spin_for.count() < 0)
+    throw std::invalid_argument("corun::PoolOptions::wait = WaitMode::spin(" +
+                                std::to_string(options.wait.spin_for.count()) +
+                                " ns): the budget must not be negative (0 means blocking)");
   return options;
 }
 /// A spawned worker whose main() never called enter_worker_if_spawned reaches here: it must

@@ -158,6 +158,19 @@ void ProcessSlot::on_frame(proto::Kind kind, std::string_view body) {
       init.max_rss = config_.max_rss;
       init.report_starts = config_.task_timeout.count() > 0;
       init.line_buffered_stdout = config_.output != nullptr;
+      if (config_.spin.count() > 0) {
+        try {
+          channel_->make_rings(kPoolRingCapacity, config_.spin, config_.spin_yields);
+        } catch (const std::exception& e) {
+          return kill_for(
+              EndReason::init_failed,
+              std::string("cannot make the frame rings (PoolOptions::wait): ") + e.what());
+        }
+        init.ring_segment = channel_->ring_segment();
+        init.ring_capacity = kPoolRingCapacity;
+        init.spin_ns = static_cast<std::uint64_t>(config_.spin.count());
+        init.spin_yields = config_.spin_yields;
+      }
       channel_->send(proto::Kind::init, proto::encode_init(init));
       arm_deadline(SlotState::initializing, config_.init_timeout, EndReason::init_timeout,
                    "worker_init did not return within " +
@@ -170,6 +183,7 @@ void ProcessSlot::on_frame(proto::Kind kind, std::string_view body) {
         return kill_for(EndReason::protocol_violation, "unexpected ready");
       set_state(SlotState::ready);
       timer_.cancel();  // worker_init's deadline
+      channel_->switch_to_rings();
       had_started_ = true;
       if (events()) events()->on_slot_ready(*this);
       return;

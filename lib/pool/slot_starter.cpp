@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <thread>
 #include <utility>
 
 namespace corun::detail {
@@ -63,6 +64,10 @@ SlotStarter::SlotStarter(const asio::any_io_executor& strand, const PoolOptions&
     slot_config_.max_rss = options_.worker_max_rss;
     slot_config_.init_timeout = options_.worker_init_timeout;
     slot_config_.exit_timeout = options_.worker_exit_timeout;
+    slot_config_.spin = options_.wait.spin_for;
+    // Workers and the parent all spin while tasks flow: with fewer cores than that, each look
+    // must give the core away rather than keep it from a process with work.
+    slot_config_.spin_yields = std::thread::hardware_concurrency() < options_.workers + 1;
     slot_config_.children = &children;
     slot_config_.timeline = &timeline_;
     // One handler for every worker, shared by their readers (a copy each would split its state).

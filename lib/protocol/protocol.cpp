@@ -95,6 +95,10 @@ std::string encode_init(const Init& init) {
   w.put<std::uint8_t>(init.cpu_binding_required);
   w.put(init.memory_limit);
   w.put(init.max_rss);
+  w.str(init.ring_segment);
+  w.put(init.ring_capacity);
+  w.put(init.spin_ns);
+  w.put<std::uint8_t>(init.spin_yields);
   return body;
 }
 
@@ -117,6 +121,17 @@ Init decode_init(std::string_view body) {
   init.cpu_binding_required = required == 1;
   init.memory_limit = r.get<std::uint64_t>("memory_limit");
   init.max_rss = r.get<std::uint64_t>("max_rss");
+  init.ring_segment = std::string(r.str("ring_segment", 255));
+  init.ring_capacity = r.get<std::uint64_t>("ring_capacity");
+  if (!init.ring_segment.empty() &&
+      (init.ring_capacity < 4096 || (init.ring_capacity & (init.ring_capacity - 1)) != 0 ||
+       init.ring_capacity > (std::uint64_t{1} << 30)))
+    r.fail("ring_capacity", std::to_string(init.ring_capacity) +
+                                " is not a power of two from 4096 to 2^30");
+  init.spin_ns = r.get<std::uint64_t>("spin_ns");
+  const auto yields = r.get<std::uint8_t>("spin_yields");
+  if (yields > 1) r.fail("spin_yields", std::to_string(yields));
+  init.spin_yields = yields == 1;
   r.expect_end();
   return init;
 }

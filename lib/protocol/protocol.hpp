@@ -16,7 +16,7 @@
 namespace corun::detail::proto {
 
 inline constexpr std::uint32_t kMagic = 0x4e55524f;  // "ORUN" little-endian
-inline constexpr std::uint16_t kVersion = 6;
+inline constexpr std::uint16_t kVersion = 7;
 inline constexpr std::size_t kHeaderSize = 16;
 /// What a worker accepts from the parent: a task's spec is small, but its argument (a chunk of
 /// async_map's inputs) may not be.
@@ -37,8 +37,13 @@ enum class Kind : std::uint16_t {
   started = 8,      // worker -> parent: task id; the task begins now (when Init::report_starts)
   spec = 9,         // parent -> worker: spec id, encoded TaskSpec; sent before its first task
   forget = 10,      // parent -> worker: spec id; run its exit hooks and drop it
+  // With frame rings (PoolOptions::wait spins), on the socket, either way, no body: look at the
+  // ring. The parent's first one after `ready` also says that every later frame is in the ring.
+  doorbell = 11,
+  // In a frame ring, no body: the next frame is too large for the ring and comes on the socket.
+  via_socket = 12,
 };
-inline constexpr std::uint16_t kLastKind = 10;
+inline constexpr std::uint16_t kLastKind = 12;
 /// Specs a worker holds at once: the parent forgets the least recently used beyond it.
 inline constexpr std::size_t kMaxSpecsAtWorker = 64;
 
@@ -103,6 +108,14 @@ struct Init {
   /// The parent captures the worker's output (PoolOptions::worker_output): make C stdout
   /// line-buffered, as on a terminal, so lines reach the parent as they are written.
   bool line_buffered_stdout = false;
+  /// PoolOptions::wait spins: the segment holding the two frame rings (to the worker, then
+  /// from it), each of `ring_capacity` data bytes; empty: the socket carries every frame.
+  std::string ring_segment;
+  std::uint64_t ring_capacity = 0;
+  /// How long the worker spins on its ring for the next frame before it sleeps on the socket.
+  std::uint64_t spin_ns = 0;
+  /// Fewer cores than spinners: yield the core at each look, rather than pause.
+  bool spin_yields = false;
 };
 
 /// out_of_memory: `process` threw std::bad_alloc (the parent decides whether a memory limit

@@ -5,6 +5,7 @@
 
 #include "base/diagnostics.hpp"
 #include "data/segment_sweep.hpp"
+#include "protocol/frame_ring.hpp"
 #include "protocol/protocol.hpp"
 #include "worker/task_runner.hpp"
 #include "worker/worker_channel.hpp"
@@ -202,7 +203,19 @@ void worker_main(int fd, pid_t parent) {
   } catch (...) {
     init_failed(channel, proto::InitFailure::Cause::hook, "worker_init threw a non-std::exception");
   }
+  // Mapped before `ready`, so that a segment it cannot map is a failed start.
+  detail::Segment rings;
+  if (!init.ring_segment.empty()) try {
+      rings = detail::Segment::attach(ArrayInfo{
+          init.ring_segment, {2 * ring_bytes(init.ring_capacity)}, DType::of<std::uint8_t>()});
+    } catch (const std::exception& e) {
+      init_failed(channel, proto::InitFailure::Cause::setup,
+                  std::string("cannot map the frame rings (PoolOptions::wait): ") + e.what());
+    }
   send_or_exit(channel, proto::Kind::ready, {});
+  if (rings.data())
+    channel.use_rings(rings.data(), init.ring_capacity, std::chrono::nanoseconds(init.spin_ns),
+                      init.spin_yields);
 
   TaskRunner runner(init.worker_id, init.max_result_bytes);
   std::optional<ResidentMemory> resident;
@@ -240,7 +253,7 @@ void worker_main(int fd, pid_t parent) {
     if ((resident && resident->bytes() > init.max_rss) ||
         (init.memory_limit != 0 && proto::result_status(out) == proto::Status::out_of_memory))
       proto::set_result_flags(out, proto::kRetireFlag);
-    if (!channel.write_all(out)) parent_gone();
+    if (!channel.send_frame(out)) parent_gone();
   }
   if (!shutdown_requested) parent_gone();
   // The worker types' exit hooks, then the pool's: the reverse of their inits.

@@ -2,18 +2,22 @@
 // measured in the same run (a raw socketpair round trip between two processes, std::thread in
 // process, a serial loop), so that the ratios mean something on a shared, noisy machine.
 //
-//   corun_bench [--quick] [--json] [--cost-csv PATH] [--rss-slices N] [--only SECTIONS]
+//   corun_bench [--quick] [--json] [--workers N] [--cost-csv PATH] [--rss-slices N]
+//               [--only SECTIONS]
 //
 // Prints a table; with --json the last line is one flat JSON object of numbers. --quick uses
 // small sizes (a smoke test of every code path, not numbers to publish). --only runs some of
-// the sections start,rtt,many,rss,sum,compute,monitor (to profile one of them).
+// the sections start,rtt,many,rss,sum,compute,spin,monitor (to profile one of them).
 #include <corun/corun.hpp>
 #include <corun/cpu_monitor.hpp>
 
 #include "cli.hpp"
 
+#include <linux/futex.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <asio/co_spawn.hpp>
@@ -35,6 +39,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <new>
 #include <numeric>
 #include <sstream>
 #include <stdexcept>
@@ -136,6 +141,9 @@ struct Config {
   std::size_t cost_max_tasks = 100'000;  // per slice size
   int cost_reps = 3;
   double monitor_seconds = 5;
+  int floor_iters = 20'000;              // futex and spinning ping-pongs (two blocks of half)
+  std::size_t unbatched_tasks = 50'000;  // empty tasks at pipeline depth 1, per wait mode
+  std::chrono::microseconds spin_budget{200};
 
   void make_quick() {
     quick = true;
@@ -153,6 +161,8 @@ struct Config {
     cost_max_tasks = 5'000;
     cost_reps = 1;
     monitor_seconds = 1;
+    floor_iters = 2'000;
+    unbatched_tasks = 5'000;
   }
 
   bool runs(const std::string& section) const {
@@ -342,6 +352,64 @@ std::vector<double> socketpair_rtts(int iters) {
   ::close(sv[0]);
   int status = 0;
   ::waitpid(pid, &status, 0);
+  return us;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Baselines: the floors of a handoff between two processes through shared memory. A futex
+// ping-pong sleeps in the kernel as a blocking pool does (the wake-up of a sleeping process);
+// a spinning ping-pong never sleeps, the floor of a spinning pool.
+
+/// Two words another process shares (MAP_SHARED before fork), one per direction.
+struct PingPongWords {
+  alignas(64) std::atomic<std::uint32_t> ping{0};
+  alignas(64) std::atomic<std::uint32_t> pong{0};
+};
+
+long futex(std::atomic<std::uint32_t>& word, int op, std::uint32_t value) {
+  return ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), op, value, nullptr, nullptr,
+                   0);
+}
+
+/// Waits until `word` holds `value`: spinning, or asleep on the futex.
+void await_word(std::atomic<std::uint32_t>& word, std::uint32_t value, bool spin) {
+  for (std::uint32_t seen = word.load(); seen != value; seen = word.load())
+    if (!spin) futex(word, FUTEX_WAIT, seen);
+}
+
+void post_word(std::atomic<std::uint32_t>& word, std::uint32_t value, bool spin) {
+  word.store(value);
+  if (!spin) futex(word, FUTEX_WAKE, 1);
+}
+
+/// Round trips in microseconds, one per iteration after a warm-up.
+std::vector<double> shared_word_rtts(int iters, bool spin) {
+  void* memory = ::mmap(nullptr, sizeof(PingPongWords), PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (memory == MAP_FAILED) throw std::runtime_error(std::string("mmap: ") + std::strerror(errno));
+  auto* words = new (memory) PingPongWords;
+  const int warmup = std::max(100, iters / 10);
+  const auto total = static_cast<std::uint32_t>(warmup + iters);
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    for (std::uint32_t i = 1; i <= total; ++i) {
+      await_word(words->ping, i, spin);
+      post_word(words->pong, i, spin);
+    }
+    ::_exit(0);
+  }
+  std::vector<double> us;
+  us.reserve(static_cast<std::size_t>(iters));
+  for (std::uint32_t i = 1; i <= total; ++i) {
+    const auto t0 = Clock::now();
+    post_word(words->ping, i, spin);
+    await_word(words->pong, i, spin);
+    if (i > static_cast<std::uint32_t>(warmup)) us.push_back(seconds_since(t0) * 1e6);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ::munmap(memory, sizeof(PingPongWords));
   return us;
 }
 
@@ -604,6 +672,90 @@ asio::awaitable<void> measure_compute(const Config& cfg, corun::ProcessPool& poo
   r.set("compute_elements", static_cast<double>(n));
 }
 
+/// Blocking against spinning pools (PoolOptions::wait), in the same run, beside the floors: one
+/// empty task at a time, empty tasks unbatched (pipeline depth 1, so that every task is a
+/// handoff), a compute-bound run (spinning must not cost throughput when spinners outnumber the
+/// cores), and the CPU an idle pool takes over a second after its last task.
+asio::awaitable<void> measure_wait_modes(const Config& cfg, Results& r) {
+  auto ex = co_await asio::this_coro::executor;
+  std::vector<double> futex_us = shared_word_rtts(cfg.floor_iters / 2, false);
+  std::vector<double> spin_us = shared_word_rtts(cfg.floor_iters / 2, true);
+
+  auto one = corun::SharedArray<std::int64_t>::create({cfg.unbatched_tasks});
+  const std::size_t compute_n = cfg.compute_n / 4;
+  auto xs = corun::SharedArray<double>::create({compute_n});
+  for (std::size_t i = 0; i < compute_n; ++i) xs[i] = static_cast<double>(i % 1000) / 1000.0;
+  const auto single = corun::DataIterator::over(one, 1);
+  struct Mode {
+    const char* name;
+    corun::WaitMode wait;
+    std::vector<double> rtt_us, rates, compute_ms, idle_pct;
+  };
+  std::vector<Mode> modes{{"blocking", corun::WaitMode::blocking(), {}, {}, {}, {}},
+                          {"spin", corun::WaitMode::spin(cfg.spin_budget), {}, {}, {}, {}}};
+  double reference = std::nan("");
+  // Two rounds, the modes alternating, so that both see the same machine.
+  for (int round = 0; round < 2; ++round)
+    for (Mode& mode : modes) {
+      corun::ProcessPool pool{ex,
+                              {.workers = cfg.workers,
+                               .pipeline_depth = 1,
+                               .max_pipeline_depth = 1,
+                               .wait = mode.wait}};
+      co_await pool.async_wait_ready(use_awaitable);
+      const int warmup = std::max(100, cfg.rtt_iters / 20);
+      for (int i = 0; i < warmup + cfg.rtt_iters / 2; ++i) {
+        const auto t0 = Clock::now();
+        co_await pool.async_execute<Nothing>(single, corun::Slice{0, 1}, use_awaitable);
+        if (i >= warmup) mode.rtt_us.push_back(seconds_since(t0) * 1e6);
+      }
+      Nothing nothing{single};
+      corun::WorkerOrchestrator empty{pool, {&nothing}, {.record_tasks = false}};
+      auto t0 = Clock::now();
+      co_await empty.run();
+      mode.rates.push_back(static_cast<double>(cfg.unbatched_tasks) / seconds_since(t0));
+      check(nothing.callbacks == cfg.unbatched_tasks, "unbatched empty tasks: callbacks");
+
+      Compute compute{corun::DataIterator::partitioned(xs, cfg.partitions)};
+      corun::WorkerOrchestrator busy{pool, {&compute}};
+      t0 = Clock::now();
+      co_await busy.run();
+      mode.compute_ms.push_back(seconds_since(t0) * 1e3);
+      if (std::isnan(reference)) reference = compute.total;
+      check(std::abs(compute.total - reference) <= 1e-9 * std::abs(reference),
+            std::string("compute, ") + mode.name);
+
+      // Idle: the workers' CPU time over one second with nothing to do, the spin budget past.
+      asio::steady_timer timer{ex};
+      timer.expires_after(cfg.spin_budget * 2);
+      co_await timer.async_wait(use_awaitable);
+      const double cpu0 = worker_cpu_seconds(pool) + cpu_seconds_self();
+      const auto idle0 = Clock::now();
+      timer.expires_after(std::chrono::seconds(1));
+      co_await timer.async_wait(use_awaitable);
+      mode.idle_pct.push_back((worker_cpu_seconds(pool) + cpu_seconds_self() - cpu0) /
+                              seconds_since(idle0) * 100);
+      co_await pool.async_shutdown(use_awaitable);
+    }
+  const auto more_futex = shared_word_rtts(cfg.floor_iters - cfg.floor_iters / 2, false);
+  const auto more_spin = shared_word_rtts(cfg.floor_iters - cfg.floor_iters / 2, true);
+  futex_us.insert(futex_us.end(), more_futex.begin(), more_futex.end());
+  spin_us.insert(spin_us.end(), more_spin.begin(), more_spin.end());
+  r.set("futex_rtt_us", median(futex_us));
+  r.set("futex_rtt_us_p99", percentile(futex_us, 99));
+  r.set("spin_floor_rtt_us", median(spin_us));
+  r.set("spin_floor_rtt_us_p99", percentile(spin_us, 99));
+  for (Mode& mode : modes) {
+    const std::string name = mode.name;
+    r.set(name + "_task_rtt_us_p50", median(mode.rtt_us));
+    r.set(name + "_task_rtt_us_p99", percentile(mode.rtt_us, 99));
+    r.set(name + "_unbatched_per_s", median(mode.rates));
+    r.set(name + "_compute_ms", median(mode.compute_ms));
+    r.set(name + "_idle_cpu_pct", median(mode.idle_pct));
+  }
+  r.set("spin_budget_us", static_cast<double>(cfg.spin_budget.count()));
+}
+
 /// Process CPU time over `period` as a percentage of one core, the loop otherwise idle.
 asio::awaitable<double> cpu_pct_over(Clock::duration period, corun::CpuMonitor* monitor) {
   asio::steady_timer timer{co_await asio::this_coro::executor};
@@ -673,6 +825,10 @@ asio::awaitable<void> run_all(const Config& cfg, Results& r) {
     }
     co_await pool.async_shutdown(use_awaitable);
   }
+  if (cfg.runs("spin")) {
+    progress("wait modes: futex and spinning floors, blocking and spinning pools");
+    co_await measure_wait_modes(cfg, r);
+  }
   if (cfg.runs("monitor")) {
     progress("CPU monitor overhead");
     co_await measure_monitor(cfg, r);
@@ -699,6 +855,22 @@ void print_table(const Config& cfg, const Results& r) {
        ""},
       {"1-slice run, p99", "empty_run_rtt_us_p99", "us", "", "", ""},
       {"empty tasks, 2 workers", "empty_tasks_per_s", "/s", "", "", ""},
+      {"futex ping-pong, p50", "futex_rtt_us", "us", "socketpair RTT p50", "socketpair_rtt_us", ""},
+      {"spinning shm ping-pong, p50", "spin_floor_rtt_us", "us", "socketpair RTT p50",
+       "socketpair_rtt_us", ""},
+      {"1 task, spin, p50", "spin_task_rtt_us_p50", "us", "spinning shm p50", "spin_floor_rtt_us",
+       "<= 10"},
+      {"1 task, spin, p50 ", "spin_task_rtt_us_p50", "us", "socketpair RTT p50",
+       "socketpair_rtt_us", "<= 0.1"},
+      {"1 task, spin, p99", "spin_task_rtt_us_p99", "us", "blocking p99",
+       "blocking_task_rtt_us_p99", ""},
+      {"1 task, blocking, p50", "blocking_task_rtt_us_p50", "us", "socketpair RTT p50",
+       "socketpair_rtt_us", ""},
+      {"unbatched tasks, spin", "spin_unbatched_per_s", "/s", "blocking",
+       "blocking_unbatched_per_s", ">= 4"},
+      {"compute, spin", "spin_compute_ms", "ms", "blocking", "blocking_compute_ms", "<= 1.0"},
+      {"idle second, spin pool", "spin_idle_cpu_pct", "% core", "blocking pool",
+       "blocking_idle_cpu_pct", "~0"},
       {"sum int64, 8 parts", "sum100m_ms", "ms", "std::thread x2", "sum100m_threads_ms", "<= 1.25"},
       {"sum int64, serial", "sum100m_serial_ms", "ms", "", "", ""},
       {"compute, 8 parts", "compute_ms", "ms", "std::thread x2", "compute_threads_ms", "<= 1.05"},
@@ -758,11 +930,14 @@ int main(int argc, char** argv) {
   app.add_flag("--quick", quick, "small sizes, for CI");
   app.add_flag("--json", cfg.json, "add one JSON object on the last line");
   app.add_option("--cost-csv", cfg.cost_csv, "write the cost per slice here");
+  app.add_option("--workers", cfg.workers, "worker processes of every pool")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   app.add_option("--rss-slices", cfg.rss_slices_forced, "slices of the memory section")
       ->check(CLI::Range(0ULL, 1ULL << 40));
   app.add_option("--only", cfg.only, "sections to run")
       ->delimiter(',')
-      ->check(CLI::IsMember({"start", "rtt", "many", "rss", "sum", "compute", "monitor"}));
+      ->check(CLI::IsMember({"start", "rtt", "many", "rss", "sum", "compute", "spin", "monitor"}));
   corun_cli::parse_or_exit(app, argc, argv);
   if (quick) cfg.make_quick();
 

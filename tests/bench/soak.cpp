@@ -1,5 +1,6 @@
 // Crash soak: orchestrator runs over and over, a segfault in every 7th task, alternating the
-// spawn and fork start methods, for as long as asked. Every good result must be exact, and the
+// spawn and fork start methods and both ways of waiting (blocking, and spinning on the frame
+// rings), for as long as asked. Every good result must be exact, and the
 // parent must end with the descriptors, children and /dev/shm segments it started with.
 //   soak [--seconds S] [--workers W] [--json]
 #include <unistd.h>
@@ -35,7 +36,7 @@ Counts count() {
 
 int main(int argc, char** argv) {
   corun::enter_worker_if_spawned(argc, argv);
-  CLI::App app{"corun crash soak: a segfault every 7th task, both start methods"};
+  CLI::App app{"corun crash soak: a segfault every 7th task, both start methods, both wait modes"};
   double seconds = 60;
   std::size_t workers = 2;
   bool json = false;
@@ -59,23 +60,26 @@ int main(int argc, char** argv) {
                             std::chrono::duration<double>(seconds));
   std::size_t runs = 0, tasks = 0, crashes = 0, wrong = 0;
   while (std::chrono::steady_clock::now() < deadline) {
-    for (auto method : {corun::StartMethod::spawn, corun::StartMethod::fork}) {
-      asio::io_context io;
-      corun::ProcessPool pool{io.get_executor(), {.workers = workers, .start_method = method}};
-      corun::test::Faulty faulty{corun::DataIterator::over(ints, chunk)};
-      corun::WorkerOrchestrator orch{pool, {&faulty}, {.on_error = corun::ErrorPolicy::collect}};
-      auto future = orch.async_run(asio::use_future);
-      while (future.wait_for(std::chrono::seconds(0)) != std::future_status::ready) io.run_one();
-      const corun::RunReport report = future.get();
-      ++runs;
-      tasks += report.tasks_done + report.tasks_failed;
-      crashes += report.tasks_failed;
-      if (faulty.total != good_sum || report.tasks_failed != rows / 7) {
-        ++wrong;
-        for (const auto& f : report.failures)
-          if (f.slice.start % 7 != 6) std::fprintf(stderr, "wrong: %s\n", f.describe().c_str());
+    for (const auto method : {corun::StartMethod::spawn, corun::StartMethod::fork})
+      for (const auto wait :
+           {corun::WaitMode::blocking(), corun::WaitMode::spin(std::chrono::microseconds(200))}) {
+        asio::io_context io;
+        corun::ProcessPool pool{io.get_executor(),
+                                {.workers = workers, .start_method = method, .wait = wait}};
+        corun::test::Faulty faulty{corun::DataIterator::over(ints, chunk)};
+        corun::WorkerOrchestrator orch{pool, {&faulty}, {.on_error = corun::ErrorPolicy::collect}};
+        auto future = orch.async_run(asio::use_future);
+        while (future.wait_for(std::chrono::seconds(0)) != std::future_status::ready) io.run_one();
+        const corun::RunReport report = future.get();
+        ++runs;
+        tasks += report.tasks_done + report.tasks_failed;
+        crashes += report.tasks_failed;
+        if (faulty.total != good_sum || report.tasks_failed != rows / 7) {
+          ++wrong;
+          for (const auto& f : report.failures)
+            if (f.slice.start % 7 != 6) std::fprintf(stderr, "wrong: %s\n", f.describe().c_str());
+        }
       }
-    }
   }
   const Counts after = count();
   std::printf("runs=%zu tasks=%zu crashes=%zu wrong_runs=%zu\n", runs, tasks, crashes, wrong);

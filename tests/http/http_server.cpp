@@ -345,7 +345,10 @@ TEST_CASE("a table refuses a job beyond max_running_jobs and takes one again lat
 
 TEST_CASE("over HTTP, jobs reach their exact results and every endpoint answers",
           "[http][server]") {
-  ServerProcess server{{"--port", "0", "--workers", "2"}};
+  // Blocking, and spinning on the frame rings (--spin-us, PoolOptions::wait).
+  const std::string spin_us = GENERATE("0", "200");
+  INFO("--spin-us " << spin_us);
+  ServerProcess server{{"--port", "0", "--workers", "2", "--spin-us", spin_us}};
   HttpClient client{server.port()};
 
   const auto sum_id = start_job(client, R"({"kind": "sum", "n": 1000000, "partitions": 16})");
@@ -671,14 +674,17 @@ TEST_CASE("over HTTP, a pool that gave up starting workers is failed, answered 5
 TEST_CASE("SIGTERM or SIGINT with a job running: exit 0, no worker and no segment left",
           "[http][server][signal]") {
   const int sig = GENERATE(SIGTERM, SIGINT);
-  ServerProcess server{{"--port", "0", "--workers", "2"}};
+  const bool spin = GENERATE(false, true);
+  INFO((spin ? "spinning" : "blocking"));
+  ServerProcess server{{"--port", "0", "--workers", "2", "--spin-us", spin ? "200" : "0"}};
   HttpClient client{server.port()};
   const auto id = start_job(client, R"({"kind": "primes", "n": 50000000, "partitions": 1000})");
   const json health = json_of(client.get("/health"));
   const auto pids = health.at("worker_pids").get<std::vector<pid_t>>();
   REQUIRE(pids.size() == 2);
   REQUIRE(json_of(client.get("/jobs/" + std::to_string(id))).at("status") == "running");
-  REQUIRE(corun::test::segments_of_pid(server.pid()).size() == 1);  // the job's array
+  // The job's array, and a spinning pool's two workers' rings.
+  REQUIRE(corun::test::segments_of_pid(server.pid()).size() == (spin ? 3u : 1u));
 
   server.signal(sig);
   CHECK(server.wait() == 0);

@@ -49,6 +49,7 @@ PUBLIC = {
     "dtype.hpp": "data",
     "error.hpp": "data",
     "retry.hpp": "data",
+    "wait_mode.hpp": "data",
     "slice.hpp": "data",
     "data_iterator.hpp": "data",
     "slice_view.hpp": "data",

@@ -57,6 +57,12 @@ bool wait_for_exit(pid_t pid) {
 bool alive(pid_t pid) {
   return ::kill(pid, 0) == 0;
 }
+
+/// The failure paths below run with both ways of waiting (PoolOptions::wait): the socket
+/// alone, and the frame rings beside it.
+WaitMode wait_mode(bool spin) {
+  return spin ? WaitMode::spin(std::chrono::microseconds(200)) : WaitMode::blocking();
+}
 }  // namespace
 
 TEST_CASE("async_execute runs one slice with a callback, use_future, deferred and use_awaitable",
@@ -256,8 +262,10 @@ TEST_CASE("the default pool has one worker per hwloc core and becomes ready", "[
 }
 
 TEST_CASE("terminate kills busy workers at once and leaves no process", "[pool][lifecycle]") {
+  const bool spin = GENERATE(false, true);
+  INFO((spin ? "spinning" : "blocking"));
   asio::io_context io;
-  ProcessPool pool{io.get_executor(), {.workers = 2}};
+  ProcessPool pool{io.get_executor(), {.workers = 2, .wait = wait_mode(spin)}};
   auto ints = iota_array(4);
   ints[0] = -5;
   ints[2] = -5;  // both workers block forever
@@ -276,6 +284,7 @@ TEST_CASE("terminate kills busy workers at once and leaves no process", "[pool][
   CHECK_THROWS_AS(drive(io, b), std::system_error);
   auto refused = pool.async_execute<AddInts>(it, Slice{0, 2}, asio::use_future);
   CHECK_THROWS_WITH(drive(io, refused), Catch::Contains("shut down"));
+  CHECK(corun::test::segments_of_pid(::getpid()).size() == 1);  // the array; no rings
 }
 
 TEST_CASE("async_shutdown finishes queued work, then workers exit; new tasks are refused",
@@ -315,6 +324,8 @@ TEST_CASE("when the parent is killed its workers remove its segments and exit",
           "[pool][lifecycle]") {
   const auto method = GENERATE(StartMethod::spawn, StartMethod::fork);
   const int signal = GENERATE(SIGKILL, SIGINT);
+  const bool spin = GENERATE(false, true);
+  INFO((spin ? "spinning" : "blocking"));
   int pipe_fds[2];
   REQUIRE(::pipe(pipe_fds) == 0);
   const pid_t parent = ::fork();
@@ -324,7 +335,8 @@ TEST_CASE("when the parent is killed its workers remove its segments and exit",
     asio::io_context io;
     auto a = iota_array(1000);
     auto b = iota_array(2000);
-    ProcessPool pool{io.get_executor(), {.workers = 2, .start_method = method}};
+    ProcessPool pool{io.get_executor(),
+                     {.workers = 2, .start_method = method, .wait = wait_mode(spin)}};
     auto ready = pool.async_wait_ready(asio::use_future);
     drive(io, ready);
     for (pid_t pid : pool.worker_pids()) (void)!::write(pipe_fds[1], &pid, sizeof pid);
@@ -346,7 +358,8 @@ TEST_CASE("when the parent is killed its workers remove its segments and exit",
   ::close(pipe_fds[0]);
   REQUIRE(got == want);
   for (pid_t pid : workers) REQUIRE(alive(pid));
-  REQUIRE(corun::test::segments_of_pid(parent).size() == 2);
+  // Its two arrays, and a spinning pool's two workers' rings.
+  REQUIRE(corun::test::segments_of_pid(parent).size() == (spin ? 4u : 2u));
   const auto killed = std::chrono::steady_clock::now();
   ::kill(parent, signal);
   int status = 0;
@@ -382,9 +395,12 @@ TEST_CASE("a replacement started from a thread that then exits keeps working", "
 }
 
 TEST_CASE("task_timeout counts from the moment the worker starts the task", "[pool][failure]") {
+  const bool spin = GENERATE(false, true);
+  INFO((spin ? "spinning" : "blocking"));
   asio::io_context io;
-  ProcessPool pool{io.get_executor(),
-                   {.workers = 1, .task_timeout = std::chrono::milliseconds(200)}};
+  ProcessPool pool{
+      io.get_executor(),
+      {.workers = 1, .task_timeout = std::chrono::milliseconds(200), .wait = wait_mode(spin)}};
   auto ready = pool.async_wait_ready(asio::use_future);
   drive(io, ready);
   const pid_t worker = pool.worker_pids().at(0);
@@ -409,8 +425,10 @@ TEST_CASE("task_timeout counts from the moment the worker starts the task", "[po
 }
 
 TEST_CASE("a crashed worker is replaced, with a new pid and the same slot", "[pool][failure]") {
+  const bool spin = GENERATE(false, true);
+  INFO((spin ? "spinning" : "blocking"));
   asio::io_context io;
-  ProcessPool pool{io.get_executor(), {.workers = 1}};
+  ProcessPool pool{io.get_executor(), {.workers = 1, .wait = wait_mode(spin)}};
   auto ready = pool.async_wait_ready(asio::use_future);
   drive(io, ready);
   const pid_t first = pool.worker_pids().at(0);

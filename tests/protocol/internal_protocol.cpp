@@ -138,14 +138,14 @@ TEST_CASE("a header round-trips and each bad field is named", "[protocol]") {
   CHECK_THROWS_WITH(proto::parse_header(bytes, 1000),
                     "corun protocol header: field length: 1234 exceeds 1000");
   std::string bad = bytes;
-  bad[6] = 11;  // kind
-  CHECK_THROWS_WITH(proto::parse_header(bad, 4096), "corun protocol header: field kind: 11");
+  bad[6] = 13;  // kind
+  CHECK_THROWS_WITH(proto::parse_header(bad, 4096), "corun protocol header: field kind: 13");
   bad[6] = 0;
   CHECK_THROWS_WITH(proto::parse_header(bad, 4096), "corun protocol header: field kind: 0");
   bad = bytes;
   bad[4] = 1;  // version
   CHECK_THROWS_WITH(proto::parse_header(bad, 4096),
-                    "corun protocol header: field version: 1 (this side speaks 6)");
+                    "corun protocol header: field version: 1 (this side speaks 7)");
   CHECK_THROWS_WITH(proto::parse_header(bytes.substr(0, 10), 4096),
                     Catch::Contains("truncated input"));
 }
@@ -161,7 +161,20 @@ TEST_CASE("init and result messages round-trip exactly", "[protocol]") {
   init.cpu_binding_required = true;
   init.memory_limit = std::uint64_t{256} << 20;
   init.max_rss = (std::uint64_t{5} << 32) + 7;  // beyond 32 bits
+  init.ring_segment = "corun_1_rings";
+  init.ring_capacity = 1u << 20;
+  init.spin_ns = 50'000;
+  init.spin_yields = true;
   const proto::Init back = proto::decode_init(proto::encode_init(init));
+  CHECK(back.ring_segment == "corun_1_rings");
+  CHECK(back.ring_capacity == (1u << 20));
+  CHECK(back.spin_ns == 50'000);
+  CHECK(back.spin_yields);
+  init.ring_capacity = 5000;
+  CHECK_THROWS_WITH(proto::decode_init(proto::encode_init(init)),
+                    "corun init message: field ring_capacity: 5000 is not a power of two from "
+                    "4096 to 2^30");
+  init.ring_capacity = 1u << 20;
   CHECK(back.cpu_binding_required);
   CHECK(back.memory_limit == (std::uint64_t{256} << 20));
   CHECK(back.max_rss == (std::uint64_t{5} << 32) + 7);
@@ -292,6 +305,9 @@ TEST_CASE("every decoder takes random and corrupted bytes cleanly", "[protocol][
   init.cpu_binding_required = true;
   init.memory_limit = 1u << 28;
   init.max_rss = 1u << 27;
+  init.ring_segment = "corun_2_rings";
+  init.ring_capacity = 1u << 16;
+  init.spin_ns = 1000;
 
   struct Decoder {
     const char* name;
