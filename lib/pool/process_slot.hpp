@@ -42,8 +42,8 @@ struct ProcessSlotConfig {
   std::uint64_t max_rss = 0;             ///< PoolOptions::worker_max_rss
   std::chrono::milliseconds init_timeout{0};  ///< PoolOptions::worker_init_timeout, 0: none
   std::chrono::milliseconds exit_timeout{0};  ///< PoolOptions::worker_exit_timeout, 0: none
-  std::chrono::nanoseconds spin{0};  ///< PoolOptions::wait's budget; 0: no rings, blocking
-  bool spin_yields = false;          ///< fewer cores than spinners: yield at each look
+  std::chrono::nanoseconds spin{0};           ///< PoolOptions::wait's budget; 0: no rings, blocking
+  bool spin_yields = false;                   ///< fewer cores than spinners: yield at each look
   ChildRegistry* children = nullptr;
   WorkerTimeline* timeline = nullptr;  ///< told when a worker is launched and says hello
   /// PoolOptions::worker_output; null: workers inherit the parent's stdout and stderr.

@@ -126,8 +126,8 @@ Init decode_init(std::string_view body) {
   if (!init.ring_segment.empty() &&
       (init.ring_capacity < 4096 || (init.ring_capacity & (init.ring_capacity - 1)) != 0 ||
        init.ring_capacity > (std::uint64_t{1} << 30)))
-    r.fail("ring_capacity", std::to_string(init.ring_capacity) +
-                                " is not a power of two from 4096 to 2^30");
+    r.fail("ring_capacity",
+           std::to_string(init.ring_capacity) + " is not a power of two from 4096 to 2^30");
   init.spin_ns = r.get<std::uint64_t>("spin_ns");
   const auto yields = r.get<std::uint8_t>("spin_yields");
   if (yields > 1) r.fail("spin_yields", std::to_string(yields));
