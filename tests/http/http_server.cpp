@@ -683,7 +683,10 @@ TEST_CASE("SIGTERM or SIGINT with a job running: exit 0, no worker and no segmen
   const auto pids = health.at("worker_pids").get<std::vector<pid_t>>();
   REQUIRE(pids.size() == 2);
   REQUIRE(json_of(client.get("/jobs/" + std::to_string(id))).at("status") == "running");
-  // The job's array, and a spinning pool's two workers' rings.
+  // The job's array, and a spinning pool's two workers' rings, made when each worker says hello
+  // (a worker's pid is known from its launch, before that).
+  REQUIRE(corun::test::wait_until(
+      [&] { return json_of(client.get("/health")).at("workers_ready") == 2; }));
   REQUIRE(corun::test::segments_of_pid(server.pid()).size() == (spin ? 3u : 1u));
 
   server.signal(sig);

@@ -84,7 +84,10 @@ TEST_CASE("a spinning pool returns every result exactly, small frames and frames
   const auto rows = DataIterator::over(ints, 1);
   // 20,000 tasks, 16 out at a time: 20 rounds of 1..1000.
   CHECK(stream_rows(io, pool, rows, 1000, 20'000, 16) == 20 * 500'500);
-  // Each worker maps the rings; the parent made one segment per worker.
+  // Each worker maps the rings; the parent made one segment per worker, at its hello (all have
+  // said it once the pool is ready).
+  auto ready = pool.async_wait_ready(asio::use_future);
+  drive(io, ready);
   CHECK(corun::test::segments_of_pid(::getpid()).size() == workers + 1);  // + the array
 
   // 3 MB results, three times a ring's capacity: announced in the ring, carried by the socket,
