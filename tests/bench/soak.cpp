@@ -59,10 +59,12 @@ int main(int argc, char** argv) {
                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                             std::chrono::duration<double>(seconds));
   std::size_t runs = 0, tasks = 0, crashes = 0, wrong = 0;
+  double seconds_in[2][2] = {};  // [fork][spin]: where the time went
   while (std::chrono::steady_clock::now() < deadline) {
     for (const auto method : {corun::StartMethod::spawn, corun::StartMethod::fork})
       for (const auto wait :
            {corun::WaitMode::blocking(), corun::WaitMode::spin(std::chrono::microseconds(200))}) {
+        const auto began = std::chrono::steady_clock::now();
         asio::io_context io;
         corun::ProcessPool pool{io.get_executor(),
                                 {.workers = workers, .start_method = method, .wait = wait}};
@@ -79,10 +81,14 @@ int main(int argc, char** argv) {
           for (const auto& f : report.failures)
             if (f.slice.start % 7 != 6) std::fprintf(stderr, "wrong: %s\n", f.describe().c_str());
         }
+        seconds_in[method == corun::StartMethod::fork][wait.spins()] +=
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
       }
   }
   const Counts after = count();
   std::printf("runs=%zu tasks=%zu crashes=%zu wrong_runs=%zu\n", runs, tasks, crashes, wrong);
+  std::printf("seconds: spawn blocking %.2f, spawn spin %.2f, fork blocking %.2f, fork spin %.2f\n",
+              seconds_in[0][0], seconds_in[0][1], seconds_in[1][0], seconds_in[1][1]);
   std::printf("fds %d -> %d, children %zu -> %zu, segments %zu -> %zu\n", before.fds, after.fds,
               before.children, after.children, before.segments, after.segments);
   if (json) {
