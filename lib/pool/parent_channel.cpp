@@ -132,20 +132,22 @@ void ParentChannel::write_socket() {
 
 void ParentChannel::keep_looking() {
   Rings& r = *rings_;
+  r.last_frame = std::chrono::steady_clock::now();  // a task went out: the budget starts again
   if (r.looking) return;
   if (r.asleep) {
     r.in.awake();
     r.asleep = false;
   }
   r.looking = true;
-  r.last_frame = std::chrono::steady_clock::now();
   asio::post(socket_.get_executor(), [self = shared_from_this()] { self->look(); });
 }
 
 void ParentChannel::look() {
-  if (!rings_) return;
-  rings_->looking = false;
-  if (!listener_) return;
+  // It runs with `looking` set, so that what it hands out (a result whose handler sends the
+  // next task) posts no second look: one chain of looks at a time. Each look is one handler,
+  // so the loop runs its other handlers and timers between two of them (a look that spun on
+  // inside its handler would hold back the pool's own dispatch, posted behind it).
+  if (!rings_ || !listener_) return;
   drain_ring();
   if (!rings_ || !listener_) return;
   if (!pending_.empty()) flush();
@@ -153,10 +155,10 @@ void ParentChannel::look() {
   Rings& r = *rings_;
   if (r.tasks_out > 0 && std::chrono::steady_clock::now() - r.last_frame < r.spin) {
     if (r.yield) ::sched_yield();
-    r.looking = true;
     asio::post(socket_.get_executor(), [self = shared_from_this()] { self->look(); });
     return;
   }
+  r.looking = false;
   sleep();
 }
 

@@ -108,7 +108,7 @@ class ParentChannel : public std::enable_shared_from_this<ParentChannel> {
     std::chrono::nanoseconds spin;
     bool yield;
     bool switched = false;
-    bool looking = false;  ///< a look() is posted
+    bool looking = false;  ///< a look() is posted or running
     bool asleep = true;    ///< announced sleep: the worker rings for its next frame
     std::size_t tasks_out = 0;
     std::chrono::steady_clock::time_point last_frame;
