@@ -41,11 +41,22 @@ namespace corun {
 struct ClusterOptions {
   /// Every rank's local pool of worker processes (rank 0's included). Under mpirun start the
   /// ranks with `--bind-to none`, or a rank's workers share the one core it is bound to.
-  PoolOptions pool;
+  PoolOptions pool{};
   /// An idle communication thread polls MPI at least this often (it backs off from 10 us to
   /// this after the last message): the latency of a result when the cluster is idle, traded
   /// against the CPU an idle rank burns.
   std::chrono::microseconds max_poll_interval{1000};
+  /// Once serving, a communication thread that sent a peer nothing for this long sends it a
+  /// heartbeat (a message of one byte): rank 0 to every serving rank, each serving rank to rank
+  /// 0. A busy link sends none: its tasks and results say it lives.
+  std::chrono::milliseconds heartbeat_interval{500};
+  /// Rank 0 declares a serving rank lost once nothing came from it for this long, once and for
+  /// good: its tasks end (async_map's chunks are sent again to the other ranks, slices of its
+  /// rows fail with TaskErrorKind::rank_lost) and nothing is sent to it again. A serving rank
+  /// that hears nothing from rank 0 for this long stops its pool and returns from serve(). At
+  /// least twice heartbeat_interval. A lost rank ends the whole job unless it was launched with
+  /// `mpirun --enable-recovery` (ClusterHealth::recovery_enabled).
+  std::chrono::milliseconds failure_timeout{5000};
 };
 
 namespace detail {

@@ -19,6 +19,7 @@
 #include <asio/async_result.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <memory>
 #include <utility>
@@ -32,6 +33,22 @@ namespace detail {
 class ClusterState;
 class ClusterService;
 }  // namespace detail
+
+/// What ClusterPool::health() reports: which ranks are lost, and whether losing one would end
+/// the job.
+struct ClusterHealth {
+  /// Ranks the job started with, rank 0 included.
+  int ranks = 0;
+  /// The ranks declared lost (ClusterOptions::failure_timeout), in the order they were lost.
+  /// New tasks go to the others only.
+  std::vector<int> lost_ranks;
+  /// Whether the job was launched with `mpirun --enable-recovery`. Without it Open MPI ends
+  /// the whole job, rank 0's application included, as soon as one rank dies: nothing corun
+  /// does afterwards runs.
+  bool recovery_enabled = false;
+  /// async_map chunks sent again to a surviving rank after the rank running them was lost.
+  std::uint64_t chunks_resent = 0;
+};
 
 /// Rank 0's pool-like object: runs tasks on the rank that holds their rows, with every rank's
 /// local pool (rank 0's own included). Tasks over a plain SharedArray run on rank 0; the chunks
@@ -64,6 +81,8 @@ class CORUN_API ClusterPool {
   /// means one per core of that node); async_map's chunks go where the fewest tasks per worker
   /// are.
   std::vector<std::size_t> workers() const;
+  /// Which ranks are lost and whether the job survives losing one. Any thread.
+  ClusterHealth health() const;
   /// What WorkerOrchestrator runs its tasks on.
   std::shared_ptr<detail::TaskService> task_service() const;
 

@@ -49,6 +49,8 @@ enum class errc {
   no_cpu_samples,
   /// A task went past PoolOptions::worker_memory_limit (its allocation failed in the worker).
   memory_exceeded,
+  /// The cluster rank that held or ran the task was lost (ClusterOptions::failure_timeout).
+  rank_lost,
 };
 
 /// The category of corun::errc values.
@@ -75,9 +77,14 @@ enum class TaskErrorKind {
   protocol,   ///< the task could not be run: unregistered worker, bad metadata, oversize result.
   /// The task went past PoolOptions::worker_memory_limit: `message` names the limit.
   memory_exceeded,
+  /// On a cluster: the rank that ran the task, or held its rows, was lost (not heard from for
+  /// ClusterOptions::failure_timeout); `rank` names it and `message` the rows whose data went
+  /// with it. async_map's chunks never fail so: they are sent again to a surviving rank.
+  rank_lost,
 };
 
-/// The enumerator's name: "exception", "crashed", "timeout", "protocol" or "memory_exceeded".
+/// The enumerator's name: "exception", "crashed", "timeout", "protocol", "memory_exceeded" or
+/// "rank_lost".
 CORUN_API const char* to_string(TaskErrorKind kind) noexcept;
 
 /// One failed task: which worker type, which slice, which process, and why.
@@ -101,8 +108,8 @@ struct CORUN_API TaskError {
 /// A task failed; thrown at the `co_await` of pool.async_execute().
 class CORUN_API TaskFailed : public Error {
  public:
-  /// Its code is errc::task_exception, worker_crashed, task_timeout, protocol_error or
-  /// memory_exceeded, by
+  /// Its code is errc::task_exception, worker_crashed, task_timeout, protocol_error,
+  /// memory_exceeded or rank_lost, by
   /// `error.kind`; its what() is error.describe().
   explicit TaskFailed(TaskError error);
   /// The failed task.

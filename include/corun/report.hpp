@@ -21,7 +21,16 @@
 namespace corun {
 
 /// How a task ended.
-enum class TaskOutcome { ok, exception, crashed, timeout, protocol, cancelled, memory_exceeded };
+enum class TaskOutcome {
+  ok,
+  exception,
+  crashed,
+  timeout,
+  protocol,
+  cancelled,
+  memory_exceeded,
+  rank_lost,
+};
 /// The enumerator's name ("ok", "timeout", ...), as the tasks CSV writes it.
 CORUN_API const char* to_string(TaskOutcome outcome) noexcept;
 

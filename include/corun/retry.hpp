@@ -31,7 +31,9 @@ struct Backoff {
 
 /// Which failures a RetryPolicy runs again. TaskErrorKind::protocol (the task cannot run at all:
 /// an unregistered worker, bad metadata, an oversize result) is never retried: it would fail the
-/// same way each time.
+/// same way each time. Nor is TaskErrorKind::rank_lost: the rows a lost cluster rank held are
+/// gone with it (async_map's chunks, which carry their inputs, are sent again to a surviving
+/// rank without a policy, and do not count as attempts).
 struct RetryOn {
   /// The kinds retried: any of exception, crashed, timeout and memory_exceeded.
   std::vector<TaskErrorKind> kinds{TaskErrorKind::exception, TaskErrorKind::crashed,

@@ -13,11 +13,14 @@
 #include <asio/strand.hpp>
 
 #include <unistd.h>
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <exception>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace corun {
@@ -31,7 +34,16 @@ std::atomic<bool> g_cluster_made{false};
 // ---- the state of one rank ----
 
 ClusterState::ClusterState(int& argc, char**& argv, ClusterOptions options)
-    : link_(argc, argv, options.max_poll_interval), options_(std::move(options)) {}
+    : link_(argc, argv,
+            {options.max_poll_interval, options.heartbeat_interval, options.failure_timeout}),
+      options_(std::move(options)),
+      peers_(static_cast<std::size_t>(link_.size()), PeerState::serving) {
+  // What `mpirun --enable-recovery` tells its ranks (Open MPI 4.1); a job launched without it
+  // ends when one rank dies, whatever the survivors do.
+  const char* recovery = std::getenv("OMPI_MCA_orte_enable_recovery");
+  recovery_enabled_ = recovery != nullptr &&
+                      (std::string_view(recovery) == "1" || std::string_view(recovery) == "true");
+}
 
 void ClusterState::add(std::shared_ptr<const DistributedBlocks> blocks, ArrayInfo local) {
   std::lock_guard lock(mutex_);
@@ -105,7 +117,10 @@ void ClusterState::gather_pool_shapes(PoolShape mine) {
   std::vector<PoolShape> all(static_cast<std::size_t>(size()));
   static_assert(sizeof(PoolShape) == 2 * sizeof(std::uint64_t));
   link_.call([&] {
-    MPI_Allgather(&mine, 2, MPI_UINT64_T, all.data(), 2, MPI_UINT64_T, link_.collective_comm());
+    MPI_Request request;
+    MPI_Iallgather(&mine, 2, MPI_UINT64_T, all.data(), 2, MPI_UINT64_T, link_.collective_comm(),
+                   &request);
+    link_.wait(request);
   });
   // Ranks other than 0 give 0 workers when their pool could not be made; that rank throws its
   // own error.
@@ -121,6 +136,11 @@ void ClusterState::gather_pool_shapes(PoolShape mine) {
 void ClusterState::set_sink(std::weak_ptr<BatchSink> sink) {
   std::lock_guard lock(sink_mutex_);
   sink_ = std::move(sink);
+}
+
+void ClusterState::deliver_lost(int peer) {
+  std::lock_guard lock(sink_mutex_);
+  if (const auto sink = sink_.lock()) sink->lost(peer);
 }
 
 void ClusterState::deliver(int peer, std::string batch) {
@@ -139,21 +159,55 @@ void ClusterState::stop_all(bool kill) {
     if (stop_sent_) return;
     stop_sent_ = true;
   }
-  const char flag = kill ? 1 : 0;
-  for (int r = 1; r < size(); ++r) link_.send(r, FrameKind::stop, std::string_view(&flag, 1));
+  // Once a rank is lost no survivor finalises MPI (MpiLink::skip_finalize): they learn it here,
+  // since only rank 0 watches the others. The link drops what is queued for a lost rank.
+  const bool lost = !lost_ranks().empty();
+  if (lost) link_.skip_finalize();
+  const char flags[2] = {kill ? char{1} : char{0}, lost ? char{1} : char{0}};
+  for (int r = 1; r < size(); ++r) link_.send(r, FrameKind::stop, std::string_view(flags, 2));
 }
 
-void ClusterState::note_bye(int) {
+void ClusterState::note_bye(int peer) {
   {
     std::lock_guard lock(mutex_);
-    ++byes_;
+    auto& state = peers_.at(static_cast<std::size_t>(peer));
+    if (state == PeerState::serving) state = PeerState::said_bye;
   }
+  link_.unwatch(peer);  // it finalises MPI next: its silence is no loss
   byes_changed_.notify_all();
 }
 
 void ClusterState::wait_byes() {
+  // Bounded: a rank that never answers is declared lost after ClusterOptions::failure_timeout.
   std::unique_lock lock(mutex_);
-  byes_changed_.wait(lock, [&] { return !stop_sent_ || byes_ >= size() - 1; });
+  byes_changed_.wait(lock, [&] {
+    return !stop_sent_ || std::count(peers_.begin() + 1, peers_.end(), PeerState::serving) == 0;
+  });
+}
+
+void ClusterState::watch_peers(std::function<void(int peer)> lost) {
+  std::vector<int> peers;
+  if (rank() == 0)
+    for (int r = 1; r < size(); ++r) peers.push_back(r);
+  else
+    peers.push_back(0);
+  link_.watch(std::move(peers), [this, lost = std::move(lost)](int peer) {
+    {
+      std::lock_guard lock(mutex_);
+      peers_.at(static_cast<std::size_t>(peer)) = PeerState::lost;
+      lost_.push_back(peer);
+    }
+    // Rank 0 tells the survivors in its `stop` frames; a serving rank lost rank 0, or was
+    // dropped by it.
+    link_.skip_finalize();
+    byes_changed_.notify_all();
+    lost(peer);
+  });
+}
+
+std::vector<int> ClusterState::lost_ranks() const {
+  std::lock_guard lock(mutex_);
+  return lost_;
 }
 
 }  // namespace detail
@@ -161,6 +215,17 @@ void ClusterState::wait_byes() {
 // ---- Cluster ----
 
 Cluster::Cluster(int& argc, char**& argv, ClusterOptions options) {
+  // Before MPI starts: every rank throws alike, and none waits for another.
+  if (options.heartbeat_interval.count() <= 0)
+    throw std::invalid_argument("corun::ClusterOptions::heartbeat_interval is " +
+                                std::to_string(options.heartbeat_interval.count()) +
+                                " ms: give a positive interval (the default is 500 ms)");
+  if (options.failure_timeout < 2 * options.heartbeat_interval)
+    throw std::invalid_argument("corun::ClusterOptions::failure_timeout is " +
+                                std::to_string(options.failure_timeout.count()) +
+                                " ms, under twice heartbeat_interval (" +
+                                std::to_string(options.heartbeat_interval.count()) +
+                                " ms): a rank that lives would be declared lost; raise it");
   if (detail::g_cluster_made.exchange(true))
     throw Error(errc::protocol_error,
                 "corun::Cluster: one per process (MPI is initialised and finalised once)");
@@ -206,6 +271,7 @@ bool Cluster::serve() {
     state.serving = true;
     state.link().set_inbox(
         [&state](int peer, std::string batch) { state.deliver(peer, std::move(batch)); });
+    state.watch_peers([&state](int peer) { state.deliver_lost(peer); });
     return true;
   }
   asio::io_context io;
@@ -235,9 +301,14 @@ bool Cluster::serve() {
         server->on_batch(std::move(batch));
       });
     });
+    state.watch_peers(
+        [server, strand](int) { asio::post(strand, [server] { server->on_root_lost(); }); });
     io.run();
     // Rank 0 sends nothing after `bye`; anything else is dropped, not posted to a dead loop.
     state.link().set_inbox([](int, std::string) {});
+    // Leaving in good order (rank 0 stops watching this rank at its bye), and the callback
+    // that posts to this loop's strand goes before the loop does.
+    state.link().forget_peers();
   }
   return false;
 }

@@ -23,9 +23,11 @@ void ClusterService::wait_ready(std::unique_ptr<TaskCompletion> done) {
     return complete_later(std::move(done), closed_error());
   auto round = std::make_shared<ReadyRound>();
   round->done = std::move(done);
-  round->remaining = ranks();
+  round->remaining = 1;  // rank 0's, plus each rank not lost
   round->work = tracked();
   for (int r = 1; r < ranks(); ++r) {
+    if (lost_[static_cast<std::size_t>(r)]) continue;
+    ++round->remaining;
     ready_rounds_[static_cast<std::size_t>(r)].push_back(round);
     cluster_->link().send(r, FrameKind::ready, {});
   }
@@ -63,8 +65,8 @@ void ClusterService::shutdown(std::unique_ptr<TaskCompletion> done) {
   check_shutdown();
 }
 
-void ClusterService::on_bye() {
-  ++byes_;
+void ClusterService::on_bye(int peer) {
+  said_bye_[static_cast<std::size_t>(peer)] = true;
   check_shutdown();
 }
 
@@ -78,7 +80,10 @@ void ClusterService::check_shutdown() {
       self->check_shutdown();
     });
   }
-  if (state_ == State::stopping && local_stopped_ && byes_ >= ranks() - 1) {
+  bool ranks_left = true;  // every other rank said bye or was lost
+  for (std::size_t r = 1; r < lost_.size(); ++r)
+    ranks_left = ranks_left && (lost_[r] || said_bye_[r]);
+  if (state_ == State::stopping && local_stopped_ && ranks_left) {
     state_ = State::closed;
     for (auto& w : shutdown_waiters_) complete_later(std::move(w), nullptr);
     shutdown_waiters_.clear();
@@ -160,6 +165,15 @@ int ClusterPool::ranks() const noexcept {
 std::vector<std::size_t> ClusterPool::workers() const {
   std::vector<std::size_t> out;
   for (const auto& pool : service_->pools()) out.push_back(pool.workers);
+  return out;
+}
+
+ClusterHealth ClusterPool::health() const {
+  ClusterHealth out;
+  out.ranks = cluster_->size();
+  out.lost_ranks = cluster_->lost_ranks();
+  out.recovery_enabled = cluster_->recovery_enabled();
+  out.chunks_resent = service_->chunks_resent();
   return out;
 }
 

@@ -13,16 +13,18 @@
 #include <asio/post.hpp>
 #include <asio/prefer.hpp>
 
+#include <algorithm>
 #include <stdexcept>
 #include <utility>
 
 namespace corun::detail {
 
 namespace {
-TaskResult failed_result(const TaskSpec& spec, Slice slice, int rank, std::string message) {
+TaskResult failed_result(const TaskSpec& spec, Slice slice, int rank, std::string message,
+                         TaskErrorKind kind = TaskErrorKind::protocol) {
   TaskResult out;
   TaskError e;
-  e.kind = TaskErrorKind::protocol;
+  e.kind = kind;
   e.worker = spec.worker_name;
   e.slice = slice;
   e.rank = rank;
@@ -32,6 +34,14 @@ TaskResult failed_result(const TaskSpec& spec, Slice slice, int rank, std::strin
   out.record.rank = rank;
   mark_failed(out, std::move(e));
   return out;
+}
+
+std::string rows_lost(int rank, const TaskSpec& spec, Slice slice,
+                      std::chrono::milliseconds after) {
+  return "rank " + std::to_string(rank) + " was lost (nothing came from it for " +
+         std::to_string(after.count()) + " ms, ClusterOptions::failure_timeout), and rows [" +
+         std::to_string(slice.start) + ", " + std::to_string(slice.end) +
+         ") of distributed array '" + spec.iterator.shm_name + "' lived only there";
 }
 }  // namespace
 
@@ -56,6 +66,8 @@ ClusterService::ClusterService(std::shared_ptr<ClusterState> cluster,
       local_(PoolAccess::service(local_pool_)),
       pools_(cluster_->pool_shapes()),
       busy_(static_cast<std::size_t>(cluster_->size())),
+      lost_(static_cast<std::size_t>(cluster_->size())),
+      said_bye_(static_cast<std::size_t>(cluster_->size())),
       specs_(*cluster_),
       ready_rounds_(static_cast<std::size_t>(cluster_->size())) {
   pools_.at(0) = {local_pool_.size(), local_pool_.options().max_tasks_active};
@@ -86,7 +98,7 @@ std::uint64_t ClusterService::submit(std::shared_ptr<const TaskSpec> spec, Slice
   }
   const std::uint64_t id = next_id_++;
   Entry& entry = specs_.entry_of(*spec);
-  Pending p{std::move(done), 0, 0, spec, slice, Clock::now(), {}};
+  Pending p{std::move(done), 0, 0, spec, slice, Clock::now(), {}, {}, {}};
   if (!spec->reads_array) {
     // An async_map function reads only its inputs, which travel with the task: the rank with
     // the fewest tasks per worker runs it (rank 0 on a tie, which needs no network).
@@ -101,6 +113,15 @@ std::uint64_t ClusterService::submit(std::shared_ptr<const TaskSpec> spec, Slice
                                                  "', which may live on different ranks: cut it "
                                                  "with the array's iterator(), or into slices "
                                                  "inside its blocks"));
+      return id;
+    }
+    if (lost_[static_cast<std::size_t>(p.rank)]) {
+      const int rank = p.rank;
+      p.rank = 0;
+      fail_later(std::move(p),
+                 failed_result(*spec, slice, rank,
+                               rows_lost(rank, *spec, slice, cluster_->options().failure_timeout),
+                               TaskErrorKind::rank_lost));
       return id;
     }
   }
@@ -149,7 +170,57 @@ void ClusterService::submit_remote(std::uint64_t id, Pending p, Entry& entry, st
   w.bytes(argument);  // the rest of the frame
   cluster_->link().send(rank, FrameKind::task, frame);
   p.work = tracked();
+  if (!p.spec->reads_array) {  // kept to be sent again, should this rank be lost
+    p.argument = std::move(argument);
+    p.options = options;
+  }
   track(id, std::move(p));
+}
+
+void ClusterService::resend(std::uint64_t id, Pending p) {
+  chunks_resent_.fetch_add(1);
+  p.rank = least_busy_rank();
+  Entry& entry = specs_.entry_of(*p.spec);
+  std::string argument = std::move(p.argument);
+  const TaskOptions options = p.options;
+  if (p.rank == 0) {
+    p.work = {};  // rank 0's pool keeps the loop busy
+    submit_local(id, std::move(p), entry, std::move(argument), options);
+  } else {
+    submit_remote(id, std::move(p), entry, std::move(argument), options);
+  }
+}
+
+void ClusterService::lost(int peer) {
+  asio::post(strand_, [self = shared_from_this(), peer] { self->on_rank_lost(peer); });
+}
+
+void ClusterService::on_rank_lost(int peer) {
+  const auto r = static_cast<std::size_t>(peer);
+  if (lost_[r]) return;
+  lost_[r] = true;
+  // In the order they were submitted, so that re-sent chunks keep it.
+  std::vector<std::uint64_t> ids;
+  for (const auto& [id, p] : tasks_)
+    if (p.rank == peer) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  for (const std::uint64_t id : ids) {
+    auto node = untrack(id);
+    Pending p = std::move(node.mapped());
+    if (!p.spec->reads_array && state_ != State::terminated) {
+      resend(id, std::move(p));
+      continue;
+    }
+    TaskResult failed =
+        failed_result(*p.spec, p.slice, peer,
+                      rows_lost(peer, *p.spec, p.slice, cluster_->options().failure_timeout),
+                      TaskErrorKind::rank_lost);
+    finish(std::move(p), std::move(failed));
+  }
+  auto rounds = std::move(ready_rounds_[r]);
+  ready_rounds_[r].clear();
+  for (auto& round : rounds) ready_reply(*round, nullptr);  // the pool goes on without it
+  check_shutdown();
 }
 
 void ClusterService::cancel(std::uint64_t id, CancelMode mode) {
@@ -186,9 +257,9 @@ std::unordered_map<std::uint64_t, ClusterService::Pending>::node_type ClusterSer
 
 int ClusterService::least_busy_rank() const noexcept {
   // busy[r] / workers[r] < busy[best] / workers[best], without division.
-  std::size_t best = 0;
+  std::size_t best = 0;  // rank 0 is never lost: it is this process
   for (std::size_t r = 1; r < busy_.size(); ++r)
-    if (busy_[r] * pools_[best].workers < busy_[best] * pools_[r].workers) best = r;
+    if (!lost_[r] && busy_[r] * pools_[best].workers < busy_[best] * pools_[r].workers) best = r;
   return static_cast<int>(best);
 }
 
@@ -200,7 +271,7 @@ void ClusterService::on_batch(int peer, const std::string& batch) {
       case FrameKind::ready:
         return on_ready(peer, bytes);
       case FrameKind::bye:
-        return on_bye();
+        return on_bye(peer);
       default:
         throw std::invalid_argument("corun: rank " + std::to_string(peer) + " sent frame kind " +
                                     std::to_string(static_cast<int>(kind)) + " to rank 0");

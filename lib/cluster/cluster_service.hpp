@@ -15,6 +15,7 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/strand.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -49,6 +50,10 @@ class ClusterService final : public TaskService,
 
   // ---- BatchSink (the link's thread) ----
   void deliver(int peer, std::string batch) override;
+  void lost(int peer) override;
+
+  /// Any thread: async_map chunks sent again after the rank running them was lost.
+  std::uint64_t chunks_resent() const noexcept { return chunks_resent_.load(); }
 
   // ---- lifecycle, on the strand (lib/cluster/cluster_pool.cpp) ----
   void wait_ready(std::unique_ptr<TaskCompletion> done);
@@ -70,6 +75,10 @@ class ClusterService final : public TaskService,
     /// While another rank runs the task the executor has work: its io_context::run() must not
     /// return for lack of it (rank 0's own tasks keep its pool's reads pending instead).
     asio::any_io_executor work;
+    /// An async_map chunk on another rank keeps its inputs and options, to be sent again if
+    /// that rank is lost.
+    std::string argument;
+    TaskOptions options;
   };
   using Entry = ClusterSpecs::Entry;
   struct ReadyRound {
@@ -88,9 +97,13 @@ class ClusterService final : public TaskService,
   void track(std::uint64_t id, Pending p);
   /// The pending task `id` (empty when it completed already), no longer counted as busy.
   std::unordered_map<std::uint64_t, Pending>::node_type untrack(std::uint64_t id);
-  /// The rank with the fewest tasks per worker (the lowest such rank on a tie).
+  /// The rank not lost with the fewest tasks per worker (the lowest such rank on a tie).
   int least_busy_rank() const noexcept;
+  /// Sends a pending async_map chunk again, to the least busy rank, under the same id.
+  void resend(std::uint64_t id, Pending p);
   void on_batch(int peer, const std::string& batch);
+  /// Rank `peer` is lost: its tasks are sent again or fail, its ready rounds are answered.
+  void on_rank_lost(int peer);
   void on_local(std::uint64_t id, TaskResult&& result);
   void on_remote_result(int peer, std::string_view bytes);
   void finish(Pending p, TaskResult result);
@@ -100,7 +113,7 @@ class ClusterService final : public TaskService,
 
   // ---- lifecycle (lib/cluster/cluster_pool.cpp) ----
   void on_ready(int peer, std::string_view bytes);
-  void on_bye();
+  void on_bye(int peer);
   void ready_reply(ReadyRound& round, std::exception_ptr e);
   void check_shutdown();
   void terminate_on_strand();
@@ -118,12 +131,14 @@ class ClusterService final : public TaskService,
   std::unordered_map<std::uint64_t, Pending> tasks_;
   std::vector<ClusterState::PoolShape> pools_;
   std::vector<std::size_t> busy_;  // tasks_ per rank
+  std::vector<bool> lost_;         // by rank
+  std::vector<bool> said_bye_;     // by rank
+  std::atomic<std::uint64_t> chunks_resent_{0};
   ClusterSpecs specs_;
   std::vector<std::deque<std::shared_ptr<ReadyRound>>> ready_rounds_;
   std::vector<std::unique_ptr<TaskCompletion>> shutdown_waiters_;
   bool local_stopped_ = false;
   asio::any_io_executor stopping_work_;
-  int byes_ = 0;
 };
 
 }  // namespace corun::detail

@@ -12,6 +12,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -59,6 +60,8 @@ class BatchSink {
   virtual ~BatchSink() = default;
   /// On the link's thread; must not block.
   virtual void deliver(int peer, std::string batch) = 0;
+  /// On the link's thread, after the last batch of `peer`: it is lost. Must not block.
+  virtual void lost(int peer) = 0;
 };
 
 class ClusterState {
@@ -108,13 +111,25 @@ class ClusterState {
   void set_sink(std::weak_ptr<BatchSink> sink);
   /// Rank 0, the link's thread.
   void deliver(int peer, std::string batch);
+  /// Rank 0, the link's thread: tells the sink that `peer` is lost.
+  void deliver_lost(int peer);
 
-  /// Rank 0, any thread: a `stop` frame went to every other rank (once).
+  /// Rank 0, any thread: a `stop` frame went to every other rank not lost (once).
   void stop_all(bool kill);
   /// Rank 0, the link's thread: rank `peer` left serve().
   void note_bye(int peer);
-  /// Rank 0: blocks until every rank that was sent `stop` said bye.
+  /// Rank 0: blocks until every rank that was sent `stop` said bye or was lost.
   void wait_byes();
+
+  // ---- lost ranks ----
+  /// In serve(), after its collective: the link watches the peers this rank talks to (rank 0:
+  /// every other rank; another rank: rank 0) and calls `lost` on its thread when one is lost,
+  /// after noting it here.
+  void watch_peers(std::function<void(int peer)> lost);
+  /// The ranks lost so far, in the order they were lost.
+  std::vector<int> lost_ranks() const;
+  /// Whether mpirun was told to keep the job alive when a rank dies (--enable-recovery).
+  bool recovery_enabled() const noexcept { return recovery_enabled_; }
 
  private:
   MpiLink link_;
@@ -127,7 +142,10 @@ class ClusterState {
   std::mutex sink_mutex_;
   std::weak_ptr<BatchSink> sink_;
   bool stop_sent_ = false;
-  int byes_ = 0;
+  enum class PeerState : std::uint8_t { serving, said_bye, lost };
+  std::vector<PeerState> peers_;  // by rank, under mutex_
+  std::vector<int> lost_;         // in the order they were lost, under mutex_
+  bool recovery_enabled_ = false;
 };
 
 struct ClusterAccess {

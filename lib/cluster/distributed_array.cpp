@@ -58,16 +58,24 @@ std::shared_ptr<DistributedBlocks> create_distributed(Cluster& cluster,
                                        : std::string();
   std::string root_descriptor = descriptor;
   bool all_agree = false;
-  state.link().call([&] {
-    MPI_Comm comm = state.link().collective_comm();
+  // Non-blocking collectives, waited for by MpiLink::wait: a rank that aborts instead of
+  // joining makes the others throw rather than wait for ever.
+  MpiLink& link = state.link();
+  link.call([&] {
+    MPI_Comm comm = link.collective_comm();
+    MPI_Request request;
     std::uint64_t sizes[2] = {name.size(), root_descriptor.size()};
-    MPI_Bcast(sizes, 2, MPI_UINT64_T, 0, comm);
+    MPI_Ibcast(sizes, 2, MPI_UINT64_T, 0, comm, &request);
+    link.wait(request);
     name.resize(sizes[0]);
     root_descriptor.resize(sizes[1]);
-    MPI_Bcast(name.data(), static_cast<int>(sizes[0]), MPI_CHAR, 0, comm);
-    MPI_Bcast(root_descriptor.data(), static_cast<int>(sizes[1]), MPI_CHAR, 0, comm);
+    MPI_Ibcast(name.data(), static_cast<int>(sizes[0]), MPI_CHAR, 0, comm, &request);
+    link.wait(request);
+    MPI_Ibcast(root_descriptor.data(), static_cast<int>(sizes[1]), MPI_CHAR, 0, comm, &request);
+    link.wait(request);
     int agree = root_descriptor == descriptor ? 1 : 0, all = 0;
-    MPI_Allreduce(&agree, &all, 1, MPI_INT, MPI_MIN, comm);
+    MPI_Iallreduce(&agree, &all, 1, MPI_INT, MPI_MIN, comm, &request);
+    link.wait(request);
     all_agree = all == 1;
   });
   if (!all_agree)
@@ -117,9 +125,12 @@ void scatter_rows(Cluster& cluster, const DistributedBlocks& blocks, const void*
   }
   // Every rank learns the lowest rank that failed, so that all of them throw.
   int bad = 0;
-  state.link().call([&] {
+  MpiLink& link = state.link();
+  link.call([&] {
     int mine = mine_ok ? ranks : rank;
-    MPI_Allreduce(&mine, &bad, 1, MPI_INT, MPI_MIN, state.link().collective_comm());
+    MPI_Request request;
+    MPI_Iallreduce(&mine, &bad, 1, MPI_INT, MPI_MIN, link.collective_comm(), &request);
+    link.wait(request);
   });
   if (bad != ranks) {
     if (why.empty() || bad != rank)
@@ -133,14 +144,17 @@ void scatter_rows(Cluster& cluster, const DistributedBlocks& blocks, const void*
   }
 
   const auto* from = static_cast<const std::byte*>(whole);
-  state.link().call([&] {
-    MPI_Comm comm = state.link().collective_comm();
+  link.call([&] {
+    MPI_Comm comm = link.collective_comm();
+    MPI_Request request;
     if (rank != 0) {
       auto* to = static_cast<std::byte*>(local);
       const std::size_t bytes = blocks.map().local_rows() * row_bytes;
-      for (std::size_t at = 0; at < bytes; at += kPiece)
-        MPI_Recv(to + at, static_cast<int>(std::min(kPiece, bytes - at)), MPI_BYTE, 0, kTag, comm,
-                 MPI_STATUS_IGNORE);
+      for (std::size_t at = 0; at < bytes; at += kPiece) {
+        MPI_Irecv(to + at, static_cast<int>(std::min(kPiece, bytes - at)), MPI_BYTE, 0, kTag, comm,
+                  &request);
+        link.wait(request);
+      }
       return;
     }
     for (int r = 0; r < ranks; ++r) {
@@ -154,7 +168,8 @@ void scatter_rows(Cluster& cluster, const DistributedBlocks& blocks, const void*
       }
       std::size_t filled = 0;
       auto flush = [&] {
-        MPI_Send(piece.data(), static_cast<int>(filled), MPI_BYTE, r, kTag, comm);
+        MPI_Isend(piece.data(), static_cast<int>(filled), MPI_BYTE, r, kTag, comm, &request);
+        link.wait(request);
         filled = 0;
       };
       for (std::size_t b = map.rank; b < map.block_count(); b += map.ranks) {

@@ -22,7 +22,7 @@ enum class FrameKind : std::uint8_t {
   cancel,    ///< 0 -> r: task id, mode
   result,    ///< r -> 0: task id, outcome, record, error, payload
   ready,     ///< 0 -> r: wait until the pool is ready; r -> 0: it is (or why not)
-  stop,      ///< 0 -> r: stop the pool (graceful or kill)
+  stop,      ///< 0 -> r: stop the pool (graceful or kill); whether a rank was lost
   bye,       ///< r -> 0: the pool stopped; the rank leaves serve()
 };
 

@@ -5,6 +5,7 @@
 
 #include "base/wire.hpp"
 
+#include <corun/diagnostics.hpp>
 #include <corun/error.hpp>
 
 #include <exception>
@@ -85,6 +86,9 @@ void RankServer::on_batch(std::string batch) {
         break;
       case FrameKind::stop:
         if (r.get<std::uint8_t>("kill") != 0) pool_.terminate();
+        if (r.get<std::uint8_t>("lost") != 0) state_.link().skip_finalize();
+        if (leaving_) break;
+        leaving_ = true;
         pool_.async_shutdown([self = shared_from_this()](std::exception_ptr) {
           self->state_.link().send(0, FrameKind::bye, {});
           self->work_.reset();
@@ -94,6 +98,16 @@ void RankServer::on_batch(std::string batch) {
         r.fail("kind", std::to_string(static_cast<int>(kind)) + " is not for a serving rank");
     }
   });
+}
+
+void RankServer::on_root_lost() {
+  diagnose("corun: rank " + std::to_string(state_.rank()) + " heard nothing from rank 0 for " +
+           std::to_string(state_.options().failure_timeout.count()) +
+           " ms (ClusterOptions::failure_timeout): killing its workers and leaving serve()");
+  pool_.terminate();
+  if (leaving_) return;  // its shutdown is under way and ends serve()
+  leaving_ = true;
+  pool_.async_shutdown([self = shared_from_this()](std::exception_ptr) { self->work_.reset(); });
 }
 
 void RankServer::run(std::uint64_t id, std::uint64_t spec_id, Slice slice, std::string argument,

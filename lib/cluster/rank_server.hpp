@@ -24,6 +24,9 @@ class RankServer : public std::enable_shared_from_this<RankServer> {
 
   /// Handles one batch of frames from rank 0.
   void on_batch(std::string batch);
+  /// Nothing came from rank 0 for ClusterOptions::failure_timeout (it died, or it declared this
+  /// rank lost): kills the pool's workers and leaves serve() without a bye.
+  void on_root_lost();
 
  private:
   class Done;
@@ -36,6 +39,7 @@ class RankServer : public std::enable_shared_from_this<RankServer> {
   ProcessPool& pool_;
   std::shared_ptr<TaskService> service_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
+  bool leaving_ = false;  // the pool was told to stop (by rank 0, or rank 0 was lost)
   std::unordered_map<std::uint64_t, LocalSpec> specs_;        // by rank 0's spec id
   std::unordered_map<std::uint64_t, std::uint64_t> running_;  // rank 0's task id -> local id
 };

@@ -46,6 +46,8 @@ class Category final : public std::error_category {
         return "CPU series has no columns: nothing was sampled";
       case errc::memory_exceeded:
         return "task exceeded the worker's memory limit";
+      case errc::rank_lost:
+        return "the cluster rank that held or ran the task was lost";
     }
     return "unknown corun error " + std::to_string(value);
   }
@@ -69,6 +71,8 @@ const char* to_string(TaskErrorKind kind) noexcept {
       return "protocol";
     case TaskErrorKind::memory_exceeded:
       return "memory_exceeded";
+    case TaskErrorKind::rank_lost:
+      return "rank_lost";
   }
   return "unknown";
 }
@@ -98,6 +102,8 @@ errc code_of(TaskErrorKind kind) {
       return errc::protocol_error;
     case TaskErrorKind::memory_exceeded:
       return errc::memory_exceeded;
+    case TaskErrorKind::rank_lost:
+      return errc::rank_lost;
   }
   return errc::task_exception;
 }

@@ -27,6 +27,8 @@ const char* to_string(TaskOutcome outcome) noexcept {
       return "cancelled";
     case TaskOutcome::memory_exceeded:
       return "memory_exceeded";
+    case TaskOutcome::rank_lost:
+      return "rank_lost";
   }
   return "unknown";
 }

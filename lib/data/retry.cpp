@@ -27,7 +27,9 @@ std::chrono::milliseconds Backoff::delay(int retry) const noexcept {
 }
 
 bool RetryOn::matches(const TaskError& error) const {
-  if (error.kind == TaskErrorKind::protocol) return false;
+  // Neither can succeed by running again: a protocol failure fails the same way every time, and
+  // a lost rank's rows are gone with it (async_map's chunks are sent again without a policy).
+  if (error.kind == TaskErrorKind::protocol || error.kind == TaskErrorKind::rank_lost) return false;
   if (std::find(kinds.begin(), kinds.end(), error.kind) == kinds.end()) return false;
   if (error.kind != TaskErrorKind::exception || exception_types.empty()) return true;
   return std::find(exception_types.begin(), exception_types.end(), error.exception_type) !=
@@ -60,6 +62,9 @@ void RetryPolicy::validate() const {
     if (kind == TaskErrorKind::protocol)
       bad("retry_on.kinds holds protocol: a task that cannot run fails the same way every "
           "time; remove it");
+    if (kind == TaskErrorKind::rank_lost)
+      bad("retry_on.kinds holds rank_lost: the rows of a lost rank are gone with it, and "
+          "async_map's chunks are sent again to a surviving rank anyway; remove it");
     if (kind != TaskErrorKind::exception && kind != TaskErrorKind::crashed &&
         kind != TaskErrorKind::timeout && kind != TaskErrorKind::memory_exceeded)
       bad("retry_on.kinds holds " + std::to_string(static_cast<int>(kind)) +

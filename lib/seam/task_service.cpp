@@ -46,6 +46,8 @@ TaskOutcome outcome_of(TaskErrorKind kind) noexcept {
       return TaskOutcome::protocol;
     case TaskErrorKind::memory_exceeded:
       return TaskOutcome::memory_exceeded;
+    case TaskErrorKind::rank_lost:
+      return TaskOutcome::rank_lost;
   }
   return TaskOutcome::exception;
 }

@@ -508,6 +508,28 @@ int main(int argc, char** argv) {
     return v != nullptr ? std::atoi(v) : -1;
   };
   const bool last_rank = env_int("OMPI_COMM_WORLD_RANK") == env_int("OMPI_COMM_WORLD_SIZE") - 1;
+  // Bad failure-detection options are refused before MPI starts (on every rank alike), naming
+  // the value and the fix.
+  auto refused_with = [&](corun::ClusterOptions bad) {
+    try {
+      corun::Cluster refused{argc, argv, bad};
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no exception");
+  };
+  const std::string no_beat = refused_with({.heartbeat_interval = std::chrono::milliseconds(0)});
+  const std::string short_timeout =
+      refused_with({.heartbeat_interval = std::chrono::milliseconds(500),
+                    .failure_timeout = std::chrono::milliseconds(999)});
+  if (no_beat !=
+          "corun::ClusterOptions::heartbeat_interval is 0 ms: give a positive interval "
+          "(the default is 500 ms)" ||
+      short_timeout !=
+          "corun::ClusterOptions::failure_timeout is 999 ms, under twice "
+          "heartbeat_interval (500 ms): a rank that lives would be declared lost; "
+          "raise it")
+    throw std::runtime_error("wrong refusals: " + no_beat + " | " + short_timeout);
   // Seven workers (sanitized, in CI) exec at once on two cores: their handshake gets 10 s, not
   // the default 1 s, which a loaded machine can miss without anything being wrong.
   corun::Cluster cluster{argc,

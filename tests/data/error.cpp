@@ -35,7 +35,7 @@ TEST_CASE("every errc value has its own message", "[error]") {
       errc::protocol_error,    errc::result_too_large,  errc::task_exception,
       errc::worker_crashed,    errc::task_timeout,      errc::worker_start_failed,
       errc::pool_closed,       errc::permission_denied, errc::no_cpu_samples,
-      errc::memory_exceeded,
+      errc::memory_exceeded,   errc::rank_lost,
   };
   std::set<std::string> messages;
   for (errc e : all) {

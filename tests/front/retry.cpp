@@ -239,6 +239,9 @@ TEST_CASE("RetryOn picks by kind and, for exceptions, by exact type name", "[ret
   CHECK(any.matches(e));
   e.kind = TaskErrorKind::protocol;
   CHECK_FALSE(any.matches(e));  // never, whatever the kinds say
+  e.kind = TaskErrorKind::rank_lost;
+  CHECK_FALSE(any.matches(e));
+  CHECK_FALSE(RetryOn{.kinds = {TaskErrorKind::rank_lost}}.matches(e));
   const RetryOn named{.kinds = {TaskErrorKind::exception, TaskErrorKind::timeout},
                       .exception_types = {"retry_test::Transient", "std::bad_alloc"}};
   e.kind = TaskErrorKind::exception;
@@ -272,6 +275,8 @@ TEST_CASE("an invalid RetryPolicy is rejected, naming the bad value", "[retry][f
                     Contains("retry_on.kinds is empty"));
   CHECK_THROWS_WITH((RetryPolicy{.retry_on = {.kinds = {TaskErrorKind::protocol}}}.validate()),
                     Contains("retry_on.kinds holds protocol"));
+  CHECK_THROWS_WITH((RetryPolicy{.retry_on = {.kinds = {TaskErrorKind::rank_lost}}}.validate()),
+                    Contains("retry_on.kinds holds rank_lost: the rows of a lost rank are gone"));
   CHECK_THROWS_WITH(
       (RetryPolicy{.retry_on = {.kinds = {TaskErrorKind::crashed}, .exception_types = {"X"}}}
            .validate()),
