@@ -18,6 +18,7 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/async_result.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -34,20 +35,38 @@ class ClusterState;
 class ClusterService;
 }  // namespace detail
 
+/// One rank rank 0 declared lost, and what became of its tasks.
+struct RankLoss {
+  int rank = -1;
+  /// When rank 0 declared it lost: ClusterOptions::failure_timeout after the last message from
+  /// it, give or take a poll of the communication thread.
+  std::chrono::steady_clock::time_point declared{};
+  /// Its async_map chunks sent again to surviving ranks.
+  std::uint64_t chunks_resent = 0;
+  /// When the first of those chunks completed there (the epoch while none has).
+  std::chrono::steady_clock::time_point first_resent_done{};
+  /// Its tasks that failed with TaskErrorKind::rank_lost (slices of rows that lived only on it).
+  std::uint64_t tasks_failed = 0;
+};
+
 /// What ClusterPool::health() reports: which ranks are lost, and whether losing one would end
 /// the job.
 struct ClusterHealth {
   /// Ranks the job started with, rank 0 included.
   int ranks = 0;
-  /// The ranks declared lost (ClusterOptions::failure_timeout), in the order they were lost.
-  /// New tasks go to the others only.
-  std::vector<int> lost_ranks;
+  /// The ranks declared lost, in the order they were lost. New tasks go to the others only.
+  std::vector<RankLoss> lost;
   /// Whether the job was launched with `mpirun --enable-recovery`. Without it Open MPI ends
   /// the whole job, rank 0's application included, as soon as one rank dies: nothing corun
   /// does afterwards runs.
   bool recovery_enabled = false;
-  /// async_map chunks sent again to a surviving rank after the rank running them was lost.
-  std::uint64_t chunks_resent = 0;
+
+  /// The ranks of `lost`, in its order.
+  std::vector<int> lost_ranks() const {
+    std::vector<int> out;
+    for (const RankLoss& loss : lost) out.push_back(loss.rank);
+    return out;
+  }
 };
 
 /// Rank 0's pool-like object: runs tasks on the rank that holds their rows, with every rank's

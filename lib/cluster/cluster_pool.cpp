@@ -171,9 +171,8 @@ std::vector<std::size_t> ClusterPool::workers() const {
 ClusterHealth ClusterPool::health() const {
   ClusterHealth out;
   out.ranks = cluster_->size();
-  out.lost_ranks = cluster_->lost_ranks();
+  out.lost = service_->losses();
   out.recovery_enabled = cluster_->recovery_enabled();
-  out.chunks_resent = service_->chunks_resent();
   return out;
 }
 

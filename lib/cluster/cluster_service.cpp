@@ -36,13 +36,6 @@ TaskResult failed_result(const TaskSpec& spec, Slice slice, int rank, std::strin
   return out;
 }
 
-std::string rows_lost(int rank, const TaskSpec& spec, Slice slice,
-                      std::chrono::milliseconds after) {
-  return "rank " + std::to_string(rank) + " was lost (nothing came from it for " +
-         std::to_string(after.count()) + " ms, ClusterOptions::failure_timeout), and rows [" +
-         std::to_string(slice.start) + ", " + std::to_string(slice.end) +
-         ") of distributed array '" + spec.iterator.shm_name + "' lived only there";
-}
 }  // namespace
 
 class ClusterService::LocalDone final : public TaskCompletion {
@@ -98,7 +91,7 @@ std::uint64_t ClusterService::submit(std::shared_ptr<const TaskSpec> spec, Slice
   }
   const std::uint64_t id = next_id_++;
   Entry& entry = specs_.entry_of(*spec);
-  Pending p{std::move(done), 0, 0, spec, slice, Clock::now(), {}, {}, {}};
+  Pending p{std::move(done), 0, 0, spec, slice, Clock::now(), {}, {}, {}, -1};
   if (!spec->reads_array) {
     // An async_map function reads only its inputs, which travel with the task: the rank with
     // the fewest tasks per worker runs it (rank 0 on a tie, which needs no network).
@@ -118,10 +111,7 @@ std::uint64_t ClusterService::submit(std::shared_ptr<const TaskSpec> spec, Slice
     if (lost_[static_cast<std::size_t>(p.rank)]) {
       const int rank = p.rank;
       p.rank = 0;
-      fail_later(std::move(p),
-                 failed_result(*spec, slice, rank,
-                               rows_lost(rank, *spec, slice, cluster_->options().failure_timeout),
-                               TaskErrorKind::rank_lost));
+      fail_later(std::move(p), rows_lost_with(rank, *spec, slice));
       return id;
     }
   }
@@ -178,7 +168,11 @@ void ClusterService::submit_remote(std::uint64_t id, Pending p, Entry& entry, st
 }
 
 void ClusterService::resend(std::uint64_t id, Pending p) {
-  chunks_resent_.fetch_add(1);
+  p.resent_from = p.rank;
+  {
+    std::lock_guard lock(losses_mutex_);
+    if (RankLoss* loss = loss_of(p.rank)) ++loss->chunks_resent;
+  }
   p.rank = least_busy_rank();
   Entry& entry = specs_.entry_of(*p.spec);
   std::string argument = std::move(p.argument);
@@ -191,7 +185,37 @@ void ClusterService::resend(std::uint64_t id, Pending p) {
   }
 }
 
+std::vector<RankLoss> ClusterService::losses() const {
+  std::lock_guard lock(losses_mutex_);
+  return losses_;
+}
+
+TaskResult ClusterService::rows_lost_with(int rank, const TaskSpec& spec, Slice slice) {
+  {
+    std::lock_guard lock(losses_mutex_);
+    if (RankLoss* loss = loss_of(rank)) ++loss->tasks_failed;
+  }
+  return failed_result(spec, slice, rank,
+                       "rank " + std::to_string(rank) + " was lost (nothing came from it for " +
+                           std::to_string(cluster_->options().failure_timeout.count()) +
+                           " ms, ClusterOptions::failure_timeout), and rows [" +
+                           std::to_string(slice.start) + ", " + std::to_string(slice.end) +
+                           ") of distributed array '" + spec.iterator.shm_name +
+                           "' lived only there",
+                       TaskErrorKind::rank_lost);
+}
+
+RankLoss* ClusterService::loss_of(int rank) {
+  for (RankLoss& loss : losses_)
+    if (loss.rank == rank) return &loss;
+  return nullptr;
+}
+
 void ClusterService::lost(int peer) {
+  {
+    std::lock_guard lock(losses_mutex_);
+    losses_.push_back({peer, Clock::now(), 0, {}, 0});
+  }
   asio::post(strand_, [self = shared_from_this(), peer] { self->on_rank_lost(peer); });
 }
 
@@ -211,10 +235,7 @@ void ClusterService::on_rank_lost(int peer) {
       resend(id, std::move(p));
       continue;
     }
-    TaskResult failed =
-        failed_result(*p.spec, p.slice, peer,
-                      rows_lost(peer, *p.spec, p.slice, cluster_->options().failure_timeout),
-                      TaskErrorKind::rank_lost);
+    TaskResult failed = rows_lost_with(peer, *p.spec, p.slice);
     finish(std::move(p), std::move(failed));
   }
   auto rounds = std::move(ready_rounds_[r]);
@@ -300,6 +321,12 @@ void ClusterService::on_remote_result(int peer, std::string_view bytes) {
 }
 
 void ClusterService::finish(Pending p, TaskResult result) {
+  if (p.resent_from >= 0) {
+    std::lock_guard lock(losses_mutex_);
+    RankLoss* loss = loss_of(p.resent_from);
+    if (loss != nullptr && loss->first_resent_done == Clock::time_point{})
+      loss->first_resent_done = Clock::now();
+  }
   if (result.record.submitted == Clock::time_point{}) result.record.submitted = p.submitted;
   p.done->complete(std::move(result));
   check_shutdown();

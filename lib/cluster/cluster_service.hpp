@@ -15,12 +15,12 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/strand.hpp>
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -52,8 +52,8 @@ class ClusterService final : public TaskService,
   void deliver(int peer, std::string batch) override;
   void lost(int peer) override;
 
-  /// Any thread: async_map chunks sent again after the rank running them was lost.
-  std::uint64_t chunks_resent() const noexcept { return chunks_resent_.load(); }
+  /// Any thread: the ranks lost so far and what became of their tasks.
+  std::vector<RankLoss> losses() const;
 
   // ---- lifecycle, on the strand (lib/cluster/cluster_pool.cpp) ----
   void wait_ready(std::unique_ptr<TaskCompletion> done);
@@ -79,6 +79,8 @@ class ClusterService final : public TaskService,
     /// that rank is lost.
     std::string argument;
     TaskOptions options;
+    /// The lost rank this chunk was sent again from, or -1.
+    int resent_from = -1;
   };
   using Entry = ClusterSpecs::Entry;
   struct ReadyRound {
@@ -130,10 +132,14 @@ class ClusterService final : public TaskService,
   std::uint64_t next_id_ = 1;
   std::unordered_map<std::uint64_t, Pending> tasks_;
   std::vector<ClusterState::PoolShape> pools_;
-  std::vector<std::size_t> busy_;  // tasks_ per rank
-  std::vector<bool> lost_;         // by rank
-  std::vector<bool> said_bye_;     // by rank
-  std::atomic<std::uint64_t> chunks_resent_{0};
+  std::vector<std::size_t> busy_;    // tasks_ per rank
+  std::vector<bool> lost_;           // by rank
+  std::vector<bool> said_bye_;       // by rank
+  mutable std::mutex losses_mutex_;  // the link's thread adds, health() reads from anywhere
+  std::vector<RankLoss> losses_;
+  RankLoss* loss_of(int rank);  // under losses_mutex_
+  /// The result of a task whose rows lived only on lost rank `rank` (counted in its loss).
+  TaskResult rows_lost_with(int rank, const TaskSpec& spec, Slice slice);
   ClusterSpecs specs_;
   std::vector<std::deque<std::shared_ptr<ReadyRound>>> ready_rounds_;
   std::vector<std::unique_ptr<TaskCompletion>> shutdown_waiters_;

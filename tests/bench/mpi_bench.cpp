@@ -5,6 +5,11 @@
 //  - throughput: --tasks one-row tasks through the ClusterPool, tasks per second;
 //  - map: --items tiny inputs through async_map over the ClusterPool (automatic chunks spread
 //    over the ranks), items per second.
+// With --lose-last-rank (under mpirun --enable-recovery), instead: a compute-bound async_map
+// with every rank, the same map during which rank 0 SIGKILLs the last rank, and the same map
+// again on the survivors: items per second before and after, the time from the kill to the
+// loss being declared (against ClusterOptions::failure_timeout) and to the first re-sent
+// chunk's result.
 // Prints one JSON line on rank 0.
 #include <corun/cluster.hpp>
 #include <corun/corun.hpp>
@@ -13,16 +18,22 @@
 #include "cli.hpp"
 
 #include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/use_future.hpp>
 #include <nlohmann/json.hpp>
 
+#include <signal.h>
+#include <unistd.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <iostream>
 #include <limits>
+#include <map>
 #include <stdexcept>
+#include <vector>
 
 namespace {
 constexpr int kSqrtsPerElement = 200;
@@ -54,10 +65,26 @@ struct Tiny : corun::Worker<Tiny, std::int64_t> {
 };
 CORUN_REGISTER_WORKER(Tiny);
 
+/// The pid of the rank that ran the slice (a worker's parent).
+struct RankPid : corun::Worker<RankPid, std::int64_t> {
+  using Worker::Worker;
+  static std::int64_t process(corun::SliceView<const std::int64_t>) { return ::getppid(); }
+  void process_callback(std::int64_t pid, corun::Slice slice) { pids[slice.start] = pid; }
+  std::map<std::size_t, std::int64_t> pids;  // by row, which is the rank here
+};
+CORUN_REGISTER_WORKER(RankPid);
+
 namespace {
 
 std::int64_t plus_one(const std::int64_t& x) {
   return x + 1;
+}
+
+/// About 20 us of dependent square roots per input.
+double burn(const double& x) {
+  double v = x;
+  for (int k = 0; k < 2000; ++k) v = std::sqrt(v + 1.0);
+  return v;
 }
 
 template <class T>
@@ -76,6 +103,73 @@ double timed_run(asio::io_context& io, Pool& pool, W& worker) {
   return wait(io, done).wall_seconds();
 }
 
+/// The --lose-last-rank pass; prints its JSON line. `where` has one row per rank, row r on
+/// rank r.
+void lose_last_rank(corun::Cluster& cluster, asio::io_context& io, corun::ClusterPool& pool,
+                    corun::DistributedArray<std::int64_t>& where, std::size_t items) {
+  using Clock = std::chrono::steady_clock;
+  const auto last = static_cast<std::size_t>(cluster.size() - 1);
+  RankPid who{where.iterator()};
+  timed_run(io, pool, who);
+  if (who.pids.size() != last + 1) throw std::runtime_error("no pid of every rank");
+  std::vector<double> inputs(items);
+  for (std::size_t i = 0; i < items; ++i) inputs[i] = static_cast<double>(i % 1000);
+  const double expected = [&] {
+    double sum = 0;
+    for (double x : inputs) sum += burn(x);
+    return sum;
+  }();
+  // `during` runs on the loop while the map is in flight.
+  auto map_seconds = [&](const std::function<void()>& during) {
+    const auto start = Clock::now();
+    auto mapped = corun::async_map<&burn>(pool, inputs, {}, asio::use_future);
+    if (during) during();
+    const auto out = wait(io, mapped);
+    const double s = std::chrono::duration<double>(Clock::now() - start).count();
+    double sum = 0;
+    for (double x : out) sum += x;
+    if (sum != expected) throw std::runtime_error("wrong async_map output");
+    return s;
+  };
+  map_seconds({});  // warm
+  const double before = map_seconds({});
+  Clock::time_point killed;
+  const double during = map_seconds([&] {
+    // A quarter of the way through, by the time the map took before.
+    asio::steady_timer timer{
+        io, std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(before / 4))};
+    bool fired = false;
+    timer.async_wait([&](std::error_code) { fired = true; });
+    while (!fired) io.run_one();
+    // The pid was the rank's own (its workers' parent): one of our ranks, on this node.
+    ::kill(static_cast<pid_t>(who.pids[last]), SIGKILL);
+    killed = Clock::now();
+  });
+  const double after = map_seconds({});
+  const corun::ClusterHealth health = pool.health();
+  if (health.lost.size() != 1 || health.lost[0].rank != static_cast<int>(last))
+    throw std::runtime_error("the last rank was not the one lost");
+  const corun::RankLoss& loss = health.lost[0];
+  auto since_kill = [&](Clock::time_point t) {
+    return t == Clock::time_point{} ? -1.0 : std::chrono::duration<double>(t - killed).count();
+  };
+  const nlohmann::json out = {
+      {"lose_ranks", cluster.size()},
+      {"lose_items", items},
+      {"lose_before_items_per_s", static_cast<double>(items) / before},
+      {"lose_during_seconds", during},
+      {"lose_after_items_per_s", static_cast<double>(items) / after},
+      {"lose_after_vs_before", before / after},
+      {"failure_timeout_s",
+       std::chrono::duration<double>(cluster.options().failure_timeout).count()},
+      {"kill_to_declared_s", since_kill(loss.declared)},
+      {"kill_to_first_resent_result_s", since_kill(loss.first_resent_done)},
+      {"chunks_resent", loss.chunks_resent},
+      {"recovery_enabled", health.recovery_enabled},
+  };
+  std::cout << out.dump() << std::endl;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -89,6 +183,12 @@ int main(int argc, char** argv) {
   app.add_option("--items", items, "inputs of the async_map pass")->check(CLI::PositiveNumber);
   app.add_option("--repeat", repeat, "compute passes of each kind (the best counts)")
       ->check(CLI::PositiveNumber);
+  bool lose = false;
+  std::size_t lose_items = 400'000;
+  app.add_flag("--lose-last-rank", lose,
+               "instead: kill the last rank during a map (under mpirun --enable-recovery)");
+  app.add_option("--lose-items", lose_items, "inputs of each map of --lose-last-rank")
+      ->check(CLI::PositiveNumber);
   corun_cli::parse_or_exit(app, argc, argv);
 
   corun::Cluster cluster{argc, argv, {.pool = {.workers = 1}}};
@@ -100,9 +200,17 @@ int main(int argc, char** argv) {
   auto tiny_data =
       corun::DistributedArray<std::int64_t>::create(cluster, {tasks}, {.chunk_size = 1});
   tiny_data.fill_rows([](std::size_t row, std::int64_t* v) { *v = std::int64_t(row) + 1; });
+  auto where = corun::DistributedArray<std::int64_t>::create(cluster, {ranks}, {.chunk_size = 1});
   if (!cluster.serve()) return 0;
 
   asio::io_context io;
+  if (lose) {
+    corun::ClusterPool pool{cluster, io.get_executor()};
+    lose_last_rank(cluster, io, pool, where, lose_items);
+    auto stop = pool.async_shutdown(asio::use_future);
+    wait(io, stop);
+    return 0;
+  }
   auto plain = corun::SharedArray<double>::create({rows});
   for (std::size_t i = 0; i < rows; ++i) plain[i] = value(i);
   corun::ProcessPool local{io.get_executor(), {.workers = ranks}};

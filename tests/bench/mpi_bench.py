@@ -2,7 +2,8 @@
 """The cluster benchmark: mpi_bench (corun) and mpi4py.futures' MPIPoolExecutor, each under a real
 mpirun with the same ranks on this machine (loopback TCP), in one run. Prints one JSON line with
 cluster_compute_efficiency, cluster_tasks_per_s, mpi4py_tasks_per_s and their ratio, and
-cluster_map_items_per_s (async_map) against mpi4py_map_items_per_s (MPIPoolExecutor.map).
+cluster_map_items_per_s (async_map) against mpi4py_map_items_per_s (MPIPoolExecutor.map), and
+the lost-rank pass (mpi_bench --lose-last-rank: detection time, items/s before and after).
 Exits 77 (skip) when mpirun or mpi4py is missing."""
 import argparse
 import json
@@ -46,7 +47,11 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     baseline = last_json(mpirun + [PYTHON, "-m", "mpi4py.futures",
                                    os.path.join(here, "mpi4py_baseline.py"), tasks, items], env)
-    result = {**corun, **baseline,
+    # A lost rank: 3 ranks under --enable-recovery, the last one SIGKILLed during a map.
+    lose = last_json(mpirun[:1] + ["-np", "3", "--enable-recovery"] + mpirun[3:] +
+                     [args.bench, "--lose-last-rank", "--lose-items",
+                      "20000" if args.quick else "400000"], env)
+    result = {**corun, **baseline, **lose,
               "cluster_vs_mpi4py": corun["cluster_tasks_per_s"] / baseline["mpi4py_tasks_per_s"],
               "cluster_map_vs_mpi4py_map":
                   corun["cluster_map_items_per_s"] / baseline["mpi4py_map_items_per_s"]}

@@ -192,7 +192,7 @@ struct Root {
   void check_health_lost() {
     const corun::ClusterHealth h = pool.health();
     expect(h.ranks == 3, "health: " + std::to_string(h.ranks) + " ranks");
-    expect(h.lost_ranks == std::vector<int>{kLostRank}, "health: lost ranks are not {2}");
+    expect(h.lost_ranks() == std::vector<int>{kLostRank}, "health: lost ranks are not {2}");
     expect(h.recovery_enabled, "health: recovery not enabled under mpirun --enable-recovery");
   }
 
@@ -239,6 +239,8 @@ struct Root {
     const corun::RunReport report = run(sum);
     check_run_after_loss(sum, report, true);
     check_health_lost();
+    expect(pool.health().lost.at(0).tasks_failed == report.failures.size(),
+           "health counts other failures than the run's");
     check_second_run();
     check_map_on_survivors();
   }
@@ -254,7 +256,10 @@ struct Root {
     for (std::size_t i = 0; i < tagged.size(); ++i)
       expect(tagged[i] / 1000 == inputs[i], "result " + std::to_string(i) + " is wrong");
     check_health_lost();
-    expect(pool.health().chunks_resent >= 1, "no chunk was sent again");
+    const corun::RankLoss loss = pool.health().lost.at(0);
+    expect(loss.chunks_resent >= 1, "no chunk was sent again");
+    expect(loss.first_resent_done > loss.declared, "no re-sent chunk completed after the loss");
+    expect(loss.tasks_failed == 0, "a chunk failed");
     check_map_on_survivors();
   }
 
@@ -273,7 +278,7 @@ struct Root {
     expect(report.failures.empty(), std::to_string(report.failures.size()) + " tasks failed");
     expect(sum.wrong == 0 && sum.total == static_cast<std::int64_t>(kRows * (kRows + 1) / 2),
            "the sums are wrong");
-    expect(pool.health().lost_ranks.empty(), "a rank stopped within the timeout was lost");
+    expect(pool.health().lost.empty(), "a rank stopped within the timeout was lost");
   }
 
   void stop_lost() {
