@@ -87,6 +87,8 @@ PUBLIC = {
     "detail/map_io.hpp": "api",
     "map.hpp": "api",
     "reduce.hpp": "api",
+    "reduce_moments.hpp": "api",
+    "reduce_all_of.hpp": "api",
     "corun.hpp": "api",
 }
 # Every file opens with a `\file` comment whose first paragraph ends "Side: <one of these>.":
