@@ -37,6 +37,7 @@ class ClusterService;
 
 /// One rank rank 0 declared lost, and what became of its tasks.
 struct RankLoss {
+  /// The lost rank.
   int rank = -1;
   /// When rank 0 declared it lost: ClusterOptions::failure_timeout after the last message from
   /// it, give or take a poll of the communication thread.
