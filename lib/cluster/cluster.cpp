@@ -229,6 +229,14 @@ Cluster::Cluster(int& argc, char**& argv, ClusterOptions options) {
   if (detail::g_cluster_made.exchange(true))
     throw Error(errc::protocol_error,
                 "corun::Cluster: one per process (MPI is initialised and finalised once)");
+  // Under `mpirun --enable-recovery` a dead peer makes Open MPI's TCP transport send help
+  // messages to mpirun, synchronously, one per failed reconnection: one run's mpirun crashed
+  // handling them, and once a survivor's MPI calls stalled past the failure timeout, so that a
+  // living rank was declared lost. Ranks launched so stay quiet (the user's setting wins; the
+  // transport's own lines on stderr remain).
+  const char* recovery = std::getenv("OMPI_MCA_orte_enable_recovery");
+  if (recovery != nullptr && std::string_view(recovery) == "1")
+    ::setenv("OMPI_MCA_orte_execute_quiet", "1", 0);
   // A job that mpirun killed left its ranks' segments on this node: remove them now.
   sweep_stale_segments();
   state_ = std::make_shared<detail::ClusterState>(argc, argv, std::move(options));
