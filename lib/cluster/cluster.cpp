@@ -29,6 +29,14 @@ namespace detail {
 
 namespace {
 std::atomic<bool> g_cluster_made{false};
+
+/// What `mpirun --enable-recovery` tells its ranks (Open MPI 4.1); a job launched without it
+/// ends when one rank dies, whatever the survivors do.
+bool launched_with_recovery() {
+  const char* recovery = std::getenv("OMPI_MCA_orte_enable_recovery");
+  return recovery != nullptr &&
+         (std::string_view(recovery) == "1" || std::string_view(recovery) == "true");
+}
 }  // namespace
 
 // ---- the state of one rank ----
@@ -38,11 +46,7 @@ ClusterState::ClusterState(int& argc, char**& argv, ClusterOptions options)
             {options.max_poll_interval, options.heartbeat_interval, options.failure_timeout}),
       options_(std::move(options)),
       peers_(static_cast<std::size_t>(link_.size()), PeerState::serving) {
-  // What `mpirun --enable-recovery` tells its ranks (Open MPI 4.1); a job launched without it
-  // ends when one rank dies, whatever the survivors do.
-  const char* recovery = std::getenv("OMPI_MCA_orte_enable_recovery");
-  recovery_enabled_ = recovery != nullptr &&
-                      (std::string_view(recovery) == "1" || std::string_view(recovery) == "true");
+  recovery_enabled_ = launched_with_recovery();
 }
 
 void ClusterState::add(std::shared_ptr<const DistributedBlocks> blocks, ArrayInfo local) {
@@ -161,7 +165,7 @@ void ClusterState::stop_all(bool kill) {
   }
   // Once a rank is lost no survivor finalises MPI (MpiLink::skip_finalize): they learn it here,
   // since only rank 0 watches the others. The link drops what is queued for a lost rank.
-  const bool lost = !lost_ranks().empty();
+  const bool lost = any_lost();
   if (lost) link_.skip_finalize();
   const char flags[2] = {kill ? char{1} : char{0}, lost ? char{1} : char{0}};
   for (int r = 1; r < size(); ++r) link_.send(r, FrameKind::stop, std::string_view(flags, 2));
@@ -195,7 +199,6 @@ void ClusterState::watch_peers(std::function<void(int peer)> lost) {
     {
       std::lock_guard lock(mutex_);
       peers_.at(static_cast<std::size_t>(peer)) = PeerState::lost;
-      lost_.push_back(peer);
     }
     // Rank 0 tells the survivors in its `stop` frames; a serving rank lost rank 0, or was
     // dropped by it.
@@ -205,9 +208,9 @@ void ClusterState::watch_peers(std::function<void(int peer)> lost) {
   });
 }
 
-std::vector<int> ClusterState::lost_ranks() const {
+bool ClusterState::any_lost() const {
   std::lock_guard lock(mutex_);
-  return lost_;
+  return std::count(peers_.begin(), peers_.end(), PeerState::lost) != 0;
 }
 
 }  // namespace detail
@@ -234,9 +237,7 @@ Cluster::Cluster(int& argc, char**& argv, ClusterOptions options) {
   // handling them, and once a survivor's MPI calls stalled past the failure timeout, so that a
   // living rank was declared lost. Ranks launched so stay quiet (the user's setting wins; the
   // transport's own lines on stderr remain).
-  const char* recovery = std::getenv("OMPI_MCA_orte_enable_recovery");
-  if (recovery != nullptr && std::string_view(recovery) == "1")
-    ::setenv("OMPI_MCA_orte_execute_quiet", "1", 0);
+  if (detail::launched_with_recovery()) ::setenv("OMPI_MCA_orte_execute_quiet", "1", 0);
   // A job that mpirun killed left its ranks' segments on this node: remove them now.
   sweep_stale_segments();
   state_ = std::make_shared<detail::ClusterState>(argc, argv, std::move(options));

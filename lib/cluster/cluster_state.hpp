@@ -126,8 +126,8 @@ class ClusterState {
   /// every other rank; another rank: rank 0) and calls `lost` on its thread when one is lost,
   /// after noting it here.
   void watch_peers(std::function<void(int peer)> lost);
-  /// The ranks lost so far, in the order they were lost.
-  std::vector<int> lost_ranks() const;
+  /// Whether a rank was lost (ClusterPool::health() has the details).
+  bool any_lost() const;
   /// Whether mpirun was told to keep the job alive when a rank dies (--enable-recovery).
   bool recovery_enabled() const noexcept { return recovery_enabled_; }
 
@@ -144,7 +144,6 @@ class ClusterState {
   bool stop_sent_ = false;
   enum class PeerState : std::uint8_t { serving, said_bye, lost };
   std::vector<PeerState> peers_;  // by rank, under mutex_
-  std::vector<int> lost_;         // in the order they were lost, under mutex_
   bool recovery_enabled_ = false;
 };
 
